@@ -1,0 +1,47 @@
+#pragma once
+
+#include <chrono>
+
+namespace dr::pacing {
+
+using Duration = std::chrono::nanoseconds;
+using MonotonicTime = std::chrono::steady_clock::time_point;
+using WallTime = std::chrono::system_clock::time_point;
+
+// The source of time for all pacing and scheduling logic. Logic never reads the clock itself; it
+// is handed a Clock&, so tests can move time by hand (FakeClock) and assert exact numbers.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Monotonic time, for rates, timeouts and backoff.
+  virtual MonotonicTime now() const = 0;
+  // Wall-clock time, for timestamps that people and the database read (Retry-After dates).
+  virtual WallTime wall_now() const = 0;
+};
+
+// The real clocks.
+class SystemClock final : public Clock {
+ public:
+  MonotonicTime now() const override { return std::chrono::steady_clock::now(); }
+  WallTime wall_now() const override { return std::chrono::system_clock::now(); }
+};
+
+// A clock that moves only when told to. Not thread-safe.
+class FakeClock final : public Clock {
+ public:
+  explicit FakeClock(MonotonicTime start = MonotonicTime{} + std::chrono::hours(1),
+                     WallTime wall_start = WallTime{} + std::chrono::hours(24 * 365 * 50))
+      : now_(start), wall_(wall_start) {}
+  MonotonicTime now() const override { return now_; }
+  WallTime wall_now() const override { return wall_; }
+  void advance(Duration d) {
+    now_ += d;
+    wall_ += std::chrono::duration_cast<WallTime::duration>(d);
+  }
+
+ private:
+  MonotonicTime now_;
+  WallTime wall_;
+};
+
+}  // namespace dr::pacing
