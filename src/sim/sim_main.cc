@@ -1,0 +1,3 @@
+#include <cstdio>
+
+int main() { std::puts("deposit-gateway-sim: not written yet"); return 1; }
