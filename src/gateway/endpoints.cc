@@ -1,0 +1,45 @@
+#include "gateway/endpoints.h"
+
+namespace dr::gateway {
+namespace {
+
+std::string_view trim_slashes(std::string_view base) {
+  while (!base.empty() && base.back() == '/') base.remove_suffix(1);
+  return base;
+}
+
+}  // namespace
+
+std::string percent_encode_segment(std::string_view segment) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(segment.size() * 3);
+  for (unsigned char c : segment) {
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
+    // "." and ".." alone would be dot-segments; encode them so they stay a token.
+    if (unreserved && !(c == '.' && (segment == "." || segment == ".."))) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
+}
+
+std::string create_session_url(std::string_view base_url) {
+  std::string url(trim_slashes(base_url));
+  url += kSessionPath;
+  return url;
+}
+
+std::string session_status_url(std::string_view base_url, std::string_view token) {
+  std::string url = create_session_url(base_url);
+  url.push_back('/');
+  url += percent_encode_segment(token);
+  return url;
+}
+
+}  // namespace dr::gateway
