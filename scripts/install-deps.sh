@@ -5,13 +5,13 @@
 set -euo pipefail
 
 BUILD_PKGS=(
-  build-essential cmake pkg-config git ca-certificates
+  build-essential cmake ninja-build pkg-config git ca-certificates
   libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libpqxx-dev libpq-dev libfmt-dev
   libgtest-dev libgmock-dev libevent-dev
 )
 TEST_PKGS=(
   postgresql-15 postgresql-client-15 openssl curl procps util-linux wrk
-  yamllint systemd python3 nodejs
+  yamllint systemd python3 python3-yaml nodejs
 )
 OPTIONAL_PKGS=(chromium prometheus)
 

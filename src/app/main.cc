@@ -1,3 +1,3 @@
-#include <cstdio>
+#include "app/commands.h"
 
-int main() { std::puts("deposit-reconciler: not wired yet"); return 1; }
+int main(int argc, char** argv) { return dr::app::main_entry(argc, argv); }

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "app/cli.h"
+#include "app/settings.h"
+#include "common/exit_codes.h"
+#include "common/result.h"
+
+namespace dr::app {
+
+// Options every command that talks to the gateway or the database understands.
+std::vector<OptionSpec> database_options();
+std::vector<OptionSpec> gateway_options(bool with_hmac_secret);
+std::vector<OptionSpec> logging_options();
+
+// Applies --log-format / --log-level (or LOG_FORMAT / LOG_LEVEL).
+Status configure_logging(const ParsedArgs& args, const EnvLookup& env);
+
+// Maps an Error to DESIGN.md's exit code.
+ExitCode exit_code_for(const Error& e);
+
+// Prints "deposit-reconciler: <message>" on stderr and returns the code.
+int fail(ExitCode code, std::string_view message);
+
+// Parses a number within [min, max]; the error names the option.
+Result<double> parse_number(std::string_view option, std::string_view text, double min, double max);
+Result<long long> parse_integer(std::string_view option, std::string_view text, long long min,
+                                long long max);
+
+// Checks an ISO-8601 date or timestamp (2026-01-31, 2026-01-31T12:00:00Z,
+// 2026-01-31 12:00+02:00); PostgreSQL reads it as timestamptz (UTC unless a zone is given).
+Status check_timestamp(std::string_view option, std::string_view text);
+
+}  // namespace dr::app

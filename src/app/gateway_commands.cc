@@ -1,0 +1,292 @@
+// `create-session` and `status`: one request each, through the same engine, signing and parsing
+// code as `run`.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "app/commands.h"
+#include "app/common_options.h"
+#include "common/duration.h"
+#include "common/log.h"
+#include "gateway/create_session.h"
+#include "gateway/endpoints.h"
+#include "gateway/session_status.h"
+#include "gateway/signing.h"
+#include "http/curl_engine.h"
+#include "pacing/random.h"
+#include "pacing/retry_policy.h"
+#include "reconcile/run_options.h"
+#include "store/session_store.h"
+
+namespace dr::app {
+namespace {
+
+http::HttpResponse send_one(http::Transport& t, http::HttpRequest req) {
+  t.start(std::move(req));
+  std::vector<http::HttpResponse> done;
+  while (done.empty()) t.poll(std::chrono::milliseconds(200), done);
+  return std::move(done.front());
+}
+
+struct GatewaySetup {
+  std::string base_url;
+  std::string api_key;
+  std::unique_ptr<http::CurlEngine> engine;
+};
+
+Result<GatewaySetup> gateway_setup(const ParsedArgs& args, const EnvLookup& env,
+                                   pacing::Duration timeout) {
+  GatewaySetup g;
+  auto url = load_gateway_url(args, env);
+  if (!url) return url.error();
+  g.base_url = *url;
+  auto key = load_secret(args, "api-key-file", "GATEWAY_API_KEY", "GATEWAY_API_KEY_FILE", "API key", env);
+  if (!key) return key.error();
+  if (!key->has_value()) {
+    return Error::invalid("no API key: set GATEWAY_API_KEY or GATEWAY_API_KEY_FILE, or pass --api-key-file");
+  }
+  g.api_key = **key;
+  http::EngineOptions eo;
+  eo.max_in_flight = 1;
+  eo.total_timeout = timeout;
+  eo.connect_timeout = std::min<pacing::Duration>(timeout, reconcile::RunOptions::kDefaultConnectTimeout);
+  eo.default_headers = {"content-type: application/json", "x-api-key: " + g.api_key};
+  auto engine = http::CurlEngine::create(eo);
+  if (!engine) return engine.error();
+  g.engine = std::move(*engine);
+  return g;
+}
+
+// Maps a failed exchange to a message and an exit code.
+int gateway_failure(const http::HttpResponse& r, std::string_view what) {
+  if (r.error != http::TransportError::kNone) {
+    return fail(ExitCode::kPartial, fmt::format("{}: {}", what, r.error_message));
+  }
+  auto detail = gateway::describe_error_body(r.body);
+  auto msg = detail.empty() ? fmt::format("{}: the gateway answered HTTP {}", what, r.status)
+                            : fmt::format("{}: the gateway answered HTTP {}: {}", what, r.status, detail);
+  if (r.status == 401 || r.status == 403) {
+    return fail(ExitCode::kAuthRejected, msg + " (check the API key and HMAC secret)");
+  }
+  if (r.status >= 400 && r.status < 500 && r.status != 404 && r.status != 408 && r.status != 429) {
+    return fail(ExitCode::kUsage, msg);
+  }
+  return fail(ExitCode::kPartial, msg);
+}
+
+Result<pacing::Duration> timeout_option(const ParsedArgs& args) {
+  if (auto v = args.get("timeout")) {
+    auto d = parse_duration(*v);
+    if (!d) return Error::invalid(fmt::format("--timeout: {}", d.error().message));
+    if (*d <= pacing::Duration::zero()) return Error::invalid("--timeout must be more than 0");
+    return *d;
+  }
+  return reconcile::RunOptions::kDefaultTimeout;
+}
+
+}  // namespace
+
+int create_session_command(const std::vector<std::string>& argv, const EnvLookup& env) {
+  std::vector<OptionSpec> specs = {
+      {"user-id", true, "TEXT", "userId: your user's unique id (1..4000 characters, required)"},
+      {"user-name", true, "TEXT", "userName: display name (1..4000 characters, required)"},
+      {"user-name-surname", true, "TEXT", "userNameSurname (1..4000 characters)"},
+      {"user-email", true, "TEXT", "userEmail (1..4000 characters)"},
+      {"min-payment-usd", true, "AMOUNT", "minPaymentAmountInUSD (>= 0; the gateway's default is 10)"},
+      {"max-payment-usd", true, "AMOUNT", "maxPaymentAmountInUSD (>= min; the gateway's default is 5000)"},
+      {"fiat-currency", true, "CODE", "sessionDefaultFiatCurrency: USD, EUR, GBP, KRW, BRL or TRY"},
+      {"language", true, "XX", "sessionDefaultLanguage: two letters"},
+      {"redirect-url", true, "URL", "redirectUrl: absolute http(s) URL after checkout"},
+      {"timeout", true, "DURATION", "request timeout (default 6s)"},
+  };
+  for (auto& o : database_options()) specs.push_back(o);
+  for (auto& o : gateway_options(true)) specs.push_back(o);
+  for (auto& o : logging_options()) specs.push_back(o);
+  auto parsed = parse_args(specs, argv);
+  if (!parsed) return fail(ExitCode::kUsage, parsed.error().message);
+  const auto& args = *parsed;
+  if (args.has("help")) {
+    std::fputs(render_help("deposit-reconciler create-session --user-id ID --user-name NAME [OPTIONS]",
+                           "Signs and POSTs a new deposit-tracking session, stores it as NEW when a "
+                           "database is configured,\nand prints its token and checkout URL.",
+                           specs)
+                   .c_str(),
+               stdout);
+    return 0;
+  }
+  if (auto s = configure_logging(args, env); !s) return fail(ExitCode::kUsage, s.error().message);
+
+  gateway::CreateSessionRequest req;
+  req.user_id = args.get("user-id").value_or("");
+  req.user_name = args.get("user-name").value_or("");
+  if (!args.has("user-id")) return fail(ExitCode::kUsage, "--user-id is required");
+  if (!args.has("user-name")) return fail(ExitCode::kUsage, "--user-name is required");
+  req.user_name_surname = args.get("user-name-surname");
+  req.user_email = args.get("user-email");
+  req.fiat_currency = args.get("fiat-currency");
+  req.language = args.get("language");
+  req.redirect_url = args.get("redirect-url");
+  for (auto [flag, field] : {std::pair{"min-payment-usd", &req.min_payment_usd},
+                             std::pair{"max-payment-usd", &req.max_payment_usd}}) {
+    if (auto v = args.get(flag)) {
+      auto n = parse_number(flag, *v, -1e18, 1e18);
+      if (!n) return fail(ExitCode::kUsage, n.error().message);
+      *field = *n;
+    }
+  }
+  if (auto s = gateway::validate(req); !s) return fail(ExitCode::kUsage, s.error().message);
+
+  auto secret = load_secret(args, "hmac-secret-file", "GATEWAY_HMAC_SECRET",
+                            "GATEWAY_HMAC_SECRET_FILE", "HMAC secret", env);
+  if (!secret) return fail(ExitCode::kUsage, secret.error().message);
+  if (!secret->has_value()) {
+    return fail(ExitCode::kUsage,
+                "no HMAC secret: set GATEWAY_HMAC_SECRET or GATEWAY_HMAC_SECRET_FILE, or pass "
+                "--hmac-secret-file");
+  }
+  auto timeout = timeout_option(args);
+  if (!timeout) return fail(ExitCode::kUsage, timeout.error().message);
+  auto gw = gateway_setup(args, env, *timeout);
+  if (!gw) return fail(exit_code_for(gw.error()), gw.error().message);
+  auto db_url = load_database_url(args, env);
+  if (!db_url) return fail(ExitCode::kUsage, db_url.error().message);
+
+  // Connect before the POST: a session the gateway created but we failed to store is worse
+  // than no session at all.
+  std::unique_ptr<store::SessionStore> store;
+  bool want_db = !db_url->empty() || env("PGHOST") || env("PGDATABASE") || env("PGSERVICE");
+  if (want_db) {
+    auto s = store::SessionStore::connect(*db_url);
+    if (!s) return fail(ExitCode::kDatabase, s.error().message);
+    if (auto st = (*s)->check_schema(); !st) return fail(ExitCode::kDatabase, st.error().message);
+    store = std::move(*s);
+  }
+
+  // Serialize once, sign those bytes, send the same bytes.
+  std::string body = gateway::to_json_body(req);
+  http::HttpRequest post;
+  post.id = 1;
+  post.method = http::HttpRequest::Method::kPost;
+  post.url = gateway::create_session_url(gw->base_url);
+  post.body = body;
+  post.extra_headers = {"x-payload-hash: " + gateway::hmac_sha512_base64(**secret, body)};
+  // Never retried: a POST whose answer was lost may still have created a session.
+  auto r = send_one(*gw->engine, std::move(post));
+  if (r.error != http::TransportError::kNone || r.status < 200 || r.status >= 300) {
+    return gateway_failure(r, "creating the session failed");
+  }
+  auto created = gateway::parse_created_session(r.body);
+  if (!created) return fail(ExitCode::kInternal, created.error().message);
+
+  if (store) {
+    store::NewSessionRow row;
+    row.session_token = created->session_token;
+    row.checkout_url = created->checkout_url;
+    row.user_id = req.user_id;
+    row.user_name = req.user_name;
+    row.user_name_surname = req.user_name_surname;
+    row.user_email = req.user_email;
+    row.redirect_url = req.redirect_url;
+    row.fiat_currency = req.fiat_currency;
+    row.language = req.language;
+    if (req.min_payment_usd) row.min_payment_usd = fmt::format("{}", *req.min_payment_usd);
+    if (req.max_payment_usd) row.max_payment_usd = fmt::format("{}", *req.max_payment_usd);
+    if (auto s = store->insert_new_session(row); !s) {
+      // The session exists at the gateway: say so loudly, with what is needed to store it by hand.
+      std::printf("%s\n%s\n", created->session_token.c_str(), created->checkout_url.c_str());
+      return fail(ExitCode::kDatabase,
+                  fmt::format("the gateway created session {} but storing it failed: {}",
+                              created->session_token, s.error().message));
+    }
+  } else {
+    log::info("no database configured: the session was created but not stored");
+  }
+  nlohmann::json out = {{"sessionToken", created->session_token},
+                        {"checkOutUrl", created->checkout_url},
+                        {"stored", store != nullptr}};
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
+
+int status_command(const std::vector<std::string>& argv, const EnvLookup& env) {
+  std::vector<OptionSpec> specs = {
+      {"timeout", true, "DURATION", "per attempt (default 6s)"},
+      {"max-attempts", true, "N", "attempts on transient errors, the first included (default 3)"},
+  };
+  for (auto& o : gateway_options(false)) specs.push_back(o);
+  for (auto& o : logging_options()) specs.push_back(o);
+  auto parsed = parse_args(specs, argv);
+  if (!parsed) return fail(ExitCode::kUsage, parsed.error().message);
+  const auto& args = *parsed;
+  if (args.has("help")) {
+    std::fputs(render_help("deposit-reconciler status TOKEN [OPTIONS]",
+                           "Asks the gateway for one session's state and prints the answer as JSON.\n"
+                           "Exit code 0 with an answer, 3 for an unknown token (404) or no answer, 4 "
+                           "for a rejected key.",
+                           specs)
+                   .c_str(),
+               stdout);
+    return 0;
+  }
+  if (auto s = configure_logging(args, env); !s) return fail(ExitCode::kUsage, s.error().message);
+  if (args.positionals().size() != 1) {
+    return fail(ExitCode::kUsage, "status takes exactly one session token");
+  }
+  const std::string& token = args.positionals()[0];
+  if (token.empty()) return fail(ExitCode::kUsage, "the session token is empty");
+  int max_attempts = 3;
+  if (auto v = args.get("max-attempts")) {
+    auto n = parse_integer("max-attempts", *v, 1, 20);
+    if (!n) return fail(ExitCode::kUsage, n.error().message);
+    max_attempts = static_cast<int>(*n);
+  }
+  auto timeout = timeout_option(args);
+  if (!timeout) return fail(ExitCode::kUsage, timeout.error().message);
+  auto gw = gateway_setup(args, env, *timeout);
+  if (!gw) return fail(exit_code_for(gw.error()), gw.error().message);
+
+  pacing::SystemClock clock;
+  pacing::SeededRandom random(std::random_device{}());
+  pacing::RetryOptions ro;
+  ro.max_attempts = max_attempts;
+  pacing::RetryPolicy policy(ro, random, clock);
+  http::HttpResponse r;
+  for (int attempt = 1;; ++attempt) {
+    http::HttpRequest get;
+    get.id = static_cast<uint64_t>(attempt);
+    get.url = gateway::session_status_url(gw->base_url, token);
+    r = send_one(*gw->engine, std::move(get));
+    auto decision = policy.decide(http::to_attempt_result(r), attempt);
+    if (decision.verdict != pacing::RetryDecision::kRetry) break;
+    log::info("attempt {} failed ({}); retrying", attempt,
+              r.error != http::TransportError::kNone ? r.error_message : fmt::format("HTTP {}", r.status));
+    std::this_thread::sleep_for(decision.delay);
+  }
+  if (r.error != http::TransportError::kNone || r.status < 200 || r.status >= 300) {
+    if (r.status == 404) {
+      return fail(ExitCode::kPartial, fmt::format("the gateway does not know session {}",
+                                                  log::redact_token(token)));
+    }
+    return gateway_failure(r, "querying the session failed");
+  }
+  auto status = gateway::parse_session_status(r.body);
+  if (status.kind != gateway::SessionStatus::Kind::kOk) {
+    return fail(ExitCode::kPartial, fmt::format("the gateway's answer is unusable: {}", status.detail));
+  }
+  nlohmann::ordered_json out = {{"sessionToken", token},
+                                {"sessionState", std::string(gateway::to_string(status.state))},
+                                {"checkOutUrl", status.checkout_url}};
+  // Keep anything else the gateway said.
+  auto raw = nlohmann::json::parse(r.body, nullptr, false);
+  if (raw.is_object()) {
+    for (auto& [k, v] : raw.items()) {
+      if (!out.contains(k)) out[k] = v;
+    }
+  }
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
+
+}  // namespace dr::app

@@ -1,0 +1,23 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "report/report_types.h"
+#include "store/session_store.h"
+
+namespace dr::app {
+
+// Renders the report of one run from the database (the run record and its findings, streamed),
+// in the given formats, into dir. The run command and `report --run` both call this, which is
+// why a re-rendered report is byte for byte the one the run wrote.
+Result<std::vector<std::string>> write_reports(store::SessionStore& store, int64_t run_id,
+                                               const std::filesystem::path& dir,
+                                               const std::set<report::ReportFormat>& formats,
+                                               bool include_open);
+
+}  // namespace dr::app

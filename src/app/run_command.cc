@@ -1,0 +1,418 @@
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "app/commands.h"
+#include "app/common_options.h"
+#include "app/report_output.h"
+#include "common/duration.h"
+#include "common/log.h"
+#include "common/version.h"
+#include "http/curl_engine.h"
+#include "pacing/random.h"
+#include "reconcile/pipeline.h"
+#include "report/metrics.h"
+#include "report/progress.h"
+#include "report/report_writer.h"
+#include "store/migrator.h"
+#include "store/session_store.h"
+
+namespace dr::app {
+namespace {
+
+std::atomic<bool> g_stop{false};
+std::atomic<int> g_signal{0};
+std::atomic<http::Transport*> g_transport{nullptr};
+
+extern "C" void on_stop_signal(int sig) {
+  g_signal.store(sig);
+  g_stop.store(true);
+  // The event loop also polls the flag every 100 ms; waking it is a courtesy.
+  if (auto* t = g_transport.load()) t->wakeup();
+}
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+std::vector<OptionSpec> run_options_spec() {
+  std::vector<OptionSpec> v = {
+      {"rate", true, "N", fmt::format("requests per second, retries included (default {}; 0 = unlimited, for local benchmarks)", reconcile::RunOptions::kDefaultRate)},
+      {"burst", true, "N", fmt::format("requests that may start at once after a quiet spell (default {})", reconcile::RunOptions::kDefaultBurst)},
+      {"concurrency", true, "N", fmt::format("requests in flight (default {})", reconcile::RunOptions::kDefaultConcurrency)},
+      {"timeout", true, "DURATION", "per request, connect included (default 6s)"},
+      {"max-attempts", true, "N", fmt::format("attempts per session, the first included (default {})", reconcile::RunOptions::kDefaultMaxAttempts)},
+      {"batch-size", true, "N", fmt::format("sessions claimed and results written per database round trip (default {})", reconcile::RunOptions::kDefaultBatchSize)},
+      {"min-age", true, "DURATION", "leave sessions younger than this alone (default 15m)"},
+      {"stale-after", true, "DURATION", "report sessions still NEW at the gateway after this (default 48h)"},
+      {"created-after", true, "TIME", "only sessions created at or after TIME (ISO-8601; backfills)"},
+      {"created-before", true, "TIME", "only sessions created before TIME (ISO-8601; backfills)"},
+      {"limit", true, "N", "check at most N sessions"},
+      {"all", false, "", "ignore the re-check schedule: check every unresolved session once"},
+      {"dry-run", false, "", "query the gateway, write nothing to the sessions: only the run and its report"},
+      {"worker-id", true, "ID", "this worker's name in leases and the runs table (default host:pid)"},
+      {"lease", true, "DURATION", "how long a claim lives if this worker dies (default 5m)"},
+      {"grace-period", true, "DURATION", "on SIGTERM, how long requests in flight may finish (default 10s)"},
+      {"report-dir", true, "DIR", "where reports go (default ./reports; created if missing)"},
+      {"report-formats", true, "LIST", "comma-separated: csv,json,html (default all three)"},
+      {"include-open", false, "", "also list earlier findings nobody has marked as followed up"},
+      {"metrics-file", true, "PATH", "write Prometheus text-format metrics here (node_exporter textfile collector)"},
+      {"progress", true, "auto|always|never", "live progress line on a terminal, periodic log lines elsewhere (default auto)"},
+  };
+  for (auto& o : database_options()) v.push_back(o);
+  for (auto& o : gateway_options(false)) v.push_back(o);
+  for (auto& o : logging_options()) v.push_back(o);
+  return v;
+}
+
+std::string default_worker_id() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+  return fmt::format("{}:{}", host, ::getpid());
+}
+
+struct RunSetup {
+  reconcile::RunOptions run;
+  std::string database_url;
+  std::filesystem::path report_dir = "reports";
+  std::set<report::ReportFormat> formats;
+  bool include_open = false;
+  std::optional<std::filesystem::path> metrics_file;
+  report::ProgressMode progress = report::ProgressMode::kAuto;
+};
+
+Result<RunSetup> read_setup(const ParsedArgs& args, const EnvLookup& env) {
+  RunSetup s;
+  auto& o = s.run;
+  auto gw = load_gateway_url(args, env);
+  if (!gw) return gw.error();
+  o.gateway_url = *gw;
+  auto key = load_secret(args, "api-key-file", "GATEWAY_API_KEY", "GATEWAY_API_KEY_FILE", "API key", env);
+  if (!key) return key.error();
+  if (!key->has_value()) {
+    return Error::invalid("no API key: set GATEWAY_API_KEY or GATEWAY_API_KEY_FILE, or pass --api-key-file");
+  }
+  o.api_key = **key;
+  auto db = load_database_url(args, env);
+  if (!db) return db.error();
+  s.database_url = *db;
+
+  auto num = [&](const char* name, double& out, double min, double max) -> Status {
+    if (auto v = args.get(name)) {
+      auto r = parse_number(name, *v, min, max);
+      if (!r) return r.error();
+      out = *r;
+    }
+    return ok_status();
+  };
+  auto integer = [&](const char* name, int& out, long long min, long long max) -> Status {
+    if (auto v = args.get(name)) {
+      auto r = parse_integer(name, *v, min, max);
+      if (!r) return r.error();
+      out = static_cast<int>(*r);
+    }
+    return ok_status();
+  };
+  auto duration = [&](const char* name, pacing::Duration& out) -> Status {
+    if (auto v = args.get(name)) {
+      auto r = parse_duration(*v);
+      if (!r) return Error::invalid(fmt::format("--{}: {}", name, r.error().message));
+      out = *r;
+    }
+    return ok_status();
+  };
+  for (auto st : {num("rate", o.rate, 0, 1e6), num("burst", o.burst, 1, 1e6),
+                  integer("concurrency", o.concurrency, 1, 4096),
+                  integer("max-attempts", o.max_attempts, 1, 100),
+                  integer("batch-size", o.batch_size, 1, 100000), duration("timeout", o.timeout),
+                  duration("min-age", o.min_age), duration("stale-after", o.stale_after),
+                  duration("lease", o.lease), duration("grace-period", o.grace_period)}) {
+    if (!st) return st.error();
+  }
+  if (o.timeout <= pacing::Duration::zero()) return Error::invalid("--timeout must be more than 0");
+  o.connect_timeout = std::min(o.connect_timeout, o.timeout);
+  if (o.min_age >= o.stale_after) {
+    return Error::invalid(fmt::format(
+        "--min-age ({}) must be shorter than --stale-after ({}): no session could become stale",
+        format_duration(o.min_age), format_duration(o.stale_after)));
+  }
+  if (o.lease < 4 * o.timeout) {
+    return Error::invalid(fmt::format("--lease ({}) must be at least 4 x --timeout ({})",
+                                      format_duration(o.lease), format_duration(o.timeout)));
+  }
+  if (auto v = args.get("limit")) {
+    auto r = parse_integer("limit", *v, 1, std::numeric_limits<int64_t>::max());
+    if (!r) return r.error();
+    o.limit = *r;
+  }
+  for (const char* name : {"created-after", "created-before"}) {
+    if (auto v = args.get(name)) {
+      if (auto st = check_timestamp(name, *v); !st) return st.error();
+      (std::string_view(name) == "created-after" ? o.created_after : o.created_before) = *v;
+    }
+  }
+  o.all = args.has("all");
+  o.dry_run = args.has("dry-run");
+  o.worker_id = args.get("worker-id").value_or(default_worker_id());
+  if (o.worker_id.empty() || o.worker_id.size() > 200) {
+    return Error::invalid("--worker-id must be 1..200 characters");
+  }
+  if (auto v = args.get("report-dir")) s.report_dir = *v;
+  auto formats = report::parse_report_formats(args.get("report-formats").value_or("csv,json,html"));
+  if (!formats) return Error::invalid(fmt::format("--report-formats: {}", formats.error().message));
+  s.formats = *formats;
+  s.include_open = args.has("include-open");
+  if (auto v = args.get("metrics-file")) s.metrics_file = *v;
+  auto progress = report::parse_progress_mode(args.get("progress").value_or("auto"));
+  if (!progress) return Error::invalid(fmt::format("--progress: {}", progress.error().message));
+  s.progress = *progress;
+  return s;
+}
+
+nlohmann::json options_json(const RunSetup& s) {
+  const auto& o = s.run;
+  nlohmann::json j;
+  j["gateway_url"] = o.gateway_url;  // checked at start: never carries userinfo
+  j["rate"] = o.rate;
+  j["burst"] = o.burst;
+  j["concurrency"] = o.concurrency;
+  j["timeout"] = format_duration(o.timeout);
+  j["max_attempts"] = o.max_attempts;
+  j["batch_size"] = o.batch_size;
+  j["min_age"] = format_duration(o.min_age);
+  j["stale_after"] = format_duration(o.stale_after);
+  j["created_after"] = o.created_after ? nlohmann::json(*o.created_after) : nlohmann::json();
+  j["created_before"] = o.created_before ? nlohmann::json(*o.created_before) : nlohmann::json();
+  j["limit"] = o.limit ? nlohmann::json(*o.limit) : nlohmann::json();
+  j["all"] = o.all;
+  j["dry_run"] = o.dry_run;
+  j["lease"] = format_duration(o.lease);
+  j["version"] = kVersion;
+  return j;
+}
+
+nlohmann::json counts_json(const reconcile::PipelineStats& p, const store::ApplyCounts& a) {
+  nlohmann::json j;
+  j["claimed"] = p.claimed;
+  j["checked"] = p.answered - p.unchecked;
+  j["backfilled_completed"] = a.completed;
+  j["expired"] = a.expired;
+  j["failed"] = a.failed;
+  j["still_new"] = a.still_new;
+  j["stale"] = a.stale;
+  j["anomaly"] = a.anomalies;
+  j["already_resolved"] = a.conflicts;
+  j["unchecked"] = a.unchecked;
+  j["requests"] = p.requests;
+  j["retries"] = p.retries;
+  j["throttled"] = p.throttles;
+  return j;
+}
+
+double previous_last_success(const std::filesystem::path& metrics_file) {
+  std::ifstream in(metrics_file);
+  std::string line;
+  const std::string name = "deposit_reconciler_last_success_timestamp_seconds";
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) == 0 && line.size() > name.size() &&
+        (line[name.size()] == ' ' || line[name.size()] == '{')) {
+      auto sp = line.rfind(' ');
+      try {
+        return std::stod(line.substr(sp + 1));
+      } catch (...) {
+        return 0;
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
+  auto specs = run_options_spec();
+  auto parsed = parse_args(specs, argv);
+  if (!parsed) return fail(ExitCode::kUsage, parsed.error().message);
+  const auto& args = *parsed;
+  if (args.has("help")) {
+    std::fputs(render_help("deposit-reconciler run [OPTIONS]",
+                           "Checks unresolved (NEW) sessions at the gateway and stores the answers.",
+                           specs)
+                   .c_str(),
+               stdout);
+    return 0;
+  }
+  if (!args.positionals().empty()) {
+    return fail(ExitCode::kUsage, fmt::format("run takes no arguments, got \"{}\"", args.positionals()[0]));
+  }
+  if (auto s = configure_logging(args, env); !s) return fail(ExitCode::kUsage, s.error().message);
+  auto setup_r = read_setup(args, env);
+  if (!setup_r) return fail(exit_code_for(setup_r.error()), setup_r.error().message);
+  RunSetup& setup = *setup_r;
+  const auto& o = setup.run;
+
+  // Everything that can be refused is refused before the first request.
+  if (auto s = report::prepare_report_dir(setup.report_dir); !s) {
+    return fail(ExitCode::kUsage, s.error().message);
+  }
+  if (setup.metrics_file) {
+    auto dir = setup.metrics_file->parent_path();
+    if (dir.empty()) dir = ".";
+    if (::access(dir.c_str(), W_OK) != 0) {
+      return fail(ExitCode::kUsage, fmt::format("--metrics-file: directory {} is not writable", dir.string()));
+    }
+  }
+
+  auto store_r = store::SessionStore::connect(setup.database_url);
+  if (!store_r) return fail(ExitCode::kDatabase, store_r.error().message);
+  auto& store = *store_r;
+  if (auto s = store->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
+
+  http::EngineOptions eo;
+  eo.max_in_flight = static_cast<size_t>(o.concurrency);
+  eo.total_timeout = o.timeout;
+  eo.connect_timeout = o.connect_timeout;
+  eo.default_headers = {"content-type: application/json", "x-api-key: " + o.api_key};
+  auto engine_r = http::CurlEngine::create(eo);
+  if (!engine_r) return fail(ExitCode::kInternal, engine_r.error().message);
+  auto& engine = *engine_r;
+
+  auto run_id_r = store->begin_run({o.worker_id, o.dry_run, options_json(setup)});
+  if (!run_id_r) return fail(ExitCode::kDatabase, run_id_r.error().message);
+  int64_t run_id = *run_id_r;
+  log::set_run_id(run_id);
+  log::info("run {} started as worker {}{}: gateway {}, rate {}/s, concurrency {}", run_id,
+            o.worker_id, o.dry_run ? " (dry run)" : "", o.gateway_url, o.rate, o.concurrency);
+
+  store::ClaimFilter filter;
+  filter.min_age = o.min_age;
+  filter.created_after = o.created_after;
+  filter.created_before = o.created_before;
+  filter.ignore_schedule = o.all;
+  int64_t total = -1;  // for the progress line's ETA; unknown if counting fails
+  if (auto n = store->count_selected(run_id, filter)) {
+    total = o.limit ? std::min(*n, *o.limit) : *n;
+    log::info("{} session(s) selected", total);
+  }
+  reconcile::StoreAdapter adapter(
+      std::move(store),
+      {setup.database_url, run_id, o.worker_id, filter, o.lease, o.stale_after, o.dry_run});
+
+  pacing::SystemClock clock;
+  pacing::SeededRandom random(std::random_device{}());
+  report::ProgressDisplay progress(setup.progress, ::isatty(STDERR_FILENO) != 0, clock);
+
+  reconcile::StoreWorker::Options wo;
+  wo.batch_size = static_cast<size_t>(o.batch_size);
+  reconcile::StoreWorker worker(adapter, wo, [&engine] { engine->wakeup(); });
+  reconcile::Pipeline::Hooks hooks;
+  hooks.on_progress = [&](const reconcile::PipelineStats& st) {
+    double rate = st.seconds > 0 ? static_cast<double>(st.requests) / st.seconds : 0;
+    progress.update(st.answered, total, st.unchecked, rate);
+    worker.set_progress({{"claimed", st.claimed}, {"answered", st.answered},
+                         {"unchecked", st.unchecked}, {"requests", st.requests}});
+  };
+  reconcile::Pipeline pipeline(o, *engine, worker, clock, random, hooks);
+
+  g_transport.store(engine.get());
+  install_signal_handlers();
+  worker.start();
+  auto end = pipeline.run(g_stop);
+  auto worker_status = worker.finish();
+  progress.finish();
+  g_transport.store(nullptr);
+
+  const auto& stats = pipeline.stats();
+  auto totals = worker.totals();
+  store::RunStatus status;
+  ExitCode code;
+  bool db_lost = end == reconcile::PipelineEnd::kDatabaseLost || !worker_status.ok();
+  if (db_lost) {
+    status = store::RunStatus::kFailed;
+    code = ExitCode::kDatabase;
+  } else if (end == reconcile::PipelineEnd::kAuthRejected) {
+    status = store::RunStatus::kAuthRejected;
+    code = ExitCode::kAuthRejected;
+  } else if (end == reconcile::PipelineEnd::kInterrupted) {
+    status = store::RunStatus::kInterrupted;
+    code = ExitCode::kInternal;
+  } else if (stats.unchecked > 0) {
+    status = store::RunStatus::kPartial;
+    code = ExitCode::kPartial;
+  } else {
+    status = store::RunStatus::kSucceeded;
+    code = ExitCode::kOk;
+  }
+  auto counts = counts_json(stats, totals);
+
+  // The run record and the report need the database; after losing it, try a fresh connection.
+  auto finisher = store::SessionStore::connect(setup.database_url);
+  std::vector<std::string> paths;
+  if (finisher) {
+    if (auto s = (*finisher)->finish_run(run_id, status, counts); !s) {
+      log::error("could not record the end of run {}: {}", run_id, s.error().message);
+    }
+    auto written = write_reports(**finisher, run_id, setup.report_dir, setup.formats, setup.include_open);
+    if (written) {
+      paths = *written;
+    } else {
+      log::error("could not write the report: {}", written.error().message);
+      if (code == ExitCode::kOk) code = ExitCode::kInternal;
+    }
+  } else {
+    log::error("could not record the end of run {}: {}", run_id, finisher.error().message);
+  }
+
+  if (setup.metrics_file) {
+    report::MetricsSnapshot m;
+    m.run_id = run_id;
+    for (auto& [k, v] : counts.items()) {
+      if (k != "requests" && k != "retries" && k != "throttled" && k != "claimed") {
+        m.sessions_by_outcome[k] = v.get<int64_t>();
+      }
+    }
+    m.responses_by_status = stats.responses_by_status;
+    m.transport_errors = stats.transport_errors;
+    m.retries = stats.retries;
+    m.duration_seconds = stats.seconds;
+    m.achieved_rate = stats.seconds > 0 ? static_cast<double>(stats.requests) / stats.seconds : 0;
+    m.last_success_unixtime =
+        code == ExitCode::kOk
+            ? std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()
+            : previous_last_success(*setup.metrics_file);
+    m.status = std::string(store::to_string(status));
+    if (auto s = report::write_metrics_file(*setup.metrics_file, m); !s) {
+      log::error("could not write the metrics file: {}", s.error().message);
+    }
+  }
+
+  // stdout carries the summary and the report paths; everything else went to stderr.
+  std::printf("run %lld %s: %lld claimed, %lld backfilled_completed, %lld expired, %lld failed, "
+              "%lld still_new, %lld stale, %lld anomaly, %lld unchecked in %.1f s (%lld requests)\n",
+              static_cast<long long>(run_id), std::string(store::to_string(status)).c_str(),
+              static_cast<long long>(stats.claimed), static_cast<long long>(totals.completed),
+              static_cast<long long>(totals.expired), static_cast<long long>(totals.failed),
+              static_cast<long long>(totals.still_new), static_cast<long long>(totals.stale),
+              static_cast<long long>(totals.anomalies), static_cast<long long>(totals.unchecked),
+              stats.seconds, static_cast<long long>(stats.requests));
+  for (const auto& p : paths) std::printf("%s\n", p.c_str());
+  std::fflush(stdout);
+
+  if (end == reconcile::PipelineEnd::kInterrupted && !db_lost) {
+    return 128 + (g_signal.load() != 0 ? g_signal.load() : SIGTERM);
+  }
+  return to_int(code);
+}
+
+}  // namespace dr::app

@@ -1,0 +1,79 @@
+#include "reconcile/attempt.h"
+
+#include <fmt/format.h>
+
+#include "gateway/session_status.h"
+
+namespace dr::reconcile {
+namespace {
+
+constexpr size_t kMaxRawAnswer = 4096;
+
+pacing::AttemptResult::Kind transport_kind(http::TransportError e) {
+  using K = pacing::AttemptResult::Kind;
+  switch (e) {
+    case http::TransportError::kNone:
+      return K::kHttp;
+    case http::TransportError::kResolve:
+    case http::TransportError::kConnect:
+      return K::kConnectError;
+    case http::TransportError::kTimeout:
+      return K::kTimeout;
+    case http::TransportError::kTls:
+      return K::kTlsError;
+    case http::TransportError::kTooLarge:
+      return K::kTooLarge;
+    case http::TransportError::kOther:
+      return K::kOtherTransport;
+  }
+  return K::kOtherTransport;
+}
+
+}  // namespace
+
+AttemptReading read_attempt(const http::HttpResponse& r) {
+  AttemptReading out;
+  out.for_policy.kind = transport_kind(r.error);
+  out.for_policy.http_status = static_cast<int>(r.status);
+  out.for_policy.retry_after_header = r.retry_after;
+  out.http_status = r.error == http::TransportError::kNone ? static_cast<int>(r.status) : 0;
+  if (r.error != http::TransportError::kNone) {
+    out.kind = store::CheckKind::kFailed;
+    out.error = r.error_message.empty() ? "transport error" : r.error_message;
+    return out;
+  }
+  out.raw_answer = r.body.size() <= kMaxRawAnswer ? r.body : r.body.substr(0, kMaxRawAnswer);
+  if (r.status >= 200 && r.status < 300) {
+    auto status = gateway::parse_session_status(r.body);
+    if (status.kind == gateway::SessionStatus::Kind::kOk) {
+      out.kind = store::CheckKind::kState;
+      out.state = status.state;
+      out.authenticated_answer = true;
+      return out;
+    }
+    out.kind = store::CheckKind::kFailed;
+    out.error = fmt::format("HTTP {}: {}", r.status, status.detail);
+    if (status.kind == gateway::SessionStatus::Kind::kUnknownState) {
+      // Final: present it to the policy as a non-retryable client-side failure.
+      out.for_policy.http_status = 422;
+      out.authenticated_answer = true;
+    } else {
+      // Retryable: present it as a bad gateway.
+      out.for_policy.http_status = 502;
+    }
+    return out;
+  }
+  if (r.status == 404) {
+    out.kind = store::CheckKind::kNotFound;
+    out.error = fmt::format("HTTP 404: {}", gateway::describe_error_body(r.body));
+    out.authenticated_answer = true;
+    return out;
+  }
+  out.kind = store::CheckKind::kFailed;
+  auto detail = gateway::describe_error_body(r.body);
+  out.error = detail.empty() ? fmt::format("HTTP {}", r.status)
+                             : fmt::format("HTTP {}: {}", r.status, detail);
+  return out;
+}
+
+}  // namespace dr::reconcile

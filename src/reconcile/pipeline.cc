@@ -1,0 +1,234 @@
+#include "reconcile/pipeline.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "gateway/endpoints.h"
+#include "reconcile/attempt.h"
+
+namespace dr::reconcile {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr pacing::Duration kTick = 100ms;
+constexpr pacing::Duration kProgressEvery = 100ms;
+
+pacing::RetryOptions retry_options(const RunOptions& o) {
+  pacing::RetryOptions r;
+  r.max_attempts = o.max_attempts;
+  return r;
+}
+
+pacing::TokenBucketOptions bucket_options(const RunOptions& o) {
+  pacing::TokenBucketOptions b;
+  b.rate_per_second = o.rate;
+  b.burst = o.burst;
+  return b;
+}
+
+}  // namespace
+
+Pipeline::Pipeline(const RunOptions& options, http::Transport& transport, StoreWorker& store,
+                   const pacing::Clock& clock, pacing::Random& random, Hooks hooks)
+    : options_(options),
+      transport_(transport),
+      store_(store),
+      clock_(clock),
+      bucket_(bucket_options(options), clock),
+      retry_(retry_options(options), random, clock),
+      hooks_(std::move(hooks)) {}
+
+size_t Pipeline::effective_capacity() const {
+  size_t cap = std::min(transport_.capacity(), static_cast<size_t>(options_.concurrency));
+  if (!credentials_proven_) cap = std::min(cap, static_cast<size_t>(RunOptions::kProbeConcurrency));
+  return cap;
+}
+
+void Pipeline::maybe_claim() {
+  if (source_exhausted_ || store_.claim_outstanding()) return;
+  // Keep about one batch ahead of the transfers; do not outrun the writer.
+  size_t queued = ready_.size() + delayed_.size();
+  size_t want_ahead = static_cast<size_t>(std::max(options_.concurrency, options_.batch_size / 2));
+  if (queued >= want_ahead) return;
+  if (store_.backlog() >= static_cast<size_t>(options_.batch_size) * 4) return;
+  int64_t rows = options_.batch_size;
+  if (options_.limit) {
+    int64_t left = *options_.limit - claimed_total_;
+    if (left <= 0) {
+      source_exhausted_ = true;
+      return;
+    }
+    rows = std::min(rows, left);
+  }
+  store_.request_claim(static_cast<int>(rows));
+}
+
+void Pipeline::start_ready() {
+  auto now = clock_.now();
+  while (!delayed_.empty() && delayed_.front().due <= now) {
+    std::pop_heap(delayed_.begin(), delayed_.end(), std::greater<>());
+    ready_.push_front(std::move(delayed_.back().work));  // retries go first: they are older
+    delayed_.pop_back();
+  }
+  size_t cap = effective_capacity();
+  while (!ready_.empty() && transport_.in_flight() < cap && !auth_rejected_) {
+    if (!bucket_.try_acquire()) break;
+    Work w = std::move(ready_.front());
+    ready_.pop_front();
+    http::HttpRequest req;
+    req.id = next_request_id_++;
+    req.method = http::HttpRequest::Method::kGet;
+    req.url = gateway::session_status_url(options_.gateway_url, w.session.token);
+    ++w.attempt;
+    ++stats_.requests;
+    if (w.attempt > 1) ++stats_.retries;
+    in_flight_.emplace(req.id, std::move(w));
+    transport_.start(std::move(req));
+  }
+}
+
+void Pipeline::finish_session(Work& work, const AttemptReading& reading) {
+  store::CheckResult r;
+  r.token = std::move(work.session.token);
+  r.kind = reading.kind;
+  r.gateway_state = reading.state;
+  r.http_status = reading.http_status;
+  r.attempts = work.attempt;
+  r.error = reading.error;
+  r.raw_answer = reading.raw_answer;
+  r.checked_at = clock_.wall_now();
+  ++stats_.answered;
+  if (r.kind != store::CheckKind::kState) {
+    ++stats_.unchecked;
+    log::warn("session {} unchecked after {} attempt(s): {}", log::redact_token(r.token),
+              r.attempts, r.error);
+  }
+  results_.push_back(std::move(r));
+}
+
+void Pipeline::handle(http::HttpResponse& response) {
+  auto it = in_flight_.find(response.id);
+  if (it == in_flight_.end()) return;  // cannot happen: every start is recorded
+  Work work = std::move(it->second);
+  in_flight_.erase(it);
+
+  if (response.error == http::TransportError::kNone) {
+    ++stats_.responses_by_status[static_cast<int>(response.status)];
+  } else {
+    ++stats_.transport_errors;
+  }
+  AttemptReading reading = read_attempt(response);
+  if (reading.authenticated_answer) credentials_proven_ = true;
+  auto decision = retry_.decide(reading.for_policy, work.attempt);
+  if (decision.throttle_pipeline) {
+    ++stats_.throttles;
+    bucket_.throttle(decision.throttle_for);
+  }
+  switch (decision.verdict) {
+    case pacing::RetryDecision::Verdict::kDone:
+    case pacing::RetryDecision::Verdict::kFinal:
+      if (decision.verdict == pacing::RetryDecision::Verdict::kFinal && reading.error.empty()) {
+        reading.error = decision.reason;
+      }
+      finish_session(work, reading);
+      break;
+    case pacing::RetryDecision::Verdict::kRetry:
+      log::debug("session {}: attempt {} failed ({}); retrying in {} ms", work.session.token,
+                 work.attempt, reading.error,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(decision.delay).count());
+      delayed_.push_back({clock_.now() + decision.delay, std::move(work)});
+      std::push_heap(delayed_.begin(), delayed_.end(), std::greater<>());
+      break;
+    case pacing::RetryDecision::Verdict::kStopAll:
+      if (!auth_rejected_) {
+        auth_rejected_ = true;
+        stats_.auth_error = reading.error;
+        log::error("the gateway rejected the API key ({}): stopping at once", reading.error);
+      }
+      break;
+  }
+}
+
+pacing::Duration Pipeline::next_wait() const {
+  pacing::Duration wait = kTick;
+  auto now = clock_.now();
+  if (!delayed_.empty()) wait = std::min(wait, std::max<pacing::Duration>(delayed_.front().due - now, 0ns));
+  if (!ready_.empty() && transport_.in_flight() < effective_capacity()) {
+    wait = std::min(wait, bucket_.time_until_available());
+  }
+  return std::max<pacing::Duration>(wait, 0ns);
+}
+
+void Pipeline::report_progress(bool force) {
+  auto now = clock_.now();
+  if (!force && now - last_progress_ < kProgressEvery) return;
+  last_progress_ = now;
+  stats_.claimed = claimed_total_;
+  stats_.seconds = std::chrono::duration<double>(now - started_).count();
+  if (hooks_.on_progress) hooks_.on_progress(stats_);
+}
+
+PipelineEnd Pipeline::run(const std::atomic<bool>& stop_requested) {
+  started_ = clock_.now();
+  std::vector<http::HttpResponse> done;
+  PipelineEnd end = PipelineEnd::kCompleted;
+  std::optional<pacing::MonotonicTime> drain_deadline;
+
+  for (;;) {
+    if (store_.failure()) {
+      end = PipelineEnd::kDatabaseLost;
+      break;
+    }
+    if (auto batch = store_.take_claimed()) {
+      if (batch->empty()) {
+        source_exhausted_ = true;
+      } else {
+        claimed_total_ += static_cast<int64_t>(batch->size());
+        for (auto& s : *batch) ready_.push_back(Work{std::move(s), 0});
+      }
+    }
+    bool stopping = stop_requested.load() || auth_rejected_;
+    if (stopping && !drain_deadline) {
+      // Stop starting; give the requests in flight a grace period (none after a 401).
+      drain_deadline = clock_.now() + (auth_rejected_ ? options_.timeout : options_.grace_period);
+      if (!auth_rejected_) {
+        log::info("stop requested: finishing {} request(s) in flight, at most {} s",
+                  transport_.in_flight(),
+                  std::chrono::duration_cast<std::chrono::seconds>(options_.grace_period).count());
+      }
+    }
+    if (!stopping) {
+      maybe_claim();
+      start_ready();
+    }
+    if (!results_.empty()) {
+      store_.submit(std::move(results_));
+      results_.clear();
+    }
+    report_progress(false);
+
+    bool idle = ready_.empty() && delayed_.empty() && in_flight_.empty();
+    if (!stopping && idle && source_exhausted_ && !store_.claim_outstanding()) break;
+    if (stopping && (in_flight_.empty() || clock_.now() >= *drain_deadline)) {
+      end = auth_rejected_ ? PipelineEnd::kAuthRejected : PipelineEnd::kInterrupted;
+      break;
+    }
+
+    done.clear();
+    transport_.poll(next_wait(), done);
+    for (auto& r : done) handle(r);
+  }
+  if (!results_.empty()) {
+    store_.submit(std::move(results_));
+    results_.clear();
+  }
+  if (!in_flight_.empty()) {
+    log::warn("{} request(s) still in flight were abandoned; their sessions stay NEW and the next "
+              "run checks them",
+              in_flight_.size());
+  }
+  report_progress(true);
+  return end;
+}
+
+}  // namespace dr::reconcile

@@ -1,0 +1,104 @@
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <unordered_map>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "http/curl_engine.h"
+#include "pacing/clock.h"
+#include "pacing/random.h"
+#include "pacing/retry_policy.h"
+#include "pacing/token_bucket.h"
+#include "reconcile/run_options.h"
+#include "reconcile/store_worker.h"
+
+namespace dr::reconcile {
+
+// How a pipeline run ended.
+enum class PipelineEnd {
+  kCompleted,     // nothing left to claim; everything claimed was answered or given up on
+  kAuthRejected,  // the gateway said 401/403: stopped at once
+  kInterrupted,   // stop was requested (SIGTERM/SIGINT)
+  kDatabaseLost,  // the store worker gave up
+};
+
+// What the event loop saw, for the run record, the metrics file and the progress line.
+struct PipelineStats {
+  int64_t claimed = 0;
+  int64_t answered = 0;   // sessions with a final answer handed to the store
+  int64_t unchecked = 0;  // of those, 404s and exhausted/final errors
+  int64_t requests = 0;
+  int64_t retries = 0;
+  int64_t throttles = 0;  // 429s that slowed the whole pipeline
+  int64_t transport_errors = 0;
+  std::map<int, int64_t> responses_by_status;
+  double seconds = 0;
+  std::string auth_error;  // the gateway's words on a 401/403
+};
+
+// The reconciliation event loop: claims sessions through the StoreWorker, queries the gateway
+// through a Transport with a token bucket and a retry policy, and hands every final answer back
+// to the StoreWorker. Single-threaded; the only waiting happens in Transport::poll, whose
+// timeout is the earliest of "next token", "next retry due" and a short tick.
+class Pipeline {
+ public:
+  struct Hooks {
+    // Called at most every ~100 ms with the current stats (progress display, heartbeat counts).
+    std::function<void(const PipelineStats&)> on_progress;
+  };
+
+  Pipeline(const RunOptions& options, http::Transport& transport, StoreWorker& store,
+           const pacing::Clock& clock, pacing::Random& random, Hooks hooks = {});
+
+  // Runs until done, stopped or failed. stop_requested is polled at least every 100 ms.
+  PipelineEnd run(const std::atomic<bool>& stop_requested);
+
+  const PipelineStats& stats() const { return stats_; }
+
+ private:
+  struct Work {
+    store::ClaimedSession session;
+    int attempt = 0;  // attempts already made
+  };
+  struct Delayed {
+    pacing::MonotonicTime due;
+    Work work;
+    bool operator>(const Delayed& o) const { return due > o.due; }
+  };
+
+  void maybe_claim();
+  void start_ready();
+  void handle(http::HttpResponse& response);
+  void finish_session(Work& work, const struct AttemptReading& reading);
+  pacing::Duration next_wait() const;
+  size_t effective_capacity() const;
+  void report_progress(bool force);
+
+  const RunOptions& options_;
+  http::Transport& transport_;
+  StoreWorker& store_;
+  const pacing::Clock& clock_;
+  pacing::TokenBucket bucket_;
+  pacing::RetryPolicy retry_;
+  Hooks hooks_;
+
+  std::deque<Work> ready_;
+  std::vector<Delayed> delayed_;  // a min-heap on due
+  std::unordered_map<uint64_t, Work> in_flight_;
+  std::vector<store::CheckResult> results_;
+  uint64_t next_request_id_ = 1;
+  bool source_exhausted_ = false;
+  bool credentials_proven_ = false;
+  bool auth_rejected_ = false;
+  int64_t claimed_total_ = 0;
+  PipelineStats stats_;
+  pacing::MonotonicTime started_{};
+  pacing::MonotonicTime last_progress_{};
+};
+
+}  // namespace dr::reconcile

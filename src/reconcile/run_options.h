@@ -1,0 +1,54 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "pacing/clock.h"
+
+namespace dr::reconcile {
+
+using namespace std::chrono_literals;
+
+// Everything `run` was asked to do. Defaults are deliberately gentle on the gateway: a merchant
+// who has not measured their budget should not be the one to find it.
+struct RunOptions {
+  static constexpr double kDefaultRate = 10;  // requests/s, retries included
+  static constexpr double kDefaultBurst = 10;
+  static constexpr int kDefaultConcurrency = 8;
+  static constexpr pacing::Duration kDefaultTimeout = 6s;  // the gateway's sample client uses 6 s
+  static constexpr pacing::Duration kDefaultConnectTimeout = 3s;
+  static constexpr int kDefaultMaxAttempts = 5;
+  static constexpr int kDefaultBatchSize = 500;
+  static constexpr pacing::Duration kDefaultMinAge = 15min;
+  static constexpr pacing::Duration kDefaultLease = 5min;
+  static constexpr pacing::Duration kDefaultStaleAfter = 48h;
+  static constexpr pacing::Duration kDefaultGracePeriod = 10s;
+  // Until the first answer that proves the credentials work, at most this many requests fly:
+  // a wrong key costs a handful of 401s, not `concurrency` of them.
+  static constexpr int kProbeConcurrency = 2;
+
+  std::string gateway_url;
+  std::string api_key;  // secret: never logged
+
+  double rate = kDefaultRate;  // 0 = unlimited
+  double burst = kDefaultBurst;
+  int concurrency = kDefaultConcurrency;
+  pacing::Duration timeout = kDefaultTimeout;
+  pacing::Duration connect_timeout = kDefaultConnectTimeout;
+  int max_attempts = kDefaultMaxAttempts;
+  int batch_size = kDefaultBatchSize;
+  pacing::Duration min_age = kDefaultMinAge;
+  pacing::Duration stale_after = kDefaultStaleAfter;
+  std::optional<std::string> created_after;   // ISO-8601, inclusive
+  std::optional<std::string> created_before;  // ISO-8601, exclusive
+  std::optional<int64_t> limit;
+  bool dry_run = false;
+  bool all = false;  // ignore the re-check schedule
+  std::string worker_id;
+  pacing::Duration lease = kDefaultLease;
+  pacing::Duration grace_period = kDefaultGracePeriod;
+};
+
+}  // namespace dr::reconcile

@@ -1,0 +1,210 @@
+#include "reconcile/store_worker.h"
+
+#include "common/log.h"
+
+namespace dr::reconcile {
+
+using Clock = std::chrono::steady_clock;
+
+StoreWorker::StoreWorker(RunStore& store, Options options, std::function<void()> wake)
+    : store_(store), options_(options), wake_(std::move(wake)) {}
+
+StoreWorker::~StoreWorker() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+}
+
+void StoreWorker::start() { thread_ = std::thread([this] { loop(); }); }
+
+void StoreWorker::request_claim(int max_rows) {
+  {
+    std::lock_guard lock(mu_);
+    if (claim_request_ > 0 || claim_in_progress_ || claimed_) return;
+    claim_request_ = max_rows;
+  }
+  cv_.notify_all();
+}
+
+bool StoreWorker::claim_outstanding() const {
+  std::lock_guard lock(mu_);
+  return claim_request_ > 0 || claim_in_progress_;
+}
+
+std::optional<std::vector<store::ClaimedSession>> StoreWorker::take_claimed() {
+  std::lock_guard lock(mu_);
+  auto out = std::move(claimed_);
+  claimed_.reset();
+  return out;
+}
+
+void StoreWorker::submit(std::vector<store::CheckResult> results) {
+  if (results.empty()) return;
+  bool full;
+  {
+    std::lock_guard lock(mu_);
+    if (queued_.empty()) oldest_queued_ = Clock::now();
+    for (auto& r : results) queued_.push_back(std::move(r));
+    full = queued_.size() >= options_.batch_size;
+  }
+  if (full) cv_.notify_all();
+}
+
+size_t StoreWorker::backlog() const {
+  std::lock_guard lock(mu_);
+  return queued_.size() + writing_;
+}
+
+void StoreWorker::set_progress(nlohmann::json counts) {
+  std::lock_guard lock(mu_);
+  progress_ = std::move(counts);
+}
+
+std::optional<Error> StoreWorker::failure() const {
+  std::lock_guard lock(mu_);
+  return failure_;
+}
+
+store::ApplyCounts StoreWorker::totals() const {
+  std::lock_guard lock(mu_);
+  return totals_;
+}
+
+void StoreWorker::fail(Error e) {
+  {
+    std::lock_guard lock(mu_);
+    if (!failure_) failure_ = std::move(e);
+  }
+  wake_();
+}
+
+template <typename Op>
+bool StoreWorker::with_reconnect(const char* what, Op&& op) {
+  auto backoff = options_.reconnect_backoff;
+  for (int attempt = 0;; ++attempt) {
+    auto s = op();
+    if (s.ok()) return true;
+    if (s.error().code != ErrorCode::kUnavailable || attempt >= options_.reconnect_attempts) {
+      log::error("database: {} failed: {}", what, s.error().message);
+      fail(s.error());
+      return false;
+    }
+    log::warn("database: {} failed ({}); reconnecting in {} ms", what, s.error().message,
+              backoff.count());
+    {
+      std::unique_lock lock(mu_);
+      // Stopping does not cut the wait short: finish() still wants the writes done.
+      cv_.wait_for(lock, backoff, [] { return false; });
+    }
+    backoff *= 2;
+    if (auto r = store_.reconnect(); !r) {
+      log::warn("database: reconnect failed: {}", r.error().message);
+    }
+  }
+}
+
+void StoreWorker::loop() {
+  auto last_heartbeat = Clock::now();
+  for (;;) {
+    int claim_rows = 0;
+    std::vector<store::CheckResult> batch;
+    bool stopping;
+    {
+      std::unique_lock lock(mu_);
+      auto due = [&] {
+        bool flush = !queued_.empty() &&
+                     (queued_.size() >= options_.batch_size || stopping_ ||
+                      Clock::now() - oldest_queued_ >= options_.flush_interval);
+        return flush || claim_request_ > 0 || stopping_ ||
+               Clock::now() - last_heartbeat >= options_.heartbeat_interval;
+      };
+      cv_.wait_for(lock, options_.flush_interval / 2, due);
+      if (failure_) {
+        if (stopping_) return;
+        continue;
+      }
+      stopping = stopping_;
+      bool flush = !queued_.empty() &&
+                   (queued_.size() >= options_.batch_size || stopping_ ||
+                    Clock::now() - oldest_queued_ >= options_.flush_interval);
+      if (flush) {
+        size_t n = std::min(queued_.size(), options_.batch_size);
+        batch.assign(std::make_move_iterator(queued_.begin()),
+                     std::make_move_iterator(queued_.begin() + static_cast<long>(n)));
+        queued_.erase(queued_.begin(), queued_.begin() + static_cast<long>(n));
+        writing_ = batch.size();
+        oldest_queued_ = Clock::now();
+      }
+      if (!stopping_ && claim_request_ > 0) {
+        claim_rows = claim_request_;
+        claim_request_ = 0;
+        claim_in_progress_ = true;
+      }
+    }
+
+    // Write results before claiming more: a backlog of answers is worth more than new work.
+    if (!batch.empty()) {
+      store::ApplyCounts counts{};
+      bool ok = with_reconnect("writing results", [&]() -> Status {
+        auto r = store_.apply(batch);
+        if (!r) return r.error();
+        counts = *r;
+        return ok_status();
+      });
+      std::lock_guard lock(mu_);
+      writing_ = 0;
+      if (ok) totals_ += counts;
+    }
+    if (claim_rows > 0) {
+      std::vector<store::ClaimedSession> got;
+      bool ok = with_reconnect("claiming sessions", [&]() -> Status {
+        auto r = store_.claim(claim_rows);
+        if (!r) return r.error();
+        got = std::move(*r);
+        return ok_status();
+      });
+      {
+        std::lock_guard lock(mu_);
+        claim_in_progress_ = false;
+        if (ok) claimed_ = std::move(got);
+      }
+      wake_();
+    }
+    if (Clock::now() - last_heartbeat >= options_.heartbeat_interval) {
+      nlohmann::json progress;
+      {
+        std::lock_guard lock(mu_);
+        progress = progress_;
+      }
+      if (auto s = store_.heartbeat(progress); !s) {
+        log::warn("database: heartbeat failed: {}", s.error().message);
+      }
+      last_heartbeat = Clock::now();
+    }
+    if (stopping) {
+      std::lock_guard lock(mu_);
+      if (queued_.empty() || failure_) break;
+    }
+  }
+  if (!failure()) {
+    with_reconnect("releasing leases", [&] { return store_.release_leases(); });
+  }
+}
+
+Status StoreWorker::finish() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (auto f = failure()) return *f;
+  return ok_status();
+}
+
+}  // namespace dr::reconcile

@@ -1,0 +1,94 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "common/result.h"
+#include "reconcile/run_store.h"
+
+namespace dr::reconcile {
+
+// Runs the database side of a run on its own thread and connection, so HTTP never waits for
+// PostgreSQL: the event loop asks for claims and hands over results; this thread claims,
+// applies results in batches, beats the heart (which also extends leases) and reconnects after
+// a lost connection. All public methods are thread-safe.
+class StoreWorker {
+ public:
+  struct Options {
+    static constexpr auto kDefaultFlushInterval = std::chrono::milliseconds(250);
+    static constexpr auto kDefaultHeartbeatInterval = std::chrono::seconds(10);
+    static constexpr int kDefaultReconnectAttempts = 5;
+
+    size_t batch_size = 500;
+    std::chrono::milliseconds flush_interval = kDefaultFlushInterval;
+    std::chrono::milliseconds heartbeat_interval = kDefaultHeartbeatInterval;
+    int reconnect_attempts = kDefaultReconnectAttempts;
+    std::chrono::milliseconds reconnect_backoff{500};  // doubled after each failed attempt
+  };
+
+  // wake is called (from this worker's thread) whenever a claim arrives or the worker fails, so
+  // the event loop can stop waiting.
+  StoreWorker(RunStore& store, Options options, std::function<void()> wake);
+  ~StoreWorker();
+  StoreWorker(const StoreWorker&) = delete;
+  StoreWorker& operator=(const StoreWorker&) = delete;
+
+  void start();
+
+  // Asks for up to max_rows more sessions; at most one request is outstanding at a time.
+  void request_claim(int max_rows);
+  bool claim_outstanding() const;
+  // A finished claim, if any. An empty vector means nothing is left to claim.
+  std::optional<std::vector<store::ClaimedSession>> take_claimed();
+
+  // Queues results for the next batch write.
+  void submit(std::vector<store::CheckResult> results);
+  // Results queued or being written: the event loop slows down claiming while this is large.
+  size_t backlog() const;
+
+  // Counts shown in heartbeats (set by the event loop).
+  void set_progress(nlohmann::json counts);
+
+  // Writes everything queued, releases the leases this worker still holds and stops the
+  // thread. Returns the first fatal error, if the worker gave up.
+  Status finish();
+
+  // Set once the worker has given up (database gone after all reconnects).
+  std::optional<Error> failure() const;
+  store::ApplyCounts totals() const;
+
+ private:
+  void loop();
+  // Runs op, reconnecting on kUnavailable; records a fatal error and returns false on failure.
+  template <typename Op>
+  bool with_reconnect(const char* what, Op&& op);
+  void fail(Error e);
+
+  RunStore& store_;
+  Options options_;
+  std::function<void()> wake_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  int claim_request_ = 0;  // rows asked for, 0 = none outstanding
+  bool claim_in_progress_ = false;
+  std::optional<std::vector<store::ClaimedSession>> claimed_;
+  std::vector<store::CheckResult> queued_;
+  size_t writing_ = 0;
+  std::chrono::steady_clock::time_point oldest_queued_{};
+  nlohmann::json progress_;
+  std::optional<Error> failure_;
+  store::ApplyCounts totals_{};
+
+  std::thread thread_;
+};
+
+}  // namespace dr::reconcile
