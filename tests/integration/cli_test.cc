@@ -7,7 +7,7 @@
 
 #include "support/run_binary.h"
 
-namespace dr::testing {
+namespace dr::test {
 namespace {
 
 const std::string kSecretKey = "sk_live_SUPERSECRET_key_0123456789";
@@ -156,4 +156,4 @@ TEST(Cli, DatabaseUrlFlagWithPasswordDrawsAWarningButNoEcho) {
 }
 
 }  // namespace
-}  // namespace dr::testing
+}  // namespace dr::test

@@ -14,7 +14,7 @@
 
 extern char** environ;
 
-namespace dr::testing {
+namespace dr::test {
 namespace {
 
 std::vector<std::string> child_environment(const EnvChanges& changes) {
@@ -137,4 +137,4 @@ ProcessResult BackgroundProcess::wait(std::chrono::seconds timeout) {
 std::string BackgroundProcess::stdout_so_far() const { return read_file(out_path_); }
 std::string BackgroundProcess::stderr_so_far() const { return read_file(err_path_); }
 
-}  // namespace dr::testing
+}  // namespace dr::test

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace dr::testing {
+namespace dr::test {
 
 // The output and exit code of a finished child process.
 struct ProcessResult {
@@ -50,4 +50,4 @@ class BackgroundProcess {
   bool reaped_ = false;
 };
 
-}  // namespace dr::testing
+}  // namespace dr::test

@@ -1,0 +1,397 @@
+// `deposit-reconciler run` end to end: the real binary, a real PostgreSQL (a fresh database per
+// test) and the real simulator over loopback. Each test asserts database contents and the
+// simulator's request counts.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <pqxx/pqxx>
+#include <thread>
+#include <fstream>
+#include <fmt/chrono.h>
+
+#include "sim/outcomes.h"
+#include "support/run_binary.h"
+#include "support/sim_process.h"
+#include "support/test_database.h"
+
+namespace dr::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr uint64_t kSeed = 5;
+const char* kMix = "completed=0.5,expired=0.2,failed=0.1,new=0.2";
+
+sim::OutcomeMix mix() {
+  sim::OutcomeMix m;
+  m.completed = 0.5;
+  m.expired = 0.2;
+  m.failed = 0.1;
+  return m;
+}
+
+class RunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DR_REQUIRE_TEST_DATABASE();
+    db_ = TestDatabase::create();
+    ASSERT_NE(db_, nullptr);
+    report_dir_ = std::filesystem::temp_directory_path() /
+                  ("dr-run-test-" + std::to_string(::getpid()) + "-" +
+                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(report_dir_);
+    auto r = run_reconciler({"migrate"}, env_without_gateway());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  void TearDown() override { std::filesystem::remove_all(report_dir_); }
+
+  EnvChanges env_without_gateway() const {
+    return {{"DATABASE_URL", db_->url()}, {"DATABASE_URL_FILE", ""}, {"GATEWAY_API_KEY_FILE", ""}};
+  }
+  EnvChanges env(const SimProcess& sim) const {
+    auto e = env_without_gateway();
+    e["GATEWAY_API_KEY"] = sim.options().api_key;
+    e["GATEWAY_BASE_URL"] = sim.base_url();
+    return e;
+  }
+  std::vector<std::string> run_args(std::vector<std::string> extra = {}) const {
+    std::vector<std::string> a = {"run", "--rate", "0", "--concurrency", "32", "--batch-size", "100",
+                                  "--report-dir", report_dir_.string(), "--progress", "never",
+                                  "--timeout", "2s", "--lease", "10s"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+
+  // Inserts sessions sim-<seed>-<i> for i in [from, to), created `age_sql` ago.
+  void seed(int from, int to, const std::string& age_sql = "1 day") {
+    pqxx::connection c(db_->url());
+    pqxx::work w(c);
+    w.exec(fmt::format(
+        "INSERT INTO deposit_sessions (session_token, user_id, user_name, user_email, created_at) "
+        "SELECT 'sim-{}-' || i, 'user-' || i, 'User ' || i, 'u' || i || '@example.com', "
+        "now() - interval '{}' FROM generate_series({}, {}) AS i",
+        kSeed, age_sql, from, to - 1));
+    w.commit();
+  }
+  long long scalar(const std::string& sql) {
+    pqxx::connection c(db_->url());
+    pqxx::work w(c);
+    auto r = w.exec1(sql);
+    return r[0].is_null() ? 0 : r[0].as<long long>();
+  }
+  void exec(const std::string& sql) {
+    pqxx::connection c(db_->url());
+    pqxx::work w(c);
+    w.exec(sql);
+    w.commit();
+  }
+  // Every session's state must be what the simulator decides for its token.
+  void expect_states_match_simulator(int n) {
+    pqxx::connection c(db_->url());
+    pqxx::work w(c);
+    int checked = 0;
+    for (auto row : w.exec("SELECT session_token, state FROM deposit_sessions")) {
+      auto token = row[0].as<std::string>();
+      auto expected = sim::outcome_for(token, kSeed, mix());
+      EXPECT_EQ(row[1].as<std::string>(), gateway::to_string(expected)) << token;
+      ++checked;
+    }
+    EXPECT_EQ(checked, n);
+  }
+  int count_expected(int n, gateway::SessionState s) {
+    int c = 0;
+    for (int i = 0; i < n; ++i) {
+      if (sim::outcome_for(sim::preload_token(kSeed, static_cast<uint64_t>(i)), kSeed, mix()) == s) ++c;
+    }
+    return c;
+  }
+  SimOptions sim_options(std::vector<std::string> extra = {}) {
+    SimOptions o;
+    o.args = {"--seed", std::to_string(kSeed), "--preload", "100000", "--outcomes", kMix,
+              "--track-tokens"};
+    o.args.insert(o.args.end(), extra.begin(), extra.end());
+    return o;
+  }
+
+  std::unique_ptr<TestDatabase> db_;
+  std::filesystem::path report_dir_;
+};
+
+TEST_F(RunTest, MixedOutcomesReachExactlyTheExpectedStates) {
+  constexpr int kN = 3000;
+  seed(0, kN);
+  SimProcess sim(sim_options());
+  auto r = run_reconciler(run_args(), env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_states_match_simulator(kN);
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), kN);
+  int terminal = kN - count_expected(kN, gateway::SessionState::kNew);
+  EXPECT_EQ(scalar("SELECT count(*) FROM session_state_changes WHERE source = 'reconciliation'"),
+            terminal);
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'backfilled_completed'"),
+            count_expected(kN, gateway::SessionState::kCompleted));
+  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE lease_owner IS NOT NULL"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE status = 'succeeded'"), 1);
+  // stdout: the summary, then the three report paths.
+  EXPECT_NE(r.out.find("succeeded"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(report_dir_ / "reconciliation-run-1.csv"));
+  EXPECT_TRUE(std::filesystem::exists(report_dir_ / "reconciliation-run-1.html"));
+  EXPECT_TRUE(std::filesystem::exists(report_dir_ / "reconciliation-run-1.json"));
+
+  // A second run queries nothing: the resolved are resolved, the NEW are not due yet.
+  sim.reset_stats();
+  r = run_reconciler(run_args(), env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), 0);
+
+  // Once due, exactly the still-NEW ones are re-checked.
+  exec("UPDATE deposit_sessions SET next_check_at = now() - interval '1 second' WHERE state = 'NEW'");
+  r = run_reconciler(run_args(), env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), count_expected(kN, gateway::SessionState::kNew));
+  EXPECT_EQ(scalar("SELECT min(checks) FROM deposit_sessions WHERE state = 'NEW'"), 2);
+}
+
+TEST_F(RunTest, NotificationDuringFlightIsNeverOverwritten) {
+  constexpr int kN = 400;
+  seed(0, kN);
+  SimProcess sim(sim_options({"--latency", "300ms"}));
+  BackgroundProcess job(DR_RECONCILER_BIN, run_args({"--concurrency", "16"}), env(sim));
+  // Wait until sessions are claimed and in flight, then let the "notification handler" resolve
+  // the claimed ones the gateway will call EXPIRED or FAILED as COMPLETED instead.
+  std::vector<std::string> raced;
+  for (int i = 0; i < 200 && raced.empty(); ++i) {
+    std::this_thread::sleep_for(20ms);
+    pqxx::connection c(db_->url());
+    pqxx::work w(c);
+    auto rows = w.exec(
+        "SELECT session_token FROM deposit_sessions WHERE lease_owner IS NOT NULL AND state = 'NEW'");
+    for (auto row : rows) {
+      auto token = row[0].as<std::string>();
+      auto outcome = sim::outcome_for(token, kSeed, mix());
+      if (outcome == gateway::SessionState::kExpired || outcome == gateway::SessionState::kFailed) {
+        raced.push_back(token);
+      }
+    }
+    for (const auto& t : raced) {
+      w.exec_params("UPDATE deposit_sessions SET state = 'COMPLETED' WHERE session_token = $1 AND state = 'NEW'", t);
+    }
+    w.commit();
+  }
+  ASSERT_FALSE(raced.empty()) << "no session was seen in flight";
+  auto r = job.wait();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  pqxx::connection c(db_->url());
+  pqxx::work w(c);
+  for (const auto& t : raced) {
+    EXPECT_EQ(w.exec_params1("SELECT state FROM deposit_sessions WHERE session_token = $1", t)[0].as<std::string>(),
+              "COMPLETED") << t;
+    // One change, by the notification; the job recorded an anomaly instead.
+    EXPECT_EQ(w.exec_params1("SELECT count(*) FROM session_state_changes WHERE session_token = $1 AND source <> 'creation'", t)[0].as<int>(), 1);
+    EXPECT_EQ(w.exec_params1("SELECT source FROM session_state_changes WHERE session_token = $1 AND source <> 'creation'", t)[0].as<std::string>(), "notification");
+    EXPECT_EQ(w.exec_params1("SELECT count(*) FROM reconciler_findings WHERE session_token = $1 AND category = 'anomaly'", t)[0].as<int>(), 1);
+  }
+  // Terminal states never change: the job never moved a session out of one.
+  EXPECT_EQ(w.exec1("SELECT count(*) FROM session_state_changes WHERE old_state <> 'NEW'")[0].as<int>(), 0);
+}
+
+TEST_F(RunTest, TwoRunsTogetherQueryEverySessionExactlyOnce) {
+  constexpr int kN = 2000;
+  seed(0, kN);
+  SimProcess sim(sim_options({"--latency", "2ms"}));
+  BackgroundProcess a(DR_RECONCILER_BIN, run_args({"--worker-id", "a", "--concurrency", "16"}), env(sim));
+  BackgroundProcess b(DR_RECONCILER_BIN, run_args({"--worker-id", "b", "--concurrency", "16"}), env(sim));
+  auto ra = a.wait();
+  auto rb = b.wait();
+  ASSERT_EQ(ra.exit_code, 0) << ra.err;
+  ASSERT_EQ(rb.exit_code, 0) << rb.err;
+  auto stats = sim.stats();
+  EXPECT_EQ(stats["requests_total"].get<long long>(), kN);
+  const auto& by_token = stats["requests_by_token"];
+  EXPECT_EQ(by_token.size(), static_cast<size_t>(kN));
+  for (auto& [token, n] : by_token.items()) EXPECT_EQ(n.get<int>(), 1) << token;
+  expect_states_match_simulator(kN);
+  // Both workers did a share.
+  EXPECT_GT(scalar("SELECT count(DISTINCT run_id) FROM session_state_changes WHERE source = 'reconciliation'"), 1);
+}
+
+TEST_F(RunTest, KillNineThenRerunCompletesWithoutDuplicates) {
+  constexpr int kN = 1500;
+  seed(0, kN);
+  SimProcess sim(sim_options({"--latency", "20ms"}));
+  {
+    BackgroundProcess job(DR_RECONCILER_BIN, run_args({"--concurrency", "8", "--batch-size", "50"}), env(sim));
+    // Let it commit some batches, then kill it without warning.
+    for (int i = 0; i < 500 && scalar("SELECT count(*) FROM deposit_sessions WHERE last_checked_at IS NOT NULL") < 200; ++i) {
+      std::this_thread::sleep_for(20ms);
+    }
+    job.signal(SIGKILL);
+    auto r = job.wait();
+    EXPECT_EQ(r.exit_code, 128 + SIGKILL);
+  }
+  long long done_before = scalar("SELECT count(*) FROM deposit_sessions WHERE last_checked_at IS NOT NULL");
+  EXPECT_GT(done_before, 0);
+  EXPECT_LT(done_before, kN);
+  EXPECT_GT(scalar("SELECT count(*) FROM deposit_sessions WHERE lease_owner IS NOT NULL"), 0);
+  // Time passes for the dead worker: its heartbeat and leases are old.
+  exec("UPDATE reconciler_runs SET heartbeat_at = now() - interval '1 day', started_at = now() - interval '1 day'");
+  exec("UPDATE deposit_sessions SET lease_expires_at = now() - interval '1 second' WHERE lease_owner IS NOT NULL");
+  auto r = run_reconciler(run_args(), env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_states_match_simulator(kN);
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE status = 'abandoned'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM (SELECT session_token FROM session_state_changes "
+                   "GROUP BY session_token, new_state HAVING count(*) > 1) d"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE lease_owner IS NOT NULL"), 0);
+}
+
+TEST_F(RunTest, SigtermCommitsReleasesAndRecordsInterrupted) {
+  constexpr int kN = 600;
+  seed(0, kN);
+  SimProcess sim(sim_options({"--latency", "200ms"}));
+  BackgroundProcess job(DR_RECONCILER_BIN, run_args({"--concurrency", "8"}), env(sim));
+  std::this_thread::sleep_for(1500ms);
+  job.signal(SIGTERM);
+  auto r = job.wait(30s);
+  EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE status = 'interrupted'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE lease_owner IS NOT NULL"), 0);
+  long long answered = sim.stats()["responses_by_status"].value("200", 0LL);
+  long long stored = scalar("SELECT count(*) FROM deposit_sessions WHERE last_checked_at IS NOT NULL");
+  EXPECT_GT(stored, 0);
+  // Everything answered before the stop was committed (the grace period covers those in flight).
+  EXPECT_EQ(stored, answered);
+  // A rerun finishes the rest.
+  r = run_reconciler(run_args(), env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_states_match_simulator(kN);
+}
+
+TEST_F(RunTest, TransientFaultsResolveByRetry) {
+  constexpr int kN = 300;
+  seed(0, kN);
+  SimProcess sim(sim_options({"--fail-first", "2"}));
+  auto r = run_reconciler(run_args({"--max-attempts", "3"}), env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_states_match_simulator(kN);
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), 3 * kN);
+}
+
+TEST_F(RunTest, RateLimitedGatewayIsObeyedAfterRetryAfter) {
+  constexpr int kN = 300;
+  seed(0, kN);
+  SimProcess sim(sim_options({"--rate-limit", "100"}));
+  auto r = run_reconciler(run_args({"--rate", "400", "--burst", "20", "--max-attempts", "8"}), env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_states_match_simulator(kN);
+  auto stats = sim.stats();
+  EXPECT_GT(stats["responses_by_status"].value("429", 0LL), 0);
+}
+
+TEST_F(RunTest, ExhaustedRetriesAreRecordedAndExitThree) {
+  constexpr int kN = 50;
+  seed(0, kN);
+  SimProcess sim(sim_options({"--force-status", "503"}));
+  auto r = run_reconciler(run_args({"--max-attempts", "2"}), env(sim));
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE state = 'NEW' AND last_http_status = 503 AND last_error IS NOT NULL"), kN);
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'unchecked'"), kN);
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE status = 'partial'"), 1);
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), 2 * kN);
+}
+
+TEST_F(RunTest, MixedFaultsEndResolvedOrRecorded) {
+  constexpr int kN = 300;
+  seed(0, kN);
+  SimProcess sim(sim_options({"--fault-503", "0.2", "--fault-malformed", "0.1", "--fault-timeout", "0.05"}));
+  auto r = run_reconciler(run_args({"--timeout", "300ms", "--lease", "5s", "--max-attempts", "3"}), env(sim));
+  EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 3) << r.err;
+  long long unchecked = scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'unchecked'");
+  EXPECT_EQ(r.exit_code == 3, unchecked > 0);
+  // Every session was either answered or recorded with its error.
+  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE last_checked_at IS NULL"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE state = 'NEW' AND last_error IS NULL AND checks = 0"), 0);
+}
+
+TEST_F(RunTest, RejectedKeyStopsWithinAHandfulOfRequests) {
+  constexpr int kN = 500;
+  seed(0, kN);
+  SimProcess sim(sim_options());
+  auto e = env(sim);
+  e["GATEWAY_API_KEY"] = "wrong-key";
+  auto r = run_reconciler(run_args({"--concurrency", "64"}), e);
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_LE(sim.stats()["requests_total"].get<long long>(), 5);
+  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE state <> 'NEW' OR lease_owner IS NOT NULL"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE status = 'auth_rejected'"), 1);
+  EXPECT_EQ(r.err.find("wrong-key"), std::string::npos);
+}
+
+TEST_F(RunTest, BackfillWindowAndLimitSelectExactlyTheRightRows) {
+  // 100 sessions a day for 5 days: day d has tokens [100d, 100d+100), created d+1 days ago.
+  for (int d = 0; d < 5; ++d) seed(100 * d, 100 * d + 100, std::to_string(d + 1) + " days");
+  SimProcess sim(sim_options());
+  auto r = run_reconciler(
+      run_args({"--all", "--created-after",
+                fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now() - 3 * 24h - 1h)),
+                "--created-before",
+                fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now() - 24h - 1h))}),
+      env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto stats = sim.stats();
+  EXPECT_EQ(stats["requests_total"].get<long long>(), 200);  // days 1 and 2 (created 2 and 3 days ago)
+  for (auto& [token, n] : stats["requests_by_token"].items()) {
+    int i = std::stoi(token.substr(token.rfind('-') + 1));
+    EXPECT_TRUE(i >= 100 && i < 300) << token;
+  }
+  sim.reset_stats();
+  r = run_reconciler(run_args({"--limit", "7"}), env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), 7);
+}
+
+TEST_F(RunTest, DryRunWritesNoSessionRowsButAReport) {
+  constexpr int kN = 200;
+  seed(0, kN);
+  SimProcess sim(sim_options());
+  auto r = run_reconciler(run_args({"--dry-run"}), env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), kN);
+  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE state <> 'NEW' OR last_checked_at IS NOT NULL OR checks <> 0 OR lease_owner IS NOT NULL"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM session_state_changes WHERE source = 'reconciliation'"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'backfilled_completed'"),
+            count_expected(kN, gateway::SessionState::kCompleted));
+  EXPECT_TRUE(std::filesystem::exists(report_dir_ / "reconciliation-run-1.csv"));
+}
+
+TEST_F(RunTest, ReportCommandReRendersByteForByte) {
+  constexpr int kN = 300;
+  seed(0, kN);
+  SimProcess sim(sim_options());
+  auto r = run_reconciler(run_args(), env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto again = report_dir_ / "again";
+  auto rr = run_reconciler({"report", "--latest", "--report-dir", again.string()}, env(sim));
+  ASSERT_EQ(rr.exit_code, 0) << rr.err;
+  for (auto ext : {".csv", ".json", ".html"}) {
+    auto name = std::string("reconciliation-run-1") + ext;
+    std::ifstream a(report_dir_ / name, std::ios::binary), b(again / name, std::ios::binary);
+    std::string sa((std::istreambuf_iterator<char>(a)), {}), sb((std::istreambuf_iterator<char>(b)), {});
+    EXPECT_FALSE(sa.empty()) << name;
+    EXPECT_EQ(sa, sb) << name;
+  }
+}
+
+TEST_F(RunTest, SchemaMissingExitsFive) {
+  exec("DROP TABLE schema_migrations CASCADE");
+  SimProcess sim(sim_options());
+  auto r = run_reconciler(run_args(), env(sim));
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("migrate"), std::string::npos) << r.err;
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), 0);
+}
+
+}  // namespace
+}  // namespace dr::test
