@@ -1,0 +1,147 @@
+#include "report/text.h"
+
+#include <cstdint>
+
+namespace dr::report {
+namespace {
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+// Decodes one code point at s[i]. Returns the number of bytes consumed and sets `cp`, or sets
+// `cp` to -1 when the bytes consumed form an ill-formed (maximal) subpart.
+size_t decode_one(std::string_view s, size_t i, int32_t& cp) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  if (b0 < 0x80) {
+    cp = b0;
+    return 1;
+  }
+  size_t need = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the range allowed for the second byte
+  int32_t value = 0;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    need = 1;
+    value = b0 & 0x1F;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    need = 2;
+    value = b0 & 0x0F;
+    if (b0 == 0xE0) lo = 0xA0;  // no overlong forms
+    if (b0 == 0xED) hi = 0x9F;  // no UTF-16 surrogates
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    need = 3;
+    value = b0 & 0x07;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+  } else {
+    cp = -1;
+    return 1;
+  }
+  size_t j = i + 1;
+  for (size_t k = 0; k < need; ++k, ++j) {
+    if (j >= s.size()) {
+      cp = -1;
+      return j - i;
+    }
+    const auto b = static_cast<unsigned char>(s[j]);
+    const bool ok = k == 0 ? (b >= lo && b <= hi) : is_continuation(b);
+    if (!ok) {
+      cp = -1;
+      return j - i;
+    }
+    value = (value << 6) | (b & 0x3F);
+  }
+  cp = value;
+  return j - i;
+}
+
+template <typename Keep>
+std::string clean(std::string_view s, Keep keep) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    int32_t cp = 0;
+    const size_t n = decode_one(s, i, cp);
+    if (cp < 0 || !keep(cp)) {
+      out.append(kReplacement);
+    } else {
+      out.append(s.substr(i, n));
+    }
+    i += n;
+  }
+  return out;
+}
+
+bool is_displayable(int32_t cp) {
+  if (cp == '\t' || cp == '\n' || cp == '\r') return true;
+  if (cp < 0x20) return false;
+  if (cp >= 0x7F && cp <= 0x9F) return false;
+  return true;
+}
+
+}  // namespace
+
+std::string to_valid_utf8(std::string_view s) {
+  return clean(s, [](int32_t) { return true; });
+}
+
+std::string to_display_text(std::string_view s) { return clean(s, is_displayable); }
+
+void append_html_escaped(std::string& out, std::string_view text) {
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out.append("&amp;");
+        break;
+      case '<':
+        out.append("&lt;");
+        break;
+      case '>':
+        out.append("&gt;");
+        break;
+      case '"':
+        out.append("&quot;");
+        break;
+      case '\'':
+        out.append("&#39;");
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+}
+
+std::string csv_cell(std::string_view raw) {
+  std::string text = to_display_text(raw);
+  if (!text.empty()) {
+    const char first = text.front();
+    if (first == '=' || first == '+' || first == '-' || first == '@' || first == '\t' ||
+        first == '\r') {
+      text.insert(text.begin(), '\'');
+    }
+  }
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string out;
+  out.reserve(text.size() + 8);
+  out.push_back('"');
+  for (char c : text) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string id_slug(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    out.push_back(ok ? c : '_');
+  }
+  if (out.empty()) out = "_";
+  return out;
+}
+
+}  // namespace dr::report
