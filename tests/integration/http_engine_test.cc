@@ -1,0 +1,799 @@
+// CurlEngine against real sockets on 127.0.0.1: a small epoll HTTP/1.1 server in this file (so the
+// server side can count connections and requests in flight), and the gateway simulator when its
+// binary is built and starts.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <queue>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "http/curl_engine.h"
+#include "pacing/random.h"
+#include "pacing/retry_policy.h"
+
+namespace dr::http {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using SteadyClock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------------------------
+// A minimal HTTP/1.1 keep-alive server on one thread. Routes:
+//   /ok...                 200, body = the request target
+//   /delay/<ms>...         200 after <ms> milliseconds, body = the request target
+//   /hang                  never answers
+//   /big/<n>               200 with an n-byte body and Content-Length
+//   /chunked/<n>           200 with an n-byte body, chunked (no length known up front)
+//   /status/<code>         that status; 429 and 503 carry "Retry-After: 7"
+//   /date-retry            503 with "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT"
+//   POST /echo             200, body = "<method> <x-test header> <request body>"
+//   anything with GET /echo: the same (the method shows which one arrived)
+class LoopbackServer {
+ public:
+  LoopbackServer() {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        listen(listen_fd_, 1024) != 0) {
+      ADD_FAILURE() << "bind/listen: " << std::strerror(errno);
+      return;
+    }
+    socklen_t len = sizeof addr;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    add(listen_fd_, EPOLLIN);
+    add(stop_fd_, EPOLLIN);
+    thread_ = std::thread([this] { run(); });
+  }
+
+  ~LoopbackServer() {
+    uint64_t v = 1;
+    (void)!write(stop_fd_, &v, sizeof v);
+    if (thread_.joinable()) thread_.join();
+    for (auto& [fd, c] : conns_) close(fd);
+    close(listen_fd_);
+    close(stop_fd_);
+    close(epoll_fd_);
+  }
+
+  LoopbackServer(const LoopbackServer&) = delete;
+  LoopbackServer& operator=(const LoopbackServer&) = delete;
+
+  std::string base() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  int max_open_connections() const { return max_open_.load(); }
+  int accepted_connections() const { return accepted_.load(); }
+  int max_outstanding_requests() const { return max_outstanding_.load(); }
+  int total_requests() const { return requests_.load(); }
+
+ private:
+  struct Conn {
+    std::string in;
+    std::string out;
+    size_t out_sent = 0;
+    int unanswered = 0;  // requests received, response not yet queued
+    uint64_t generation = 0;
+    bool broken = false;  // a write failed: closed once nobody holds a reference
+  };
+  struct Delayed {
+    SteadyClock::time_point due;
+    int fd;
+    uint64_t generation;
+    std::string response;
+    bool operator>(const Delayed& o) const { return due > o.due; }
+  };
+
+  void add(int fd, uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+
+  void run() {
+    epoll_event events[256];
+    for (;;) {
+      int timeout = -1;
+      if (!delayed_.empty()) {
+        const auto wait = delayed_.top().due - SteadyClock::now();
+        timeout =
+            static_cast<int>(std::max<long>(0, std::chrono::ceil<milliseconds>(wait).count()));
+      }
+      const int n = epoll_wait(epoll_fd_, events, 256, timeout);
+      for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        if (fd == stop_fd_) return;
+        if (fd == listen_fd_) {
+          accept_all();
+        } else {
+          if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(fd);
+          if (conns_.count(fd) && (events[i].events & EPOLLOUT)) flush(fd);
+          close_if_broken(fd);
+        }
+      }
+      while (!delayed_.empty() && delayed_.top().due <= SteadyClock::now()) {
+        Delayed d = delayed_.top();
+        delayed_.pop();
+        auto it = conns_.find(d.fd);
+        if (it == conns_.end() || it->second.generation != d.generation) continue;
+        queue(d.fd, it->second, std::move(d.response));
+        close_if_broken(d.fd);
+      }
+    }
+  }
+
+  void accept_all() {
+    for (;;) {
+      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      Conn& c = conns_[fd];
+      c = Conn{};
+      c.generation = ++generation_;
+      add(fd, EPOLLIN | EPOLLOUT | EPOLLET);
+      ++accepted_;
+      open_ = static_cast<int>(conns_.size());
+      max_open_ = std::max(max_open_.load(), open_);
+    }
+  }
+
+  void close_conn(int fd) {
+    auto it = conns_.find(fd);
+    if (it == conns_.end()) return;
+    outstanding_ -= it->second.unanswered;
+    conns_.erase(it);
+    close(fd);
+    open_ = static_cast<int>(conns_.size());
+  }
+
+  void close_if_broken(int fd) {
+    auto it = conns_.find(fd);
+    if (it != conns_.end() && it->second.broken) close_conn(fd);
+  }
+
+  void on_readable(int fd) {
+    auto it = conns_.find(fd);
+    if (it == conns_.end()) return;
+    char buf[16384];
+    for (;;) {
+      const ssize_t r = read(fd, buf, sizeof buf);
+      if (r > 0) {
+        it->second.in.append(buf, static_cast<size_t>(r));
+        continue;
+      }
+      if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+        close_conn(fd);
+        return;
+      }
+      if (errno == EAGAIN) break;
+    }
+    parse(fd, it->second);
+  }
+
+  void parse(int fd, Conn& c) {
+    for (;;) {
+      const size_t end = c.in.find("\r\n\r\n");
+      if (end == std::string::npos) return;
+      const std::string head = c.in.substr(0, end);
+      size_t content_length = 0;
+      std::string x_test;
+      size_t line_start = head.find("\r\n");
+      while (line_start != std::string::npos && line_start < head.size()) {
+        const size_t line_end = std::min(head.find("\r\n", line_start + 2), head.size());
+        const std::string line = head.substr(line_start + 2, line_end - line_start - 2);
+        const auto lower = [](std::string s) {
+          for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          return s;
+        };
+        if (lower(line.substr(0, 15)) == "content-length:")
+          content_length = std::stoul(line.substr(15));
+        if (lower(line.substr(0, 7)) == "x-test:") x_test = line.substr(8);
+        line_start = line_end == head.size() ? std::string::npos : line_end;
+      }
+      if (c.in.size() < end + 4 + content_length) return;
+      const std::string body = c.in.substr(end + 4, content_length);
+      c.in.erase(0, end + 4 + content_length);
+
+      const size_t sp1 = head.find(' ');
+      const size_t sp2 = head.find(' ', sp1 + 1);
+      const std::string method = head.substr(0, sp1);
+      const std::string target = head.substr(sp1 + 1, sp2 - sp1 - 1);
+      ++requests_;
+      ++c.unanswered;
+      max_outstanding_ = std::max(max_outstanding_.load(), ++outstanding_);
+      route(fd, c, method, target, x_test, body);
+    }
+  }
+
+  static std::string response(int status, std::string_view body, std::string_view extra = "") {
+    std::string r =
+        "HTTP/1.1 " + std::to_string(status) +
+        " X\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\n";
+    r += extra;
+    r += "\r\n";
+    r += body;
+    return r;
+  }
+
+  static int number_after(const std::string& target, std::string_view prefix) {
+    int v = 0;
+    std::from_chars(target.data() + prefix.size(), target.data() + target.size(), v);
+    return v;
+  }
+
+  void route(int fd, Conn& c, const std::string& method, const std::string& target,
+             const std::string& x_test, const std::string& body) {
+    auto starts = [&](std::string_view p) { return target.compare(0, p.size(), p) == 0; };
+    if (starts("/ok")) {
+      queue(fd, c, response(200, target));
+    } else if (starts("/delay/")) {
+      delayed_.push({SteadyClock::now() + milliseconds(number_after(target, "/delay/")), fd,
+                     c.generation, response(200, target)});
+    } else if (starts("/hang")) {
+      // never answered
+    } else if (starts("/big/")) {
+      queue(fd, c,
+            response(200, std::string(static_cast<size_t>(number_after(target, "/big/")), 'b')));
+    } else if (starts("/chunked/")) {
+      const size_t n = static_cast<size_t>(number_after(target, "/chunked/"));
+      std::string r = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+      for (size_t sent = 0; sent < n;) {
+        const size_t chunk = std::min<size_t>(1000, n - sent);
+        char size_hex[32];
+        std::snprintf(size_hex, sizeof size_hex, "%zx\r\n", chunk);
+        r += size_hex;
+        r += std::string(chunk, 'c');
+        r += "\r\n";
+        sent += chunk;
+      }
+      r += "0\r\n\r\n";
+      queue(fd, c, std::move(r));
+    } else if (starts("/status/")) {
+      const int code = number_after(target, "/status/");
+      queue(fd, c, response(code, "{}", code == 429 || code == 503 ? "Retry-After: 7\r\n" : ""));
+    } else if (starts("/date-retry")) {
+      queue(fd, c, response(503, "{}", "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n"));
+    } else if (starts("/echo")) {
+      queue(fd, c, response(200, method + " " + x_test + " " + body));
+    } else {
+      queue(fd, c, response(404, "not found"));
+    }
+  }
+
+  void queue(int fd, Conn& c, std::string r) {
+    --c.unanswered;
+    --outstanding_;
+    c.out += r;
+    flush(fd);
+  }
+
+  void flush(int fd) {
+    auto it = conns_.find(fd);
+    if (it == conns_.end()) return;
+    Conn& c = it->second;
+    while (!c.broken && c.out_sent < c.out.size()) {
+      const ssize_t w =
+          send(fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
+      if (w > 0) {
+        c.out_sent += static_cast<size_t>(w);
+      } else if (w < 0 && errno == EAGAIN) {
+        return;  // EPOLLOUT (edge-triggered) resumes
+      } else {
+        c.broken = true;
+        return;
+      }
+    }
+    c.out.clear();
+    c.out_sent = 0;
+  }
+
+  int listen_fd_ = -1;
+  int stop_fd_ = -1;
+  int epoll_fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+  std::unordered_map<int, Conn> conns_;  // server thread only
+  std::priority_queue<Delayed, std::vector<Delayed>, std::greater<>> delayed_;
+  uint64_t generation_ = 0;
+  int open_ = 0;
+  int outstanding_ = 0;
+  std::atomic<int> max_open_{0};
+  std::atomic<int> accepted_{0};
+  std::atomic<int> max_outstanding_{0};
+  std::atomic<int> requests_{0};
+};
+
+// ---------------------------------------------------------------------------------------------
+
+std::unique_ptr<CurlEngine> make_engine(EngineOptions options = {}) {
+  auto engine = CurlEngine::create(std::move(options));
+  EXPECT_TRUE(engine.ok()) << (engine.ok() ? "" : engine.error().message);
+  return engine.ok() ? std::move(engine).value() : nullptr;
+}
+
+// Runs every request through the engine, keeping it full; bounded by `limit` of wall time.
+std::map<uint64_t, HttpResponse> run_all(Transport& t, std::vector<HttpRequest> requests,
+                                         std::chrono::seconds limit = seconds(30)) {
+  std::map<uint64_t, HttpResponse> out;
+  std::deque<HttpRequest> pending(std::make_move_iterator(requests.begin()),
+                                  std::make_move_iterator(requests.end()));
+  std::vector<HttpResponse> done;
+  const auto deadline = SteadyClock::now() + limit;
+  while ((!pending.empty() || t.in_flight() > 0) && SteadyClock::now() < deadline) {
+    while (!pending.empty() && t.in_flight() < t.capacity()) {
+      t.start(std::move(pending.front()));
+      pending.pop_front();
+    }
+    done.clear();
+    t.poll(milliseconds(100), done);
+    for (auto& r : done) {
+      const uint64_t id = r.id;
+      EXPECT_TRUE(out.emplace(id, std::move(r)).second) << "response " << id << " came back twice";
+    }
+  }
+  EXPECT_TRUE(pending.empty());
+  EXPECT_EQ(t.in_flight(), 0u);
+  return out;
+}
+
+HttpResponse run_one(Transport& t, HttpRequest request) {
+  const uint64_t id = request.id;
+  auto out = run_all(t, {std::move(request)});
+  EXPECT_EQ(out.size(), 1u);
+  return out.count(id) ? out[id] : HttpResponse{};
+}
+
+HttpRequest get(uint64_t id, std::string url) {
+  HttpRequest r;
+  r.id = id;
+  r.url = std::move(url);
+  return r;
+}
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+TEST(HttpEngineTest, ManyRequestsKeepTheInFlightCapAndReuseConnections) {
+  LoopbackServer server;
+  auto engine = make_engine({.max_in_flight = 64});
+  ASSERT_NE(engine, nullptr);
+  constexpr int kRequests = 1000;
+  std::vector<HttpRequest> requests;
+  for (int i = 0; i < kRequests; ++i)
+    requests.push_back(get(i, server.base() + "/delay/5?n=" + std::to_string(i)));
+  const auto out = run_all(*engine, std::move(requests));
+
+  ASSERT_EQ(out.size(), static_cast<size_t>(kRequests));
+  for (const auto& [id, r] : out) {
+    ASSERT_EQ(r.error, TransportError::kNone) << id << ": " << r.error_message;
+    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(r.body, "/delay/5?n=" + std::to_string(id));  // each response found its request
+    ASSERT_GE(r.elapsed, milliseconds(5));
+  }
+  EXPECT_EQ(server.total_requests(), kRequests);
+  EXPECT_LE(server.max_outstanding_requests(), 64);
+  EXPECT_GE(server.max_outstanding_requests(), 48);  // the window was kept (nearly) full
+  EXPECT_LE(server.max_open_connections(), 64);
+  EXPECT_LE(server.accepted_connections(), 64);  // 1000 requests, connections reused
+}
+
+TEST(HttpEngineTest, TotalTimeout) {
+  LoopbackServer server;
+  auto engine = make_engine({.total_timeout = milliseconds(300)});
+  ASSERT_NE(engine, nullptr);
+  const HttpResponse r = run_one(*engine, get(1, server.base() + "/hang"));
+  EXPECT_EQ(r.error, TransportError::kTimeout) << r.error_message;
+  EXPECT_EQ(r.status, 0);
+  EXPECT_GE(r.elapsed, milliseconds(299));  // libcurl rounds elapsed milliseconds up
+  EXPECT_LT(r.elapsed, seconds(3));
+  EXPECT_FALSE(r.error_message.empty());
+  EXPECT_EQ(r.error_message.find('\n'), std::string::npos);
+  // The handle goes back to the pool and works again.
+  EXPECT_EQ(run_one(*engine, get(2, server.base() + "/ok")).status, 200);
+}
+
+TEST(HttpEngineTest, ConnectionRefused) {
+  // A port that was free a moment ago: nothing listens there.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+
+  auto engine = make_engine();
+  ASSERT_NE(engine, nullptr);
+  const HttpResponse r =
+      run_one(*engine, get(9, "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/ok"));
+  EXPECT_EQ(r.id, 9u);
+  EXPECT_EQ(r.error, TransportError::kConnect) << r.error_message;
+  EXPECT_LT(r.elapsed, seconds(2));
+}
+
+TEST(HttpEngineTest, ResponseSizeCap) {
+  LoopbackServer server;
+  auto engine = make_engine({.max_in_flight = 4, .max_response_bytes = 1000});
+  ASSERT_NE(engine, nullptr);
+  auto out = run_all(
+      *engine, {get(1, server.base() + "/big/5000"), get(2, server.base() + "/chunked/50000"),
+                get(3, server.base() + "/big/1000"), get(4, server.base() + "/chunked/1000")});
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[1].error, TransportError::kTooLarge) << out[1].error_message;  // by Content-Length
+  EXPECT_EQ(out[2].error, TransportError::kTooLarge) << out[2].error_message;  // while streaming
+  EXPECT_EQ(out[1].error_message, "response body larger than 1000 bytes");
+  EXPECT_TRUE(out[2].body.empty());
+  EXPECT_EQ(out[3].error, TransportError::kNone);
+  EXPECT_EQ(out[3].body, std::string(1000, 'b'));
+  EXPECT_EQ(out[4].error, TransportError::kNone);
+  EXPECT_EQ(out[4].body.size(), 1000u);
+  // The aborted handles are reused without trouble.
+  out = run_all(*engine, {get(5, server.base() + "/ok/5"), get(6, server.base() + "/ok/6"),
+                          get(7, server.base() + "/ok/7"), get(8, server.base() + "/ok/8")});
+  for (uint64_t id = 5; id <= 8; ++id) EXPECT_EQ(out[id].body, "/ok/" + std::to_string(id));
+}
+
+TEST(HttpEngineTest, StatusesAndRetryAfterAreReported) {
+  LoopbackServer server;
+  auto engine = make_engine({.max_in_flight = 1});  // one handle: each request reuses it
+  ASSERT_NE(engine, nullptr);
+  HttpResponse r = run_one(*engine, get(1, server.base() + "/status/429"));
+  EXPECT_EQ(r.error, TransportError::kNone);
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.retry_after, "7");
+  r = run_one(*engine, get(2, server.base() + "/date-retry"));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.retry_after, "Wed, 21 Oct 2015 07:28:00 GMT");
+  r = run_one(*engine, get(3, server.base() + "/ok"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.retry_after, "");  // nothing left over from the previous response
+  r = run_one(*engine, get(4, server.base() + "/nothing-here"));
+  EXPECT_EQ(r.error, TransportError::kNone);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, "not found");
+  r = run_one(*engine, get(5, server.base() + "/status/302"));
+  EXPECT_EQ(r.status, 302);  // redirects are not followed
+}
+
+TEST(HttpEngineTest, PostWithBodyAndHeadersThenGetOnTheSameHandle) {
+  LoopbackServer server;
+  EngineOptions options;
+  options.max_in_flight = 1;
+  options.default_headers = {"content-type: application/json", "x-test: default"};
+  auto engine = make_engine(options);
+  ASSERT_NE(engine, nullptr);
+
+  HttpRequest post;
+  post.id = 1;
+  post.method = HttpRequest::Method::kPost;
+  post.url = server.base() + "/echo";
+  post.body = std::string(3000, 'p');  // above curl's 1 KiB Expect: 100-continue threshold
+  HttpResponse r = run_one(*engine, post);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "POST default " + std::string(3000, 'p'));
+  EXPECT_LT(r.elapsed, milliseconds(900));  // no 1 s wait for a 100 Continue
+
+  HttpRequest with_extra = get(2, server.base() + "/echo");
+  with_extra.extra_headers = {
+      "x-test: extra"};  // a later duplicate: curl sends both, server keeps the last
+  r = run_one(*engine, with_extra);
+  EXPECT_EQ(r.body, "GET extra ");
+
+  r = run_one(*engine, get(3, server.base() + "/echo"));
+  EXPECT_EQ(r.body, "GET default ");
+}
+
+TEST(HttpEngineTest, WakeupFromAnotherThreadEndsAWait) {
+  LoopbackServer server;
+  auto engine = make_engine();
+  ASSERT_NE(engine, nullptr);
+  engine->start(get(1, server.base() + "/hang"));
+  std::vector<HttpResponse> done;
+  engine->poll(milliseconds(10), done);  // the request is under way
+  std::thread waker([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    engine->wakeup();
+  });
+  const auto before = SteadyClock::now();
+  engine->poll(seconds(20), done);
+  const auto waited = SteadyClock::now() - before;
+  waker.join();
+  EXPECT_LT(waited, seconds(5));
+  EXPECT_TRUE(done.empty());
+  EXPECT_EQ(engine->in_flight(), 1u);
+}
+
+// Not a pass/fail benchmark: prints the engine's CPU time per request (this thread only; the
+// server runs on its own thread) for a trivial server at concurrency 256.
+TEST(HttpEngineTest, CpuPerRequestAtConcurrency256) {
+  LoopbackServer server;
+  auto engine = make_engine({.max_in_flight = 256});
+  ASSERT_NE(engine, nullptr);
+  const std::string url = server.base() + "/ok";
+  // Warm up: open the connections.
+  std::vector<HttpRequest> warm;
+  for (int i = 0; i < 256; ++i) warm.push_back(get(i, url));
+  run_all(*engine, std::move(warm));
+
+  constexpr int kRequests = 20000;
+  std::vector<HttpRequest> requests;
+  requests.reserve(kRequests);
+  for (int i = 0; i < kRequests; ++i) requests.push_back(get(i, url));
+  const double cpu_before = thread_cpu_seconds();
+  const auto wall_before = SteadyClock::now();
+  const auto out = run_all(*engine, std::move(requests), seconds(60));
+  const double cpu = thread_cpu_seconds() - cpu_before;
+  const double wall = std::chrono::duration<double>(SteadyClock::now() - wall_before).count();
+  ASSERT_EQ(out.size(), static_cast<size_t>(kRequests));
+  size_t ok = 0;
+  for (const auto& [id, r] : out) ok += r.status == 200;
+  EXPECT_EQ(ok, static_cast<size_t>(kRequests));
+  EXPECT_LE(server.accepted_connections(), 256);
+  const double us_per_request = cpu / kRequests * 1e6;
+  std::cout << "[ measure  ] engine CPU " << us_per_request << " us/request, " << kRequests / wall
+            << " requests/s wall, " << server.accepted_connections() << " connections\n";
+  RecordProperty("engine_cpu_us_per_request", std::to_string(us_per_request));
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS against openssl s_server, and deposit-gateway-sim when it is built and runs (each skipped
+// when its program is missing).
+
+// A child process whose stdout announces where it listens; killed (SIGTERM) on destruction.
+class ChildProcess {
+ public:
+  ChildProcess() = default;
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // Starts argv[0] (a path, or a name looked up in PATH) and waits at most 10 s for a stdout
+  // line containing `prefix` followed by a port number. False if it does not come.
+  // `env`: "NAME=value" entries added to this process's environment for the child.
+  bool start(std::vector<std::string> argv, const std::string& prefix, bool quiet_stderr = false,
+             std::vector<std::string> env = {}) {
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) return false;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    if (quiet_stderr)
+      posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& e : env) envp.push_back(e.data());
+    for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);  // first entry wins
+    envp.push_back(nullptr);
+    const int rc = posix_spawnp(&pid_, args[0], &actions, nullptr, args.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    if (rc != 0) {
+      close(out[0]);
+      pid_ = -1;
+      return false;
+    }
+    out_fd_ = out[0];
+    std::string text;
+    const auto deadline = SteadyClock::now() + seconds(10);
+    size_t at = std::string::npos;
+    while (SteadyClock::now() < deadline) {
+      at = text.find(prefix);
+      if (at != std::string::npos && text.find('\n', at) != std::string::npos) break;
+      pollfd p{out_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[512];
+      const ssize_t n = read(out_fd_, buf, sizeof buf);
+      if (n <= 0) break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    at = text.find(prefix);
+    if (at == std::string::npos) return false;
+    port_ = std::atoi(text.c_str() + at + prefix.size());
+    return port_ > 0;
+  }
+
+  ~ChildProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+    if (out_fd_ >= 0) close(out_fd_);
+  }
+
+  int port() const { return port_; }
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  int port_ = 0;
+};
+
+// A throwaway CA and a server certificate for 127.0.0.1 (IP SAN only), made with the openssl CLI.
+class TestPki {
+ public:
+  TestPki() {
+    char tmpl[] = "/tmp/dr-http-tls-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return;
+    dir_ = tmpl;
+    const std::string cmd = "cd '" + dir_ +
+                            "' && "
+                            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                            "-nodes -keyout ca.key -out ca.pem "
+                            "-days 2 -subj /CN=dr-test-ca && "
+                            "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                            "-keyout server.key -out server.csr "
+                            "-subj /CN=127.0.0.1 && "
+                            "printf 'subjectAltName=IP:127.0.0.1\\n' > ext && "
+                            "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
+                            "-CAcreateserial -out server.pem -days 2 "
+                            "-extfile ext";
+    ok_ = std::system(("(" + cmd + ") >/dev/null 2>&1").c_str()) == 0;
+  }
+  ~TestPki() {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  bool ok() const { return ok_; }
+  std::string path(const char* name) const { return dir_ + "/" + name; }
+
+ private:
+  std::string dir_;
+  bool ok_ = false;
+};
+
+TEST(HttpEngineTlsTest, PeerAndHostAreAlwaysVerified) {
+  TestPki pki;
+  if (!pki.ok()) GTEST_SKIP() << "openssl CLI not available";
+  ChildProcess server;
+  ASSERT_TRUE(server.start({"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert",
+                            pki.path("server.pem"), "-key", pki.path("server.key"), "-www"},
+                           "ACCEPT 127.0.0.1:", /*quiet_stderr=*/true));
+  const std::string by_ip = "https://127.0.0.1:" + std::to_string(server.port()) + "/";
+  const std::string by_name = "https://localhost:" + std::to_string(server.port()) + "/";
+
+  // Unknown CA: refused.
+  auto system_store = make_engine({.max_in_flight = 1});
+  ASSERT_NE(system_store, nullptr);
+  HttpResponse r = run_one(*system_store, get(1, by_ip));
+  EXPECT_EQ(r.error, TransportError::kTls) << r.error_message;
+
+  EngineOptions trusted;
+  trusted.max_in_flight = 1;
+  trusted.ca_file = pki.path("ca.pem");
+  auto engine = make_engine(trusted);
+  ASSERT_NE(engine, nullptr);
+  r = run_one(*engine, get(2, by_ip));
+  EXPECT_EQ(r.error, TransportError::kNone) << r.error_message;
+  EXPECT_EQ(r.status, 200);
+  // Trusted CA, but the certificate is not for this name.
+  r = run_one(*engine, get(3, by_name));
+  EXPECT_EQ(r.error, TransportError::kTls) << r.error_message;
+}
+
+TEST(HttpEngineSimulatorTest, ConcurrencyCapSeenByTheSimulator) {
+#ifndef DR_SIM_BIN
+  GTEST_SKIP() << "built without the simulator";
+#else
+  ChildProcess sim;
+  // The key goes through the environment: the simulator keeps secrets off its command line.
+  if (!sim.start({DR_SIM_BIN, "--listen", "127.0.0.1", "--port", "0", "--preload", "500", "--seed",
+                  "7", "--latency", "5ms"},
+                 "listening 127.0.0.1:", /*quiet_stderr=*/false,
+                 {"GATEWAY_API_KEY=test-key", "GATEWAY_HMAC_SECRET=test-secret"})) {
+    GTEST_SKIP() << "deposit-gateway-sim not available";
+  }
+  const std::string base = "http://127.0.0.1:" + std::to_string(sim.port());
+  EngineOptions options;
+  options.max_in_flight = 32;
+  options.default_headers = {"content-type: application/json", "x-api-key: test-key"};
+  auto engine = make_engine(options);
+  ASSERT_NE(engine, nullptr);
+  std::vector<HttpRequest> requests;
+  for (int i = 0; i < 400; ++i) {
+    // Preloaded sessions sim-7-0 .. sim-7-499 exist; every tenth token does not.
+    const std::string token =
+        i % 10 == 0 ? "unknown-" + std::to_string(i) : "sim-7-" + std::to_string(i);
+    requests.push_back(get(i, base + "/pgpub/session/" + token));
+  }
+  const auto out = run_all(*engine, std::move(requests));
+  ASSERT_EQ(out.size(), 400u);
+  for (const auto& [id, r] : out) {
+    ASSERT_EQ(r.error, TransportError::kNone) << r.error_message;
+    if (id % 10 == 0) {
+      EXPECT_EQ(r.status, 404) << r.body;
+    } else {
+      EXPECT_EQ(r.status, 200) << r.body;
+      EXPECT_NE(r.body.find("sessionState"), std::string::npos) << r.body;
+    }
+  }
+  const HttpResponse stats = run_one(*engine, get(1000, base + "/stats"));
+  ASSERT_EQ(stats.status, 200) << stats.body;
+  const auto json = nlohmann::json::parse(stats.body, nullptr, false);
+  ASSERT_FALSE(json.is_discarded()) << stats.body;
+  ASSERT_TRUE(json.contains("max_in_flight")) << stats.body;
+  EXPECT_LE(json["max_in_flight"].get<int>(), 32);
+  EXPECT_GE(json["max_in_flight"].get<int>(), 16);  // the window was kept (nearly) full
+
+  // The key is what made those requests welcome.
+  auto keyless = make_engine({.max_in_flight = 1});
+  ASSERT_NE(keyless, nullptr);
+  EXPECT_EQ(run_one(*keyless, get(1001, base + "/pgpub/session/sim-7-1")).status, 401);
+#endif
+}
+
+TEST(HttpEngineSimulatorTest, RetryAfterFromTheSimulatorDrivesTheRetryPolicy) {
+#ifndef DR_SIM_BIN
+  GTEST_SKIP() << "built without the simulator";
+#else
+  ChildProcess sim;
+  if (!sim.start({DR_SIM_BIN, "--listen", "127.0.0.1", "--port", "0", "--preload", "10", "--seed",
+                  "7", "--fault-503", "1"},
+                 "listening 127.0.0.1:", /*quiet_stderr=*/false,
+                 {"GATEWAY_API_KEY=test-key", "GATEWAY_HMAC_SECRET=test-secret"})) {
+    GTEST_SKIP() << "deposit-gateway-sim not available";
+  }
+  EngineOptions options;
+  options.default_headers = {"x-api-key: test-key"};
+  auto engine = make_engine(options);
+  ASSERT_NE(engine, nullptr);
+  const HttpResponse r = run_one(
+      *engine, get(1, "http://127.0.0.1:" + std::to_string(sim.port()) + "/pgpub/session/sim-7-1"));
+  ASSERT_EQ(r.error, TransportError::kNone) << r.error_message;
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.retry_after, "1");
+
+  pacing::FakeClock clock;
+  pacing::SeededRandom random(1);
+  pacing::RetryPolicy policy({}, random, clock);
+  const auto decision = policy.decide(to_attempt_result(r), 1);
+  EXPECT_EQ(decision.verdict, pacing::RetryDecision::kRetry);
+  EXPECT_EQ(decision.delay, seconds(1));  // the jittered backoff (< 200 ms) is below Retry-After
+  EXPECT_FALSE(decision.throttle_pipeline);
+#endif
+}
+
+}  // namespace
+}  // namespace dr::http
