@@ -35,8 +35,8 @@ class FakeTransport final : public http::Transport {
   }
   void poll(pacing::Duration max_wait, std::vector<http::HttpResponse>& done) override {
     if (pending_.empty()) {
-      if (max_wait >= 100ms) {
-        // Waiting only for the store worker's thread: let real time pass, not fake time.
+      if (waiting_for_store && waiting_for_store()) {
+        // Waiting for the store worker's thread: let real time pass, not fake time.
         std::this_thread::sleep_for(200us);
       } else {
         clock_.advance(max_wait);
@@ -58,6 +58,7 @@ class FakeTransport final : public http::Transport {
   }
   void wakeup() override {}
 
+  std::function<bool()> waiting_for_store;
   std::map<std::string, int> requests_per_token;
   std::vector<pacing::MonotonicTime> starts;
   size_t max_in_flight = 0;
@@ -148,7 +149,9 @@ struct Harness {
         store(sessions),
         transport(clock, static_cast<size_t>(options.concurrency), latency, std::move(script)),
         random(42),
-        worker(store, worker_options(options), [] {}) {}
+        worker(store, worker_options(options), [] {}) {
+    transport.waiting_for_store = [this] { return worker.claim_outstanding(); };
+  }
 
   static StoreWorker::Options worker_options(const RunOptions& o) {
     StoreWorker::Options w;
