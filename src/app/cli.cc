@@ -47,9 +47,6 @@ Result<ParsedArgs> parse_args(const std::vector<OptionSpec>& specs,
     if (spec == specs.end()) {
       return Error::invalid(fmt::format("unknown option --{} (see --help)", name));
     }
-    if (out.has(name) && !spec->repeatable) {
-      return Error::invalid(fmt::format("option --{} is given more than once", name));
-    }
     if (!spec->takes_value) {
       if (inline_value) return Error::invalid(fmt::format("option --{} takes no value", name));
       out.add(name, "");

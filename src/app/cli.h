@@ -17,7 +17,6 @@ struct OptionSpec {
   bool takes_value = true;
   std::string value_name;  // for --help, e.g. "DURATION"
   std::string help;
-  bool repeatable = false;
 };
 
 // What the command line said, for one command.
@@ -36,8 +35,9 @@ class ParsedArgs {
   std::vector<std::string> positionals_;
 };
 
-// Parses args (without the program and command names) against specs. Unknown options, missing
-// values and repeated single options are errors naming the option. "--" ends options.
+// Parses args (without the program and command names) against specs. Unknown options and
+// missing values are errors naming the option; a repeated option's last value wins (so a wrapper
+// script can append overrides). "--" ends options.
 Result<ParsedArgs> parse_args(const std::vector<OptionSpec>& specs,
                               const std::vector<std::string>& args);
 
