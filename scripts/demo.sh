@@ -27,6 +27,7 @@ bin=$root/build-release/deposit-reconciler
 sim=$root/build-release/deposit-gateway-sim
 
 work=$(mktemp -d /tmp/dr-demo.XXXXXX)
+chmod 755 "$work"  # the throwaway server runs as an unprivileged user
 sim_pid=""
 cleanup() {
   [[ -n "$sim_pid" ]] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null

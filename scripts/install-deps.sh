@@ -10,7 +10,7 @@ BUILD_PKGS=(
   libgtest-dev libgmock-dev libevent-dev
 )
 TEST_PKGS=(
-  postgresql-15 postgresql-client-15 openssl curl procps util-linux wrk
+  postgresql-15 postgresql-client-15 openssl curl procps util-linux wrk time
   yamllint systemd python3 python3-yaml nodejs
 )
 OPTIONAL_PKGS=(chromium prometheus)

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of `deposit-reconciler run` on this machine, with the simulator and a
+# throwaway PostgreSQL sharing it. Prints one line per scenario:
+#   sessions, latency, concurrency, wall seconds, sessions/s, CPU µs per session (user+sys of our
+#   process only), peak RSS (MiB), requests.
+# Scenarios (each bounded; the whole script takes a few minutes):
+#   cpu      N=100,000, simulator latency 0, concurrency 256, --rate 0
+#   latency  N=100,000, simulator latency 20 ms, concurrency 256
+#   rss      N=10,000 / 100,000 / 1,000,000, latency 0 (peak RSS must stay flat)
+#   budget   --rate 500 against the simulator limited to 500/s: 429s, budget used, max in 1 s
+# Usage: bench/reconcile-bench.sh [SCENARIO...]   (default: all)
+# Needs a Release build: cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C build-release
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+build=${BUILD_DIR:-$root/build-release}
+bin=$build/deposit-reconciler
+sim=$build/deposit-gateway-sim
+[[ -x "$bin" && -x "$sim" ]] || {
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDR_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$build" -j 2 >/dev/null
+}
+scenarios=("$@")
+((${#scenarios[@]})) || scenarios=(cpu latency rss budget)
+
+work=$(mktemp -d /tmp/dr-bench.XXXXXX)
+chmod 755 "$work"  # the throwaway server runs as an unprivileged user
+sim_pid=""
+stop_sim() { [[ -n "$sim_pid" ]] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null; sim_pid=""; }
+cleanup() { stop_sim; bash "$root/scripts/pg-throwaway.sh" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+DATABASE_URL=$(bash scripts/pg-throwaway.sh start "$work/pg")
+export DATABASE_URL GATEWAY_API_KEY=bench-key
+"$bin" migrate >/dev/null
+
+start_sim() {  # start_sim EXTRA_ARGS...
+  stop_sim
+  "$sim" --port 0 --seed 3 --accept-any-token --outcomes completed=0.6,expired=0.2,failed=0.1 \
+    "$@" >"$work/sim.out" 2>"$work/sim.log" &
+  sim_pid=$!
+  for _ in $(seq 1 200); do grep -q '^listening ' "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
+  export GATEWAY_BASE_URL="http://$(sed -n 's/^listening //p' "$work/sim.out")"
+}
+
+seed() {  # seed N: a fresh table of N NEW sessions, all due
+  psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" <<SQL
+TRUNCATE deposit_sessions, reconciler_findings;
+ALTER TABLE session_state_changes DISABLE TRIGGER USER;
+TRUNCATE session_state_changes;
+ALTER TABLE session_state_changes ENABLE TRIGGER USER;
+ALTER TABLE deposit_sessions DISABLE TRIGGER USER;
+INSERT INTO deposit_sessions (session_token, user_id, user_name, created_at)
+SELECT 'bench-' || i, 'user-' || i, 'User ' || i, now() - interval '1 day'
+FROM generate_series(1, $1) AS i;
+ALTER TABLE deposit_sessions ENABLE TRIGGER USER;
+VACUUM ANALYZE deposit_sessions;
+SQL
+}
+
+measure() {  # measure LABEL N LATENCY CONCURRENCY RUN_ARGS...
+  local label=$1 n=$2 latency=$3 conc=$4; shift 4
+  /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$bin" run --concurrency "$conc" \
+    --batch-size 1000 --progress never --report-dir "$work/reports" --report-formats csv \
+    --min-age 1m "$@" >"$work/run.out" 2>"$work/run.err" || {
+      echo "run failed ($?):"; tail -5 "$work/run.err"; }
+  read -r wall user sys rss_kb <"$work/time"
+  local requests
+  requests=$(curl -s "$GATEWAY_BASE_URL/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests_total"])')
+  python3 - "$label" "$n" "$latency" "$conc" "$wall" "$user" "$sys" "$rss_kb" "$requests" <<'PY'
+import sys
+label, n, lat, conc, wall, user, sys_, rss, req = sys.argv[1:]
+n = int(n); wall = float(wall); cpu = float(user) + float(sys_)
+print(f"{label:8} N={n:>9,} latency={lat:>5} conc={conc:>4}  wall={wall:7.2f}s  "
+      f"{n / wall:9,.0f} sessions/s  CPU={cpu * 1e6 / n:6.1f} us/session  "
+      f"peakRSS={int(rss) / 1024:6.1f} MiB  requests={int(req):,}")
+PY
+}
+
+for s in "${scenarios[@]}"; do
+  case "$s" in
+    cpu)
+      start_sim --threads 1
+      seed 100000
+      measure cpu 100000 0ms 256 --rate 0
+      ;;
+    latency)
+      start_sim --threads 1 --latency 20ms
+      seed 100000
+      measure latency 100000 20ms 256 --rate 0
+      ;;
+    rss)
+      start_sim --threads 1
+      for n in 10000 100000 1000000; do
+        seed "$n"
+        measure rss "$n" 0ms 256 --rate 0
+      done
+      ;;
+    budget)
+      start_sim --threads 1 --rate-limit 500
+      seed 15000
+      measure budget 15000 0ms 64 --rate 500 --burst 10
+      curl -s "$GATEWAY_BASE_URL/stats" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print("budget   429s=%d  max requests in any 1 s window=%d (limit 500 + burst 10)" % (
+    s["responses_by_status"].get("429", 0), s["max_requests_per_second"]))'
+      wall=$(cut -d" " -f1 "$work/time")
+      python3 -c "print('budget   used %.1f%% of 500/s over %.1f s' % (15000 / (500 * $wall) * 100, $wall))"
+      ;;
+    *) echo "unknown scenario $s" >&2; exit 2 ;;
+  esac
+done
