@@ -59,6 +59,7 @@ SQL
 
 measure() {  # measure LABEL N LATENCY CONCURRENCY RUN_ARGS...
   local label=$1 n=$2 latency=$3 conc=$4; shift 4
+  curl -s -X POST "$GATEWAY_BASE_URL/stats/reset" >/dev/null
   /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$bin" run --concurrency "$conc" \
     --batch-size 1000 --progress never --report-dir "$work/reports" --report-formats csv \
     --min-age 1m "$@" >"$work/run.out" 2>"$work/run.err" || {

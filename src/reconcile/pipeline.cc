@@ -12,6 +12,7 @@ namespace {
 using namespace std::chrono_literals;
 constexpr pacing::Duration kTick = 100ms;
 constexpr pacing::Duration kProgressEvery = 100ms;
+constexpr int64_t kUncheckedLogLines = 10;
 
 pacing::RetryOptions retry_options(const RunOptions& o) {
   pacing::RetryOptions r;
@@ -100,8 +101,14 @@ void Pipeline::finish_session(Work& work, const AttemptReading& reading) {
   ++stats_.answered;
   if (r.kind != store::CheckKind::kState) {
     ++stats_.unchecked;
-    log::warn("session {} unchecked after {} attempt(s): {}", log::redact_token(r.token),
-              r.attempts, r.error);
+    // The first few are worth a line each; the rest are in the report, not the log.
+    if (stats_.unchecked <= kUncheckedLogLines) {
+      log::warn("session {} unchecked after {} attempt(s): {}{}", log::redact_token(r.token),
+                r.attempts, r.error,
+                stats_.unchecked == kUncheckedLogLines ? " (further ones: see the report)" : "");
+    } else {
+      log::debug("session {} unchecked after {} attempt(s): {}", r.token, r.attempts, r.error);
+    }
   }
   results_.push_back(std::move(r));
 }
