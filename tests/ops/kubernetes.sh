@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# Structure of the kubernetes operations files: see check_kubernetes() in tests/ops/check_manifests.py.
+source "$(dirname "$0")/lib.sh" "$@"
+"$(python_with_yaml)" "$OPS_DIR/check_manifests.py" "$REPO" kubernetes
