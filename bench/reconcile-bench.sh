@@ -77,6 +77,18 @@ print(f"{label:8} N={n:>9,} latency={lat:>5} conc={conc:>4}  wall={wall:7.2f}s  
 PY
 }
 
+budget_summary() {  # budget_summary STATS_JSON WALL N RATE BURST
+  python3 - "$@" <<'PY'
+import json, sys
+stats, wall, n, rate, burst = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+s = json.load(open(stats))
+print(f"budget   429s={s['responses_by_status'].get('429', 0)}  "
+      f"max requests received in any 1 s window={s['max_requests_per_second']} (rate {rate} + burst {burst} = {rate + burst})")
+print(f"budget   used {n / (rate * wall) * 100:.1f}% of {rate}/s over {wall:.1f} s (startup and report included)")
+PY
+  grep -o 'max_starts_per_second=[0-9]*' "$work/run.err" | tail -1 | sed 's/^/budget   our side: /'
+}
+
 for s in "${scenarios[@]}"; do
   case "$s" in
     cpu)
@@ -100,13 +112,8 @@ for s in "${scenarios[@]}"; do
       start_sim --threads 1 --rate-limit 500
       seed 15000
       measure budget 15000 0ms 64 --rate 500 --burst 10
-      curl -s "$GATEWAY_BASE_URL/stats" | python3 -c '
-import json, sys
-s = json.load(sys.stdin)
-print("budget   429s=%d  max requests in any 1 s window=%d (limit 500 + burst 10)" % (
-    s["responses_by_status"].get("429", 0), s["max_requests_per_second"]))'
-      wall=$(cut -d" " -f1 "$work/time")
-      python3 -c "print('budget   used %.1f%% of 500/s over %.1f s' % (15000 / (500 * $wall) * 100, $wall))"
+      curl -s "$GATEWAY_BASE_URL/stats" >"$work/stats.json"
+      budget_summary "$work/stats.json" "$(cut -d' ' -f1 "$work/time")" 15000 500 10
       ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac

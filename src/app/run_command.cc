@@ -397,6 +397,9 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     }
   }
 
+  log::info("run {} {}: {} requests ({} retries, {} throttled by 429) in {:.1f} s{}", run_id,
+            store::to_string(status), stats.requests, stats.retries, stats.throttles, stats.seconds,
+            o.rate > 0 ? fmt::format(", max_starts_per_second={}", stats.max_starts_per_second) : "");
   // stdout carries the summary and the report paths; everything else went to stderr.
   std::printf("run %lld %s: %lld claimed, %lld backfilled_completed, %lld expired, %lld failed, "
               "%lld still_new, %lld stale, %lld anomaly, %lld unchecked in %.1f s (%lld requests)\n",

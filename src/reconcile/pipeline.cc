@@ -82,6 +82,12 @@ void Pipeline::start_ready() {
     req.url = gateway::session_status_url(options_.gateway_url, w.session.token);
     ++w.attempt;
     ++stats_.requests;
+    if (options_.rate > 0) {
+      recent_starts_.push_back(now);
+      while (now - recent_starts_.front() >= 1s) recent_starts_.pop_front();
+      stats_.max_starts_per_second =
+          std::max(stats_.max_starts_per_second, static_cast<int64_t>(recent_starts_.size()));
+    }
     if (w.attempt > 1) ++stats_.retries;
     in_flight_.emplace(req.id, std::move(w));
     transport_.start(std::move(req));

@@ -37,6 +37,9 @@ struct PipelineStats {
   int64_t throttles = 0;  // 429s that slowed the whole pipeline
   int64_t transport_errors = 0;
   std::map<int, int64_t> responses_by_status;
+  // Most requests started in any sliding 1-second window (measured only when --rate > 0): the
+  // token bucket promises at most rate + burst.
+  int64_t max_starts_per_second = 0;
   double seconds = 0;
   std::string auth_error;  // the gateway's words on a 401/403
 };
@@ -91,6 +94,7 @@ class Pipeline {
   std::vector<Delayed> delayed_;  // a min-heap on due
   std::unordered_map<uint64_t, Work> in_flight_;
   std::vector<store::CheckResult> results_;
+  std::deque<pacing::MonotonicTime> recent_starts_;  // within the last second, when rate > 0
   uint64_t next_request_id_ = 1;
   bool source_exhausted_ = false;
   bool credentials_proven_ = false;

@@ -228,6 +228,8 @@ TEST(Pipeline, PacesRequestStartsWithTheTokenBucket) {
   }
   // 5 at once, then one every 50 ms: the 60th starts 55 intervals after the first.
   EXPECT_EQ(s.back() - s.front(), 55 * 50ms);
+  // The pipeline's own count agrees: 5 at once plus 19 more within the first second.
+  EXPECT_EQ(h.stats.max_starts_per_second, 24);
 }
 
 TEST(Pipeline, RejectedKeyStopsAfterTheProbeRequests) {
