@@ -64,6 +64,7 @@ measure() {  # measure LABEL N LATENCY CONCURRENCY RUN_ARGS...
     --batch-size 1000 --progress never --report-dir "$work/reports" --report-formats csv \
     --min-age 1m "$@" >"$work/run.out" 2>"$work/run.err" || {
       echo "run failed ($?):"; tail -5 "$work/run.err"; }
+  cp "$work/run.err" "/tmp/dr-bench-last-run.err"
   read -r wall user sys rss_kb <"$work/time"
   local requests
   requests=$(curl -s "$GATEWAY_BASE_URL/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests_total"])')

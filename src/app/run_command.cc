@@ -413,7 +413,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   std::fflush(stdout);
 
   if (end == reconcile::PipelineEnd::kInterrupted && !db_lost) {
-    return 128 + (g_signal.load() != 0 ? g_signal.load() : SIGTERM);
+    return interrupted_exit_code(g_signal.load() != 0 ? g_signal.load() : SIGTERM);
   }
   return to_int(code);
 }

@@ -10,8 +10,11 @@ enum class ExitCode : int {
   kPartial = 3,         // finished; some sessions could not be checked after all retries
   kAuthRejected = 4,    // the gateway rejected the credentials (401/403)
   kDatabase = 5,        // database unavailable or schema missing/outdated
-  kInterrupted = 6,     // stopped by SIGTERM/SIGINT before the work was done
 };
+
+// A run stopped by a signal (SIGTERM from Kubernetes or systemd, SIGINT from a terminal) exits
+// with 128 + the signal number, as shells report it: 143 and 130.
+inline int interrupted_exit_code(int signal_number) { return 128 + signal_number; }
 
 inline int to_int(ExitCode c) { return static_cast<int>(c); }
 

@@ -47,9 +47,11 @@ size_t Pipeline::effective_capacity() const {
 
 void Pipeline::maybe_claim() {
   if (source_exhausted_ || store_.claim_outstanding()) return;
-  // Keep about one batch ahead of the transfers; do not outrun the writer.
+  // Keep a full batch queued ahead of the transfers, so the window never runs dry while the
+  // store thread is busy writing a batch before it can claim the next one; do not outrun the
+  // writer.
   size_t queued = ready_.size() + delayed_.size();
-  size_t want_ahead = static_cast<size_t>(std::max(options_.concurrency, options_.batch_size / 2));
+  size_t want_ahead = static_cast<size_t>(options_.batch_size + options_.concurrency);
   if (queued >= want_ahead) return;
   if (store_.backlog() >= static_cast<size_t>(options_.batch_size) * 4) return;
   int64_t rows = options_.batch_size;

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Does claiming stay cheap when deposit_sessions holds 10 million rows?
+#
+#   bench/claim-explain.sh [--rows N] [--build DIR] [--batch N]
+#
+# Starts a throwaway PostgreSQL 15 (scripts/pg-throwaway.sh), migrates it, loads N sessions
+# (default 10,000,000; ~2 % NEW, of which ~10 % due) with generate_series, VACUUM ANALYZEs, then
+# runs the store's real claim and apply statements (tests/unit/store_claim_bench_test.cc, built
+# here) with auto_explain logging EXPLAIN ANALYZE of each, and prints the timings and one plan of
+# each kind: scheduled claim, apply, --all claim, dry-run claim, dry-run apply.
+# Bounded: the load is cut at 30 min (statement_timeout), the whole script at 60 min. Needs ~4 GB
+# free under ${TMPDIR:-/tmp}. Everything is removed at exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROWS=10000000
+BUILD="$ROOT/build"
+BATCH=500
+while (($#)); do
+  case "$1" in
+    --rows) ROWS=$2; shift 2 ;;
+    --build) BUILD=$2; shift 2 ;;
+    --batch) BATCH=$2; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[[ "$ROWS" =~ ^[0-9]+$ && "$ROWS" -ge 1000 ]] || { echo "--rows must be a number >= 1000" >&2; exit 2; }
+
+if [[ -z "${DR_BENCH_INNER:-}" ]]; then
+  export DR_BENCH_INNER=1
+  exec timeout --foreground 3600 "$0" --rows "$ROWS" --build "$BUILD" --batch "$BATCH"
+fi
+
+echo "== building the driver in $BUILD" >&2
+cmake --build "$BUILD" --target unit_store_claim_bench_test -j2 >&2
+DRIVER="$BUILD/unit_store_claim_bench_test"
+
+PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/claim-explain.XXXXXX")
+cleanup() { "$ROOT/scripts/pg-throwaway.sh" stop "$PGDIR" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+URL=$("$ROOT/scripts/pg-throwaway.sh" start "$PGDIR")
+PSQL=(psql "$URL" -X -q -v ON_ERROR_STOP=1)
+"${PSQL[@]}" -c "ALTER SYSTEM SET shared_buffers = '512MB'" -c "ALTER SYSTEM SET max_wal_size = '4GB'"
+runuser_prefix=()
+[[ $(id -u) -eq 0 ]] && runuser_prefix=(runuser -u postgres --)
+(cd "$PGDIR" && "${runuser_prefix[@]}" /usr/lib/postgresql/15/bin/pg_ctl -D "$PGDIR/data" -w \
+  -m fast restart -l "$PGDIR/postgres.log" >/dev/null)
+
+echo "== migrating (the real migrator, through the driver)" >&2
+DR_BENCH_DATABASE_URL="$URL" DR_BENCH_MIGRATE_ONLY=1 "$DRIVER" --gtest_brief=1 >&2
+
+echo "== loading $ROWS sessions" >&2
+start=$(date +%s)
+"${PSQL[@]}" <<SQL
+SET statement_timeout = '30min';
+SET maintenance_work_mem = '256MB';
+-- A bulk load: skip the audit trigger (it would write $ROWS 'creation' rows).
+SET session_replication_role = replica;
+INSERT INTO deposit_sessions (session_token, user_id, user_name, user_email, state, created_at,
+                              updated_at, next_check_at, checks, last_checked_at)
+SELECT 'op-' || lpad(g::text, 10, '0'),
+       'user-' || (g % 400000),
+       'User ' || g,
+       'user' || g || '@example.com',
+       CASE WHEN g % 50 = 0 THEN 'NEW'
+            WHEN g % 50 < 44 THEN 'COMPLETED'
+            WHEN g % 50 < 48 THEN 'EXPIRED'
+            ELSE 'FAILED' END,
+       c.created, c.created,
+       CASE WHEN g % 50 <> 0 THEN c.created
+            WHEN (g / 50) % 10 = 0 THEN now() - interval '10 minutes'
+            ELSE now() + ((g / 50) % 10) * interval '2 hours' END,
+       CASE WHEN g % 50 = 0 THEN (g / 50) % 7 ELSE 0 END,
+       CASE WHEN g % 50 = 0 AND (g / 50) % 7 > 0 THEN now() - interval '1 day' END
+FROM generate_series(1, $ROWS) g,
+     LATERAL (SELECT now() - ($ROWS - g) * (interval '365 days' / $ROWS) - interval '1 hour'
+              AS created) c;
+SQL
+echo "   loaded in $(( $(date +%s) - start )) s" >&2
+start=$(date +%s)
+"${PSQL[@]}" -c "VACUUM (ANALYZE) deposit_sessions"
+echo "   vacuum analyze in $(( $(date +%s) - start )) s" >&2
+"${PSQL[@]}" -At <<'SQL'
+SELECT 'table ' || pg_size_pretty(pg_relation_size('deposit_sessions')) || ', indexes: ' ||
+       string_agg(c.relname || ' ' || pg_size_pretty(pg_relation_size(c.oid)), ', ')
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = 'deposit_sessions'::regclass;
+SELECT state || ': ' || count(*) FROM deposit_sessions GROUP BY state ORDER BY state;
+SQL
+
+echo "== measuring (batch $BATCH)" >&2
+log_offset=$(stat -c %s "$PGDIR/postgres.log")
+PGOPTIONS="-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0 \
+-c auto_explain.log_analyze=on -c auto_explain.log_buffers=on -c auto_explain.log_timing=on" \
+DR_BENCH_DATABASE_URL="$URL" DR_BENCH_BATCH="$BATCH" \
+  "$DRIVER" --gtest_brief=1 2>&1 | grep -v '^\[' || true
+
+echo
+echo "== plans (auto_explain, EXPLAIN ANALYZE of the statements the driver ran)"
+# One plan of each kind: a log entry is its "duration: ... plan:" line and the tab-indented lines
+# after it.
+tail -c +"$((log_offset + 1))" "$PGDIR/postgres.log" | awk '
+  function flush() {
+    if (block == "") return
+    kind = ""
+    if (block ~ /set_config\(.deposit_reconciler\.run_id/) kind = "apply"
+    else if (block ~ /jsonb_to_recordset/) kind = "dry-run apply"
+    else if (block ~ /SKIP LOCKED/ && block ~ /ORDER BY s\.next_check_at/) kind = "claim (scheduled)"
+    else if (block ~ /SKIP LOCKED/ && block ~ /ORDER BY s\.created_at/) kind = "claim (--all, created window)"
+    else if (block ~ /ORDER BY s\.created_at/) kind = "dry-run claim"
+    else if (block ~ /SELECT count\(\*\) FROM deposit_sessions/) kind = "count_selected"
+    if (kind != "" && !(kind in seen)) {
+      seen[kind] = 1
+      printf "\n---- %s ----\n%s", kind, block
+    }
+    block = ""
+  }
+  /LOG:  duration: .* plan:/ { flush(); sub(/^.*LOG:  /, ""); block = $0 "\n"; next }
+  /^\t/ { if (block != "") { gsub(/^\t/, "  "); block = block $0 "\n" } next }
+  { flush() }
+  END { flush() }
+' | awk '
+  # The statement text is in src/store/pg_session_store.cc; keep the plan, which starts at the
+  # first line with costs or timings.
+  /^  Query Text:/ { skip = 1; next }
+  skip && /\((cost|actual)[ =]/ { skip = 0 }
+  !skip { print }
+'
