@@ -395,3 +395,40 @@ TEST_F(RunTest, SchemaMissingExitsFive) {
 
 }  // namespace
 }  // namespace dr::test
+
+namespace dr::test {
+namespace {
+
+TEST_F(RunTest, IncludeOpenListsEarlierFindingsUntilFollowedUp) {
+  constexpr int kN = 20;
+  seed(0, kN);
+  {
+    SimProcess failing(sim_options({"--force-status", "500"}));
+    auto r = run_reconciler(run_args({"--max-attempts", "1"}), env(failing));
+    ASSERT_EQ(r.exit_code, 3) << r.err;
+  }
+  SimProcess sim(sim_options());
+  // Run 2 has nothing due (run 1 rescheduled everything), but lists run 1's open findings.
+  auto r = run_reconciler(run_args({"--include-open", "--report-formats", "csv"}), env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto read = [&](int run) {
+    std::ifstream in(report_dir_ / fmt::format("reconciliation-run-{}.csv", run), std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  auto csv = read(2);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), kN + 1) << csv;  // header + 20 rows
+  EXPECT_NE(csv.find("unchecked"), std::string::npos);
+
+  auto f = run_reconciler({"follow-up", "--run", "1", "--all", "--by", "alice"}, env(sim));
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  EXPECT_NE(f.out.find("20 finding(s)"), std::string::npos) << f.out;
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_findings WHERE followed_up_by = 'alice'"), kN);
+
+  r = run_reconciler(run_args({"--include-open", "--report-formats", "csv"}), env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  csv = read(3);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1) << csv;  // the header only
+}
+
+}  // namespace
+}  // namespace dr::test

@@ -1,0 +1,217 @@
+#include "store/migrator.h"
+
+#include <fmt/format.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <optional>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+#include <pqxx/transaction>
+
+#include "common/log.h"
+#include "store/conninfo.h"
+#include "store/pg_error.h"
+
+namespace dr::store {
+namespace {
+
+// pg_advisory_lock key shared by every deposit-reconciler migrate ("drmigrat").
+constexpr int64_t kMigrateLockKey = 0x64726d6967726174;
+
+constexpr const char* kCreateSchemaMigrations = R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  version    integer PRIMARY KEY,
+  name       text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  checksum   text NOT NULL
+))sql";
+
+constexpr const char* kRunMigrate = "run `deposit-reconciler migrate`";
+
+struct EvpMdCtxDeleter {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+
+std::string sha256_hex(const std::string& data) {
+  std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter> ctx(EVP_MD_CTX_new());
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
+    return {};
+  }
+  std::string hex;
+  hex.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return hex;
+}
+
+struct Applied {
+  std::string name;
+  std::string checksum;
+};
+
+// Versions recorded in schema_migrations; empty map if the table does not exist.
+std::map<int, Applied> read_applied(pqxx::transaction_base& tx) {
+  std::map<int, Applied> applied;
+  if (tx.exec1("SELECT to_regclass('schema_migrations') IS NULL")[0].as<bool>()) return applied;
+  for (const auto& row : tx.exec("SELECT version, name, checksum FROM schema_migrations")) {
+    applied[row[0].as<int>()] = Applied{row[1].as<std::string>(), row[2].as<std::string>()};
+  }
+  return applied;
+}
+
+std::optional<Error> unknown_version_error(const std::map<int, Applied>& applied,
+                                           const std::vector<Migration>& known) {
+  const int latest = known.empty() ? 0 : known.back().version;
+  for (auto it = applied.rbegin(); it != applied.rend(); ++it) {
+    const int v = it->first;
+    const bool is_known =
+        std::any_of(known.begin(), known.end(), [v](const Migration& m) { return m.version == v; });
+    if (is_known) continue;
+    if (v > latest) {
+      return Error::schema(fmt::format(
+          "schema version {} is newer than this binary knows ({}): upgrade deposit-reconciler", v,
+          latest));
+    }
+    return Error::schema(
+        fmt::format("schema version {} ({}) is unknown to this binary", v, it->second.name));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::vector<Migration>> load_migrations(const std::vector<EmbeddedMigration>& embedded) {
+  std::vector<Migration> out;
+  for (const auto& e : embedded) {
+    const std::string& n = e.name;
+    const size_t digits = n.find_first_not_of("0123456789");
+    int version = 0;
+    const bool named_ok = digits != std::string::npos && digits > 0 && n[digits] == '_' &&
+                          n.size() > 4 && n.compare(n.size() - 4, 4, ".sql") == 0 &&
+                          std::from_chars(n.data(), n.data() + digits, version).ec == std::errc{};
+    if (!named_ok || version <= 0) {
+      return Error::internal(fmt::format("migration file name \"{}\" is not NNNN_name.sql", n));
+    }
+    out.push_back(Migration{version, n, e.sql, sha256_hex(e.sql)});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Migration& a, const Migration& b) { return a.version < b.version; });
+  for (size_t i = 1; i < out.size(); ++i) {
+    if (out[i].version == out[i - 1].version) {
+      return Error::internal(fmt::format("migrations {} and {} share version {}", out[i - 1].name,
+                                         out[i].name, out[i].version));
+    }
+  }
+  return out;
+}
+
+Result<MigrateReport> migrate(const std::string& conninfo) {
+  return migrate(conninfo, embedded_migrations());
+}
+
+Result<MigrateReport> migrate(const std::string& conninfo,
+                              const std::vector<EmbeddedMigration>& migrations) {
+  Result<std::vector<Migration>> known = load_migrations(migrations);
+  if (!known) return known.error();
+
+  std::string step = "cannot connect to the database";
+  try {
+    auto conn = std::make_unique<pqxx::connection>(conninfo);
+    NoticeLogger notices(*conn, conninfo);
+    {
+      pqxx::nontransaction tx(*conn);
+      tx.exec0("SET client_min_messages = warning");
+      step = "cannot take the migration lock";
+      // Session-level: held across the per-migration transactions below, released by the
+      // unlock at the end or by the server when this connection closes.
+      tx.exec_params("SELECT pg_advisory_lock($1)", kMigrateLockKey);
+    }
+    step = "cannot read schema_migrations";
+    {
+      pqxx::work tx(*conn);
+      tx.exec0(kCreateSchemaMigrations);
+      tx.commit();
+    }
+    std::map<int, Applied> applied;
+    {
+      pqxx::work tx(*conn);
+      applied = read_applied(tx);
+      tx.commit();
+    }
+    if (auto e = unknown_version_error(applied, *known)) return *e;
+
+    MigrateReport report;
+    report.from_version = applied.empty() ? 0 : applied.rbegin()->first;
+    for (const Migration& m : *known) {
+      auto it = applied.find(m.version);
+      if (it != applied.end()) {
+        if (it->second.checksum != m.checksum) {
+          return Error::schema(fmt::format(
+              "migration {} was changed after it was applied (checksum {} in the database, {} "
+              "in this binary); restore the original file and add a new migration instead",
+              m.name, it->second.checksum.substr(0, 12), m.checksum.substr(0, 12)));
+        }
+        continue;
+      }
+      step = "migration " + m.name + " failed";
+      pqxx::work tx(*conn);
+      tx.exec(m.sql);
+      tx.exec_params0("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                      m.version, m.name, m.checksum);
+      tx.commit();
+      log::info("applied migration {}", m.name);
+      report.applied.push_back(m.name);
+    }
+    report.to_version = known->empty() ? 0 : std::max(report.from_version, known->back().version);
+    {
+      pqxx::nontransaction tx(*conn);
+      tx.exec_params("SELECT pg_advisory_unlock($1)", kMigrateLockKey);
+    }
+    return report;
+  } catch (...) {
+    return translate_pg_exception(std::current_exception(), step, conninfo).error;
+  }
+}
+
+Result<SchemaStatus> check_schema(pqxx::connection& conn) {
+  return check_schema(conn, embedded_migrations());
+}
+
+Result<SchemaStatus> check_schema(pqxx::connection& conn,
+                                  const std::vector<EmbeddedMigration>& migrations) {
+  Result<std::vector<Migration>> known = load_migrations(migrations);
+  if (!known) return known.error();
+  const int latest = known->empty() ? 0 : known->back().version;
+  std::map<int, Applied> applied;
+  try {
+    pqxx::read_transaction tx(conn);
+    applied = read_applied(tx);
+    tx.commit();
+  } catch (...) {
+    return translate_pg_exception(std::current_exception(), "cannot read the schema version", "")
+        .error;
+  }
+  if (applied.empty()) {
+    return Error::schema(fmt::format("database schema is missing: {}", kRunMigrate));
+  }
+  if (auto e = unknown_version_error(applied, *known)) return *e;
+  for (const Migration& m : *known) {
+    if (applied.count(m.version) == 0) {
+      return Error::schema(
+          fmt::format("database schema is outdated (version {}, this binary needs {}): {}",
+                      applied.rbegin()->first, latest, kRunMigrate));
+    }
+  }
+  return SchemaStatus{latest};
+}
+
+}  // namespace dr::store

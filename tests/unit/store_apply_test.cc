@@ -1,0 +1,454 @@
+// Storing gateway answers against a real PostgreSQL (DR_TEST_DATABASE_URL; skipped without it):
+// state rules, the race with the notification handler, the audit trail, findings, dry runs.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <pqxx/connection>
+#include <pqxx/notification>
+#include <pqxx/result>
+#include <pqxx/transaction>
+#include <thread>
+
+#include "store/migrator.h"
+#include "store/session_store.h"
+#include "support/test_database.h"
+
+namespace dr::store {
+namespace {
+
+using namespace std::chrono_literals;
+using gateway::SessionState;
+using test::exec_sql;
+using test::query_rows;
+using test::query_value;
+using test::SqlRow;
+
+struct StoreSchema {
+  static void prepare(const std::string& url) {
+    auto r = migrate(url);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+  static void reset(const std::string& url) {
+    // Replica mode skips triggers, among them the one that keeps the audit trail append-only.
+    exec_sql(url,
+             "SET session_replication_role = replica; "
+             "DELETE FROM session_state_changes; DELETE FROM reconciler_findings; "
+             "DELETE FROM deposit_sessions; DELETE FROM reconciler_runs");
+  }
+};
+
+constexpr auto kStaleAfter = 24h;
+
+class ApplyTest : public test::SuiteDatabaseTest<StoreSchema> {
+ protected:
+  void SetUp() override {
+    test::SuiteDatabaseTest<StoreSchema>::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    auto s = SessionStore::connect(url());
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    store_ = std::move(*s);
+  }
+
+  // A NEW session through the store, as `create-session` stores it, created `age` ago.
+  void add(const std::string& token, std::chrono::hours age = 1h) {
+    NewSessionRow row;
+    row.session_token = token;
+    row.user_id = "user-" + token;
+    row.user_name = "Ann";
+    row.user_name_surname = "Ann Lee";
+    row.user_email = token + "@example.com";
+    ASSERT_TRUE(store_->insert_new_session(row).ok());
+    exec_sql(url(), fmt::format("UPDATE deposit_sessions SET created_at = now() - interval '{} "
+                                "hours', next_check_at = now() - interval '1 minute' "
+                                "WHERE session_token = '{}'",
+                                age.count(), token));
+  }
+
+  int64_t begin(bool dry_run = false) {
+    auto id = store_->begin_run({"w", dry_run, nlohmann::json::object()});
+    EXPECT_TRUE(id.ok()) << id.error().message;
+    return id.ok() ? *id : 0;
+  }
+
+  size_t claim_all(int64_t run, const std::string& worker = "w") {
+    ClaimFilter all;
+    all.ignore_schedule = true;
+    auto r = store_->claim(run, worker, all, 1000, 10min);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? r->size() : 0;
+  }
+
+  static CheckResult answer(const std::string& token, SessionState state) {
+    CheckResult r;
+    r.token = token;
+    r.kind = CheckKind::kState;
+    r.gateway_state = state;
+    r.http_status = 200;
+    r.attempts = 1;
+    r.raw_answer = fmt::format(R"({{"sessionState":"{}","checkOutUrl":"https://x/{}"}})",
+                               gateway::to_string(state), token);
+    r.checked_at = std::chrono::system_clock::now();
+    return r;
+  }
+
+  static CheckResult failure(const std::string& token, CheckKind kind, int status, int attempts,
+                             std::string error) {
+    CheckResult r;
+    r.token = token;
+    r.kind = kind;
+    r.http_status = status;
+    r.attempts = attempts;
+    r.error = std::move(error);
+    r.checked_at = std::chrono::system_clock::now();
+    return r;
+  }
+
+  ApplyCounts apply(int64_t run, const std::vector<CheckResult>& results, bool dry_run = false,
+                    const std::string& worker = "w") {
+    auto r = store_->apply(run, worker, results, dry_run, kStaleAfter);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? *r : ApplyCounts{};
+  }
+
+  std::string value(const std::string& sql) { return query_value(url(), sql).value_or("NULL"); }
+
+  // session_state_changes of a token, "old>new:source:run" each.
+  std::vector<std::string> changes(const std::string& token) {
+    std::vector<std::string> out;
+    for (const SqlRow& r :
+         query_rows(url(),
+                    "SELECT coalesce(old_state, '-') || '>' || new_state || ':' || source || ':' "
+                    "|| coalesce(run_id::text, '-') FROM session_state_changes "
+                    "WHERE session_token = '" +
+                        token + "' ORDER BY id")) {
+      out.push_back(*r[0]);
+    }
+    return out;
+  }
+
+  // The run's findings, "category:token:previous:gateway" each, ordered.
+  std::vector<std::string> findings(int64_t run) {
+    std::vector<std::string> out;
+    for (const SqlRow& r : query_rows(
+             url(), fmt::format("SELECT category || ':' || session_token || ':' || previous_state "
+                                "|| ':' || coalesce(gateway_state, '-') FROM reconciler_findings "
+                                "WHERE run_id = {} ORDER BY 1",
+                                run))) {
+      out.push_back(*r[0]);
+    }
+    return out;
+  }
+
+  std::unique_ptr<SessionStore> store_;
+};
+
+using Strings = std::vector<std::string>;
+
+TEST_F(ApplyTest, CompletedAnswerResolvesTheSessionRecordsItOnceAndNotifies) {
+  add("tok");
+  pqxx::connection listener(url());
+  struct Receiver : pqxx::notification_receiver {
+    using notification_receiver::notification_receiver;
+    void operator()(const std::string& payload, int) override { payloads.push_back(payload); }
+    std::vector<std::string> payloads;
+  } receiver(listener, "deposit_session_state");
+
+  const int64_t run = begin();
+  ASSERT_EQ(claim_all(run), 1u);
+  const std::string updated_before = value("SELECT updated_at::text FROM deposit_sessions");
+  ApplyCounts c = apply(run, {answer("tok", SessionState::kCompleted)});
+  EXPECT_EQ(c.completed, 1);
+  EXPECT_EQ(c.total(), 1);
+
+  EXPECT_EQ(value("SELECT state || ',' || checks || ',' || attempts || ',' || last_http_status "
+                  "|| ',' || coalesce(last_error, '-') || ',' || coalesce(lease_owner, '-') || "
+                  "',' || (last_checked_at IS NOT NULL) FROM deposit_sessions"),
+            "COMPLETED,1,1,200,-,-,true");
+  EXPECT_NE(value("SELECT updated_at::text FROM deposit_sessions"), updated_before);
+  EXPECT_EQ(changes("tok"),
+            (Strings{"->NEW:creation:-", fmt::format("NEW>COMPLETED:reconciliation:{}", run)}));
+  EXPECT_EQ(
+      value("SELECT gateway_answer FROM session_state_changes WHERE source = 'reconciliation'"),
+      R"({"sessionState":"COMPLETED","checkOutUrl":"https://x/tok"})");
+  EXPECT_EQ(findings(run), (Strings{"backfilled_completed:tok:NEW:COMPLETED"}));
+  EXPECT_EQ(value("SELECT user_id || ',' || user_name || ',' || user_name_surname || ',' || "
+                  "user_email || ',' || attempts || ',' || (checked_at IS NOT NULL) "
+                  "FROM reconciler_findings"),
+            "user-tok,Ann,Ann Lee,tok@example.com,1,true");
+
+  listener.await_notification(5, 0);
+  ASSERT_EQ(receiver.payloads.size(), 1u);
+  const auto payload = nlohmann::json::parse(receiver.payloads[0]);
+  EXPECT_EQ(payload["session_token"], "tok");
+  EXPECT_EQ(payload["state"], "COMPLETED");
+  EXPECT_EQ(payload["run_id"], run);
+}
+
+TEST_F(ApplyTest, TerminalAnswersBecomeTheirFindings) {
+  add("e");
+  add("f");
+  add("n");
+  const int64_t run = begin();
+  ASSERT_EQ(claim_all(run), 3u);
+  ApplyCounts c = apply(run, {answer("e", SessionState::kExpired),
+                              answer("f", SessionState::kFailed), answer("n", SessionState::kNew)});
+  EXPECT_EQ(c.expired, 1);
+  EXPECT_EQ(c.failed, 1);
+  EXPECT_EQ(c.still_new, 1);
+  EXPECT_EQ(c.stale, 0);
+  EXPECT_EQ(findings(run), (Strings{"expired:e:NEW:EXPIRED", "failed:f:NEW:FAILED"}));
+  EXPECT_EQ(value("SELECT string_agg(session_token || '=' || state, ',' ORDER BY session_token) "
+                  "FROM deposit_sessions"),
+            "e=EXPIRED,f=FAILED,n=NEW");
+}
+
+// 5 min after the first check, then 15 min, 45 min, ... capped at 24 h.
+TEST_F(ApplyTest, StillNewIsRecheckedOnAGrowingSchedule) {
+  add("slow");
+  const std::vector<std::string> expected = {"00:05:00", "00:15:00", "00:45:00", "02:15:00",
+                                             "06:45:00", "20:15:00", "1 day",    "1 day"};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    SCOPED_TRACE(i);
+    exec_sql(url(), "UPDATE deposit_sessions SET next_check_at = now() - interval '1 second'");
+    const int64_t run = begin();
+    ASSERT_EQ(store_->claim(run, "w", {}, 10, 1min)->size(), 1u);
+    EXPECT_EQ(apply(run, {answer("slow", SessionState::kNew)}).still_new, 1);
+    EXPECT_EQ(value("SELECT (next_check_at - last_checked_at)::text || ',' || checks "
+                    "FROM deposit_sessions"),
+              expected[i] + "," + std::to_string(i + 1));
+  }
+  EXPECT_EQ(changes("slow"), (Strings{"->NEW:creation:-"}));
+}
+
+TEST_F(ApplyTest, StaleSessionIsReportedOnce) {
+  add("old", 72h);
+  add("young", 1h);
+  const int64_t first = begin();
+  ASSERT_EQ(claim_all(first), 2u);
+  ApplyCounts c =
+      apply(first, {answer("old", SessionState::kNew), answer("young", SessionState::kNew)});
+  EXPECT_EQ(c.still_new, 2);
+  EXPECT_EQ(c.stale, 1);
+  EXPECT_EQ(findings(first), (Strings{"stale:old:NEW:NEW"}));
+  EXPECT_EQ(value("SELECT count(*) FROM deposit_sessions WHERE stale_reported_at IS NOT NULL"),
+            "1");
+
+  const int64_t second = begin();
+  ASSERT_EQ(claim_all(second), 2u);
+  c = apply(second, {answer("old", SessionState::kNew), answer("young", SessionState::kNew)});
+  EXPECT_EQ(c.stale, 0);
+  EXPECT_TRUE(findings(second).empty());
+}
+
+TEST_F(ApplyTest, UncheckedSessionsKeepTheErrorAndAreRescheduled) {
+  add("gone");
+  add("flaky");
+  const int64_t run = begin();
+  ASSERT_EQ(claim_all(run), 2u);
+  ApplyCounts c = apply(run, {failure("gone", CheckKind::kNotFound, 404, 1, "HTTP 404"),
+                              failure("flaky", CheckKind::kFailed, 0, 4, "timed out after 6 s")});
+  EXPECT_EQ(c.unchecked, 2);
+  EXPECT_EQ(value("SELECT string_agg(session_token || ':' || state || ':' || checks || ':' || "
+                  "coalesce(last_http_status::text, '-') || ':' || attempts || ':' || last_error "
+                  "|| ':' || (next_check_at - last_checked_at)::text || ':' || "
+                  "coalesce(lease_owner, '-'), ',' ORDER BY session_token) FROM deposit_sessions"),
+            "flaky:NEW:1:-:4:timed out after 6 s:00:05:00:-,gone:NEW:1:404:1:HTTP 404:00:05:00:-");
+  EXPECT_EQ(findings(run), (Strings{"unchecked:flaky:NEW:-", "unchecked:gone:NEW:-"}));
+  EXPECT_EQ(value("SELECT string_agg(error || '/' || attempts, ',' ORDER BY session_token) "
+                  "FROM reconciler_findings"),
+            "timed out after 6 s/4,HTTP 404/1");
+}
+
+// The notification handler wrote the outcome between claim and apply.
+TEST_F(ApplyTest, NotificationThatCameFirstIsNeverOverwritten) {
+  add("agree");
+  add("disagree");
+  const int64_t run = begin();
+  ASSERT_EQ(claim_all(run), 2u);
+  exec_sql(url(),
+           "UPDATE deposit_sessions SET state = 'COMPLETED' "
+           "WHERE session_token IN ('agree', 'disagree') AND state = 'NEW'");
+  ApplyCounts c = apply(
+      run, {answer("agree", SessionState::kCompleted), answer("disagree", SessionState::kExpired)});
+  EXPECT_EQ(c.conflicts, 1);
+  EXPECT_EQ(c.anomalies, 1);
+  EXPECT_EQ(c.resolved(), 0);
+  EXPECT_EQ(value("SELECT string_agg(session_token || '=' || state || '/' || checks || '/' || "
+                  "coalesce(lease_owner, '-'), ',' ORDER BY session_token) FROM deposit_sessions"),
+            "agree=COMPLETED/0/-,disagree=COMPLETED/0/-");
+  EXPECT_EQ(changes("agree"), (Strings{"->NEW:creation:-", "NEW>COMPLETED:notification:-"}));
+  EXPECT_EQ(changes("disagree"), (Strings{"->NEW:creation:-", "NEW>COMPLETED:notification:-"}));
+  EXPECT_EQ(findings(run), (Strings{"anomaly:disagree:COMPLETED:EXPIRED"}));
+}
+
+// The notification handler's UPDATE holds the row while apply runs: apply waits for it, then
+// sees the row no longer NEW.
+TEST_F(ApplyTest, NotificationCommittingDuringApplyWins) {
+  add("race");
+  const int64_t run = begin();
+  ASSERT_EQ(claim_all(run), 1u);
+
+  pqxx::connection handler(url());
+  pqxx::work handler_tx(handler);
+  handler_tx.exec(
+      "UPDATE deposit_sessions SET state = 'FAILED' "
+      "WHERE session_token = 'race' AND state = 'NEW'");
+
+  std::optional<Result<ApplyCounts>> result;
+  std::thread applier([&] {
+    result.emplace(
+        store_->apply(run, "w", {answer("race", SessionState::kCompleted)}, false, kStaleAfter));
+  });
+  // Bounded wait until apply is blocked on the handler's row lock.
+  bool blocked = false;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!blocked && std::chrono::steady_clock::now() < deadline) {
+    blocked =
+        value(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND application_name = 'deposit-reconciler' AND datname = current_database()") == "1";
+  }
+  EXPECT_TRUE(blocked);
+  handler_tx.commit();
+  applier.join();
+
+  ASSERT_TRUE(result->ok()) << result->error().message;
+  EXPECT_EQ((*result)->anomalies, 1);
+  EXPECT_EQ((*result)->completed, 0);
+  EXPECT_EQ(value("SELECT state FROM deposit_sessions"), "FAILED");
+  EXPECT_EQ(changes("race"), (Strings{"->NEW:creation:-", "NEW>FAILED:notification:-"}));
+  EXPECT_EQ(findings(run), (Strings{"anomaly:race:FAILED:COMPLETED"}));
+}
+
+TEST_F(ApplyTest, RowLeasedByAnotherWorkerIsLeftAlone) {
+  add("a");
+  const int64_t run = begin();
+  ASSERT_EQ(claim_all(run, "other"), 1u);
+  ApplyCounts c = apply(
+      run, {answer("a", SessionState::kCompleted), answer("unknown", SessionState::kCompleted)});
+  EXPECT_EQ(c.lease_lost, 2);
+  EXPECT_EQ(c.total(), 2);
+  EXPECT_EQ(value("SELECT state || '/' || lease_owner FROM deposit_sessions"), "NEW/other");
+  EXPECT_TRUE(findings(run).empty());
+}
+
+// After kUnavailable the pipeline may send a batch again that did commit.
+TEST_F(ApplyTest, RepeatedBatchChangesNothingTheSecondTime) {
+  add("a");
+  add("b");
+  const int64_t run = begin();
+  ASSERT_EQ(claim_all(run), 2u);
+  const std::vector<CheckResult> batch = {answer("a", SessionState::kExpired),
+                                          failure("b", CheckKind::kFailed, 503, 3, "HTTP 503")};
+  ApplyCounts first = apply(run, batch);
+  EXPECT_EQ(first.expired, 1);
+  EXPECT_EQ(first.unchecked, 1);
+  ApplyCounts second = apply(run, batch);
+  EXPECT_EQ(second.lease_lost, 2);
+  EXPECT_EQ(second.total(), 2);
+  EXPECT_EQ(value("SELECT count(*) FROM session_state_changes"), "3");  // 2 creations, 1 change
+  EXPECT_EQ(value("SELECT count(*) FROM reconciler_findings"), "2");
+  EXPECT_EQ(value("SELECT max(checks) FROM deposit_sessions"), "1");
+}
+
+TEST_F(ApplyTest, DryRunWritesNoSessionRowsButFindings) {
+  add("c");
+  add("n", 72h);
+  add("x");
+  exec_sql(url(), "UPDATE deposit_sessions SET state = 'EXPIRED' WHERE session_token = 'x'");
+  const std::string sessions_sql =
+      "SELECT string_agg(t::text, '|' ORDER BY session_token) "
+      "FROM deposit_sessions t";
+  const std::string before = value(sessions_sql);
+  const std::string changes_before = value("SELECT count(*) FROM session_state_changes");
+
+  const int64_t run = begin(/*dry_run=*/true);
+  ASSERT_EQ(claim_all(run), 2u);  // c and n: x is not NEW
+  ApplyCounts c = apply(run,
+                        {answer("c", SessionState::kCompleted), answer("n", SessionState::kNew),
+                         answer("x", SessionState::kCompleted)},
+                        /*dry_run=*/true);
+  EXPECT_EQ(c.completed, 1);
+  EXPECT_EQ(c.still_new, 1);
+  EXPECT_EQ(c.stale, 1);
+  EXPECT_EQ(c.anomalies, 1);
+  EXPECT_EQ(value(sessions_sql), before);
+  EXPECT_EQ(value("SELECT count(*) FROM session_state_changes"), changes_before);
+  EXPECT_EQ(findings(run), (Strings{"anomaly:x:EXPIRED:COMPLETED",
+                                    "backfilled_completed:c:NEW:COMPLETED", "stale:n:NEW:NEW"}));
+}
+
+TEST_F(ApplyTest, AuditTrailIsAppendOnly) {
+  add("a");
+  for (const std::string sql :
+       {"UPDATE session_state_changes SET new_state = 'FAILED'",
+        "DELETE FROM session_state_changes", "TRUNCATE session_state_changes"}) {
+    SCOPED_TRACE(sql);
+    try {
+      pqxx::connection conn(url());
+      pqxx::work tx(conn);
+      tx.exec(sql);
+      ADD_FAILURE() << "allowed";
+    } catch (const pqxx::sql_error& e) {
+      EXPECT_NE(std::string(e.what()).find("append-only"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(changes("a"), (Strings{"->NEW:creation:-"}));
+}
+
+// Exactly one row per state change, from whoever made it; bookkeeping writes add none and do
+// not touch updated_at.
+TEST_F(ApplyTest, OneAuditRowPerStateChangeWithItsSource) {
+  add("a");
+  add("b");
+  const std::string updated = value(
+      "SELECT string_agg(updated_at::text, ',' ORDER BY session_token) "
+      "FROM deposit_sessions");
+  const int64_t run = begin();
+  ASSERT_EQ(claim_all(run), 2u);
+  ASSERT_TRUE(store_->heartbeat(run, {}, "w", 10min).ok());
+  EXPECT_EQ(value("SELECT string_agg(updated_at::text, ',' ORDER BY session_token) "
+                  "FROM deposit_sessions"),
+            updated);
+  // The handler resolves b; its second, no-op update changes nothing.
+  const std::string handler =
+      "UPDATE deposit_sessions SET state = 'EXPIRED' "
+      "WHERE session_token = 'b' AND state = 'NEW'";
+  exec_sql(url(), handler);
+  exec_sql(url(), handler);
+  apply(run, {answer("a", SessionState::kCompleted), answer("b", SessionState::kExpired)});
+  EXPECT_EQ(changes("a"),
+            (Strings{"->NEW:creation:-", fmt::format("NEW>COMPLETED:reconciliation:{}", run)}));
+  EXPECT_EQ(changes("b"), (Strings{"->NEW:creation:-", "NEW>EXPIRED:notification:-"}));
+  // A later manual change outside the reconciler is recorded as such.
+  exec_sql(url(), "UPDATE deposit_sessions SET state = 'FAILED' WHERE session_token = 'a'");
+  EXPECT_EQ(changes("a").back(), "COMPLETED>FAILED:notification:-");
+}
+
+TEST_F(ApplyTest, UnusualAnswersAreStoredSafely) {
+  add("odd");
+  const int64_t run = begin();
+  ASSERT_EQ(claim_all(run), 1u);
+  CheckResult r = failure("odd", CheckKind::kFailed, 502, 2,
+                          std::string("bad \"gateway\" \\ answer\0with nul", 31));
+  r.raw_answer = std::string("<html>\xff\xfe not utf-8 ") + std::string(20000, 'x');
+  ApplyCounts c = apply(run, {r});
+  EXPECT_EQ(c.unchecked, 1);
+  EXPECT_EQ(value("SELECT last_error FROM deposit_sessions"), "bad \"gateway\" \\ answerwith nul");
+  // A state answer whose raw body is odd is still applied; the body is kept, bounded.
+  exec_sql(url(), "UPDATE deposit_sessions SET next_check_at = now() - interval '1 second'");
+  const int64_t second = begin();
+  ASSERT_EQ(claim_all(second), 1u);
+  CheckResult done = answer("odd", SessionState::kCompleted);
+  done.raw_answer = r.raw_answer;
+  EXPECT_EQ(apply(second, {done}).completed, 1);
+  const std::string stored = value(
+      "SELECT gateway_answer FROM session_state_changes "
+      "WHERE source = 'reconciliation'");
+  EXPECT_LT(stored.size(), 8300u);
+  EXPECT_EQ(stored.rfind("<html>", 0), 0u);
+}
+
+}  // namespace
+}  // namespace dr::store

@@ -1,0 +1,315 @@
+// Claiming against a real PostgreSQL (DR_TEST_DATABASE_URL; skipped without it): which sessions a
+// run selects, leases, and concurrent workers.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <thread>
+
+#include "store/migrator.h"
+#include "store/session_store.h"
+#include "support/test_database.h"
+
+namespace dr::store {
+namespace {
+
+using namespace std::chrono_literals;
+using test::exec_sql;
+using test::query_value;
+
+struct StoreSchema {
+  static void prepare(const std::string& url) {
+    auto r = migrate(url);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+  static void reset(const std::string& url) {
+    // Replica mode skips triggers, among them the one that keeps the audit trail append-only.
+    exec_sql(url,
+             "SET session_replication_role = replica; "
+             "DELETE FROM session_state_changes; DELETE FROM reconciler_findings; "
+             "DELETE FROM deposit_sessions; DELETE FROM reconciler_runs");
+  }
+};
+
+struct Session {
+  std::string token;
+  std::string state = "NEW";
+  std::string created = "now() - interval '1 hour'";  // SQL expressions
+  std::string next_check = "now() - interval '1 minute'";
+  std::string lease_owner = "NULL";
+  std::string lease_expires = "NULL";
+};
+
+class ClaimTest : public test::SuiteDatabaseTest<StoreSchema> {
+ protected:
+  void SetUp() override {
+    test::SuiteDatabaseTest<StoreSchema>::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    store_ = connect();
+  }
+
+  std::unique_ptr<SessionStore> connect() {
+    auto s = SessionStore::connect(url());
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  void add(const Session& s) {
+    exec_sql(url(),
+             fmt::format("INSERT INTO deposit_sessions (session_token, user_id, user_name, state, "
+                         "created_at, next_check_at, lease_owner, lease_expires_at) "
+                         "VALUES ('{}', 'user-{}', 'Name', '{}', {}, {}, {}, {})",
+                         s.token, s.token, s.state, s.created, s.next_check, s.lease_owner,
+                         s.lease_expires));
+  }
+
+  int64_t begin(SessionStore& store, bool dry_run = false) {
+    auto id = store.begin_run({"w", dry_run, nlohmann::json::object()});
+    EXPECT_TRUE(id.ok()) << id.error().message;
+    return id.ok() ? *id : 0;
+  }
+
+  static std::vector<std::string> tokens(const Result<std::vector<ClaimedSession>>& r) {
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    std::vector<std::string> out;
+    if (r.ok()) {
+      for (const auto& c : *r) out.push_back(c.token);
+    }
+    return out;
+  }
+
+  // Answers "still NEW" for `claimed`, as the pipeline would after asking the gateway.
+  void answer_new(SessionStore& store, int64_t run, const std::string& worker,
+                  const std::vector<std::string>& claimed) {
+    std::vector<CheckResult> results;
+    for (const auto& t : claimed) {
+      results.push_back({t, CheckKind::kState, gateway::SessionState::kNew, 200, 1, "",
+                         R"({"sessionState":"NEW"})", std::chrono::system_clock::now()});
+    }
+    auto r = store.apply(run, worker, results, false, 24h);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+
+  std::unique_ptr<SessionStore> store_;
+};
+
+using Tokens = std::vector<std::string>;
+
+TEST_F(ClaimTest, SelectsDueUnleasedNewSessionsOldEnough) {
+  add({"a-due"});
+  add({"b-young", "NEW", "now() - interval '1 minute'"});
+  add({"c-done", "COMPLETED"});
+  add({"d-not-due", "NEW", "now() - interval '1 hour'", "now() + interval '1 hour'"});
+  add({"e-leased", "NEW", "now() - interval '1 hour'", "now() - interval '1 minute'", "'other'",
+       "now() + interval '5 minutes'"});
+  add({"f-lease-expired", "NEW", "now() - interval '1 hour'", "now() - interval '2 minutes'",
+       "'other'", "now() - interval '1 second'"});
+  const int64_t run = begin(*store_);
+  ClaimFilter filter;
+  filter.min_age = 5min;
+
+  auto claimed = store_->claim(run, "w", filter, 100, 10min);
+  Tokens got = tokens(claimed);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (Tokens{"a-due", "f-lease-expired"}));
+  EXPECT_EQ(*query_value(url(),
+                         "SELECT count(*) FROM deposit_sessions WHERE lease_owner = 'w' "
+                         "AND lease_run_id = " +
+                             std::to_string(run) +
+                             " AND lease_expires_at BETWEEN now() + interval '9 minutes' "
+                             "AND now() + interval '10 minutes'"),
+            "2");
+  // Leased now: a second claim in the same run finds nothing.
+  EXPECT_TRUE(tokens(store_->claim(run, "w", filter, 100, 10min)).empty());
+}
+
+TEST_F(ClaimTest, AllIgnoresTheScheduleAndGoesByCreation) {
+  add({"x-not-due", "NEW", "now() - interval '3 hours'", "now() + interval '1 day'"});
+  add({"y-due", "NEW", "now() - interval '2 hours'"});
+  add({"z-young", "NEW", "now()"});
+  const int64_t run = begin(*store_);
+  ClaimFilter filter;
+  filter.ignore_schedule = true;
+  filter.min_age = 1min;
+  EXPECT_EQ(tokens(store_->claim(run, "w", filter, 100, 1min)), (Tokens{"x-not-due", "y-due"}));
+}
+
+TEST_F(ClaimTest, CreatedWindowIsInclusiveAfterExclusiveBeforeInUtc) {
+  add({"day1", "NEW", "'2024-01-01 00:00:00+00'"});
+  add({"day2", "NEW", "'2024-01-02 00:00:00+00'"});
+  add({"day2-late", "NEW", "'2024-01-02 23:59:59.999999+00'"});
+  add({"day3", "NEW", "'2024-01-03 00:00:00+00'"});
+  const int64_t run = begin(*store_);
+  ClaimFilter filter;
+  filter.created_after = "2024-01-02T00:00:00";  // no offset: UTC
+  filter.created_before = "2024-01-03T00:00:00Z";
+  EXPECT_EQ(*store_->count_selected(run, filter), 2);
+  EXPECT_EQ(tokens(store_->claim(run, "w", filter, 100, 1min)), (Tokens{"day2", "day2-late"}));
+}
+
+TEST_F(ClaimTest, UnreadableDateIsInvalidArgument) {
+  const int64_t run = begin(*store_);
+  ClaimFilter filter;
+  filter.created_after = "yesterday-ish";
+  auto r = store_->claim(run, "w", filter, 10, 1min);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.error().message.find("yesterday-ish"), std::string::npos) << r.error().message;
+}
+
+TEST_F(ClaimTest, LimitTakesTheMostOverdueFirstAndEachOnce) {
+  for (int i = 1; i <= 5; ++i) {
+    add({fmt::format("s{}", i), "NEW", "now() - interval '1 day'",
+         fmt::format("now() - interval '{} hours'", i)});
+  }
+  const int64_t run = begin(*store_);
+  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 2, 1min)), (Tokens{"s5", "s4"}));
+  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 2, 1min)), (Tokens{"s3", "s2"}));
+  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 2, 1min)), (Tokens{"s1"}));
+  EXPECT_TRUE(tokens(store_->claim(run, "w", {}, 2, 1min)).empty());
+  EXPECT_TRUE(tokens(store_->claim(run, "w", {}, 0, 1min)).empty());
+}
+
+TEST_F(ClaimTest, ReleasedLeasesComeBackAtOnce) {
+  add({"a"});
+  add({"b"});
+  const int64_t run = begin(*store_);
+  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 10, 1h)).size(), 2u);
+  ASSERT_TRUE(store_->release_leases("w").ok());
+  EXPECT_EQ(*query_value(url(),
+                         "SELECT count(*) FROM deposit_sessions WHERE lease_owner IS NULL "
+                         "AND lease_expires_at IS NULL AND lease_run_id IS NULL"),
+            "2");
+  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 10, 1h)).size(), 2u);
+}
+
+// A worker that died leaves leases behind; once they expire another worker takes the sessions.
+TEST_F(ClaimTest, ExpiredLeaseIsClaimedByAnotherWorker) {
+  add({"a"});
+  const int64_t run_a = begin(*store_);
+  EXPECT_EQ(tokens(store_->claim(run_a, "dead", {}, 10, 0s)), (Tokens{"a"}));
+  auto other = connect();
+  const int64_t run_b = begin(*other);
+  EXPECT_EQ(tokens(other->claim(run_b, "alive", {}, 10, 1min)), (Tokens{"a"}));
+  EXPECT_EQ(*query_value(url(), "SELECT lease_owner FROM deposit_sessions"), "alive");
+}
+
+TEST_F(ClaimTest, ConcurrentWorkersNeverClaimTheSameSession) {
+  constexpr int kSessions = 300;
+  exec_sql(url(), fmt::format("INSERT INTO deposit_sessions (session_token, user_id, user_name, "
+                              "created_at, next_check_at) "
+                              "SELECT 'c' || g, 'u', 'n', now() - interval '1 hour', "
+                              "now() - g * interval '1 second' FROM generate_series(1, {}) g",
+                              kSessions));
+  constexpr int kWorkers = 3;
+  std::vector<std::vector<std::string>> got(kWorkers);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWorkers; ++w) {
+    threads.emplace_back([&, w] {
+      auto store = connect();
+      if (!store) return;
+      const std::string worker = fmt::format("worker-{}", w);
+      auto run = store->begin_run({worker, false, {}});
+      if (!run.ok()) return;
+      for (int i = 0; i < 1000; ++i) {  // bounded: 300 sessions / 7 per claim
+        auto batch = store->claim(*run, worker, {}, 7, 10min);
+        if (!batch.ok() || batch->empty()) break;
+        for (const auto& c : *batch) got[w].push_back(c.token);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> all;
+  size_t total = 0;
+  for (const auto& g : got) {
+    total += g.size();
+    all.insert(g.begin(), g.end());
+  }
+  EXPECT_EQ(total, static_cast<size_t>(kSessions));       // nobody got a token twice
+  EXPECT_EQ(all.size(), static_cast<size_t>(kSessions));  // nothing was skipped
+}
+
+// A session checked in this run is not checked again by it, even when due again (scheduled) or
+// when the schedule is ignored (--all); the next run takes it.
+TEST_F(ClaimTest, CheckedSessionIsNotClaimedAgainInTheSameRun) {
+  add({"a"});
+  add({"b"});
+  for (bool all : {false, true}) {
+    SCOPED_TRACE(all ? "--all" : "scheduled");
+    exec_sql(url(),
+             "UPDATE deposit_sessions SET next_check_at = now() - interval '1 minute', "
+             "last_checked_at = NULL");
+    const int64_t run = begin(*store_);
+    ClaimFilter filter;
+    filter.ignore_schedule = all;
+    Tokens first = tokens(store_->claim(run, "w", filter, 1, 1min));
+    ASSERT_EQ(first.size(), 1u);
+    answer_new(*store_, run, "w", first);
+    exec_sql(url(), "UPDATE deposit_sessions SET next_check_at = now() - interval '1 minute'");
+    Tokens second = tokens(store_->claim(run, "w", filter, 10, 1min));
+    ASSERT_EQ(second.size(), 1u);
+    EXPECT_NE(second[0], first[0]);
+    answer_new(*store_, run, "w", second);
+    EXPECT_TRUE(tokens(store_->claim(run, "w", filter, 10, 1min)).empty());
+    // A fresh store (as after a reconnect) has no cursor and still finds nothing.
+    auto fresh = connect();
+    EXPECT_TRUE(tokens(fresh->claim(run, "w", filter, 10, 1min)).empty());
+    ASSERT_TRUE(store_->finish_run(run, RunStatus::kSucceeded, {}).ok());
+  }
+  const int64_t next = begin(*store_);
+  exec_sql(url(), "UPDATE deposit_sessions SET next_check_at = now() - interval '1 minute'");
+  EXPECT_EQ(tokens(store_->claim(next, "w", {}, 10, 1min)).size(), 2u);
+}
+
+TEST_F(ClaimTest, DryRunLeasesNothingAndVisitsEachSessionOnce) {
+  for (int i = 1; i <= 5; ++i) {
+    add({fmt::format("d{}", i), "NEW", fmt::format("now() - interval '{} hours'", 10 - i)});
+  }
+  const int64_t run = begin(*store_, /*dry_run=*/true);
+  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 2, 1min)), (Tokens{"d1", "d2"}));
+  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 2, 1min)), (Tokens{"d3", "d4"}));
+  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 2, 1min)), (Tokens{"d5"}));
+  EXPECT_TRUE(tokens(store_->claim(run, "w", {}, 2, 1min)).empty());
+  EXPECT_EQ(
+      *query_value(url(), "SELECT count(*) FROM deposit_sessions WHERE lease_owner IS NOT NULL"),
+      "0");
+}
+
+// Pages by (key, token): sessions sharing one next_check_at or created_at are neither skipped
+// nor repeated.
+TEST_F(ClaimTest, DryRunPagesThroughTiesInBothOrders) {
+  for (int i = 1; i <= 5; ++i) {
+    add({fmt::format("t{}", i), "NEW", "'2024-01-01 00:00:00+00'", "'2024-01-01 00:00:00+00'"});
+  }
+  for (bool all : {false, true}) {
+    SCOPED_TRACE(all ? "--all" : "scheduled");
+    const int64_t run = begin(*store_, /*dry_run=*/true);
+    ClaimFilter filter;
+    filter.ignore_schedule = all;
+    EXPECT_EQ(tokens(store_->claim(run, "w", filter, 2, 1min)), (Tokens{"t1", "t2"}));
+    EXPECT_EQ(tokens(store_->claim(run, "w", filter, 2, 1min)), (Tokens{"t3", "t4"}));
+    EXPECT_EQ(tokens(store_->claim(run, "w", filter, 2, 1min)), (Tokens{"t5"}));
+    EXPECT_TRUE(tokens(store_->claim(run, "w", filter, 2, 1min)).empty());
+  }
+}
+
+TEST_F(ClaimTest, CountSelectedCountsWhatAClaimWouldSelect) {
+  add({"a"});
+  add({"b", "NEW", "now() - interval '1 hour'", "now() + interval '1 hour'"});
+  add({"c", "EXPIRED"});
+  const int64_t run = begin(*store_);
+  EXPECT_EQ(*store_->count_selected(run, {}), 1);
+  ClaimFilter all;
+  all.ignore_schedule = true;
+  EXPECT_EQ(*store_->count_selected(run, all), 2);
+}
+
+TEST_F(ClaimTest, UnknownRunIsNotFound) {
+  auto r = store_->claim(4242, "w", {}, 10, 1min);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace dr::store

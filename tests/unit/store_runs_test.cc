@@ -1,0 +1,275 @@
+// Runs, heartbeats, leases, findings for reports and follow-up, and session creation, against a
+// real PostgreSQL (DR_TEST_DATABASE_URL; skipped without it).
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "store/migrator.h"
+#include "store/session_store.h"
+#include "support/test_database.h"
+
+namespace dr::store {
+namespace {
+
+using namespace std::chrono_literals;
+using gateway::SessionState;
+using test::exec_sql;
+using test::query_value;
+
+struct StoreSchema {
+  static void prepare(const std::string& url) {
+    auto r = migrate(url);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+  static void reset(const std::string& url) {
+    // Replica mode skips triggers, among them the one that keeps the audit trail append-only.
+    exec_sql(url,
+             "SET session_replication_role = replica; "
+             "DELETE FROM session_state_changes; DELETE FROM reconciler_findings; "
+             "DELETE FROM deposit_sessions; DELETE FROM reconciler_runs");
+  }
+};
+
+class RunsTest : public test::SuiteDatabaseTest<StoreSchema> {
+ protected:
+  void SetUp() override {
+    test::SuiteDatabaseTest<StoreSchema>::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    StoreOptions options;
+    options.abandon_after = 10min;
+    auto s = SessionStore::connect(url(), options);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    store_ = std::move(*s);
+  }
+
+  std::string value(const std::string& sql) { return query_value(url(), sql).value_or("NULL"); }
+
+  int64_t begin(const std::string& worker = "w", bool dry_run = false) {
+    auto id = store_->begin_run({worker, dry_run, {{"rate", 5}}});
+    EXPECT_TRUE(id.ok()) << id.error().message;
+    return id.ok() ? *id : 0;
+  }
+
+  // A finding inserted directly: category, token, created_at offset in minutes.
+  void add_finding(int64_t run, const std::string& category, const std::string& token,
+                   int created_minutes_ago) {
+    exec_sql(
+        url(),
+        fmt::format(
+            "INSERT INTO reconciler_findings (run_id, category, session_token, "
+            "user_id, user_name, previous_state, gateway_state, created_at, "
+            "checked_at, attempts, error) VALUES ({}, '{}', '{}', 'u-{}', 'N', "
+            "'NEW', NULL, '2024-01-01 12:00:00+00'::timestamptz - interval '{} minutes', now(), 2, "
+            "'e')",
+            run, category, token, token, created_minutes_ago));
+  }
+
+  std::vector<std::string> listed(int64_t run, bool include_open) {
+    std::vector<std::string> out;
+    auto s = store_->for_each_finding(run, include_open, [&](const FindingRecord& f) {
+      out.push_back(fmt::format("{}:{}:{}", to_string(f.category), f.session_token, f.run_id));
+    });
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return out;
+  }
+
+  std::unique_ptr<SessionStore> store_;
+};
+
+using Strings = std::vector<std::string>;
+
+TEST_F(RunsTest, BeginRunMarksSilentRunsAbandoned) {
+  exec_sql(url(),
+           "INSERT INTO reconciler_runs (id, worker_id, heartbeat_at) VALUES "
+           "(1000100, 'dead', now() - interval '11 minutes'), "
+           "(1000101, 'slow', now() - interval '9 minutes'), "
+           "(1000102, 'done', now() - interval '1 day')");
+  exec_sql(url(), "UPDATE reconciler_runs SET status = 'succeeded' WHERE id = 1000102");
+  begin();
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || status || '/' || (finished_at IS NOT NULL), ',' "
+                  "ORDER BY id) FROM reconciler_runs WHERE worker_id <> 'w'"),
+            "1000100=abandoned/true,1000101=running/false,1000102=succeeded/false");
+}
+
+TEST_F(RunsTest, FinishedRunReadsBack) {
+  EXPECT_EQ(*store_->latest_run_id(), std::nullopt);
+  const auto before = std::chrono::system_clock::now();
+  const int64_t run = begin("pod-7", /*dry_run=*/true);
+  EXPECT_EQ(*store_->latest_run_id(), std::optional<int64_t>(run));
+  auto running = store_->load_run(run);
+  ASSERT_TRUE(running.ok()) << running.error().message;
+  EXPECT_EQ(running->status, RunStatus::kRunning);
+  EXPECT_FALSE(running->finished_at.has_value());
+
+  ASSERT_TRUE(store_->finish_run(run, RunStatus::kPartial, {{"unchecked", 3}}).ok());
+  auto r = store_->load_run(run);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->id, run);
+  EXPECT_EQ(r->worker_id, "pod-7");
+  EXPECT_EQ(r->status, RunStatus::kPartial);
+  EXPECT_TRUE(r->dry_run);
+  EXPECT_EQ(r->options, (nlohmann::json{{"rate", 5}}));
+  EXPECT_EQ(r->counts, (nlohmann::json{{"unchecked", 3}}));
+  ASSERT_TRUE(r->finished_at.has_value());
+  // Database and test share the machine's clock; allow for its precision only.
+  EXPECT_GE(r->started_at, before - 1s);
+  EXPECT_GE(*r->finished_at, r->started_at);
+  EXPECT_LE(*r->finished_at, std::chrono::system_clock::now() + 1s);
+
+  EXPECT_EQ(store_->load_run(run + 1000).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->finish_run(run + 1000, RunStatus::kFailed, {}).error().code,
+            ErrorCode::kNotFound);
+}
+
+TEST_F(RunsTest, HeartbeatStoresCountsAndExtendsOnlyThisWorkersLeases) {
+  exec_sql(url(),
+           "INSERT INTO deposit_sessions (session_token, user_id, user_name, "
+           "lease_owner, lease_expires_at) VALUES "
+           "('mine', 'u', 'n', 'w', now() + interval '1 minute'), "
+           "('theirs', 'u', 'n', 'x', now() + interval '1 minute')");
+  const int64_t run = begin();
+  exec_sql(url(), "UPDATE reconciler_runs SET heartbeat_at = now() - interval '5 minutes'");
+  ASSERT_TRUE(store_->heartbeat(run, {{"checked", 42}}, "w", 30min).ok());
+  EXPECT_EQ(value("SELECT (counts->>'checked') || '/' || (heartbeat_at > now() - interval '1 "
+                  "minute') FROM reconciler_runs"),
+            "42/true");
+  EXPECT_EQ(value("SELECT string_agg(session_token || '=' || (lease_expires_at > now() + "
+                  "interval '29 minutes'), ',' ORDER BY session_token) FROM deposit_sessions"),
+            "mine=true,theirs=false");
+  EXPECT_EQ(store_->heartbeat(run + 1000, {}, "w", 1min).error().code, ErrorCode::kNotFound);
+
+  ASSERT_TRUE(store_->release_leases("w").ok());
+  EXPECT_EQ(value("SELECT string_agg(session_token || '=' || coalesce(lease_owner, '-'), ',' "
+                  "ORDER BY session_token) FROM deposit_sessions"),
+            "mine=-,theirs=x");
+}
+
+TEST_F(RunsTest, FindingsAreListedByCategoryThenCreationThenToken) {
+  const int64_t run = begin();
+  add_finding(run, "unchecked", "u1", 10);
+  add_finding(run, "expired", "e2", 5);
+  add_finding(run, "expired", "e1", 30);
+  add_finding(run, "anomaly", "a1", 1);
+  add_finding(run, "expired", "e0", 5);
+  EXPECT_EQ(listed(run, false),
+            (Strings{fmt::format("anomaly:a1:{}", run), fmt::format("expired:e1:{}", run),
+                     fmt::format("expired:e0:{}", run), fmt::format("expired:e2:{}", run),
+                     fmt::format("unchecked:u1:{}", run)}));
+  std::vector<FindingRecord> all;
+  ASSERT_TRUE(
+      store_->for_each_finding(run, false, [&](const FindingRecord& f) { all.push_back(f); }).ok());
+  ASSERT_EQ(all.size(), 5u);
+  EXPECT_EQ(all[0].user_id, "u-a1");
+  EXPECT_EQ(all[0].previous_state, SessionState::kNew);
+  EXPECT_FALSE(all[0].gateway_state.has_value());
+  EXPECT_EQ(all[0].attempts, 2);
+  EXPECT_EQ(all[0].error, "e");
+  EXPECT_TRUE(all[0].checked_at.has_value());
+  EXPECT_FALSE(all[0].followed_up_at.has_value());
+}
+
+// More rows than one cursor fetch.
+TEST_F(RunsTest, ManyFindingsAreStreamedInOrder) {
+  const int64_t run = begin();
+  exec_sql(url(),
+           fmt::format("INSERT INTO reconciler_findings (run_id, category, session_token, user_id, "
+                       "user_name, previous_state, created_at) "
+                       "SELECT {}, 'stale', 's' || lpad(g::text, 5, '0'), 'u', 'n', 'NEW', "
+                       "'2024-01-01'::timestamptz FROM generate_series(1, 1234) g",
+                       run));
+  int n = 0;
+  std::string previous;
+  bool ordered = true;
+  ASSERT_TRUE(store_
+                  ->for_each_finding(run, false,
+                                     [&](const FindingRecord& f) {
+                                       ordered = ordered && f.session_token > previous;
+                                       previous = f.session_token;
+                                       ++n;
+                                     })
+                  .ok());
+  EXPECT_EQ(n, 1234);
+  EXPECT_TRUE(ordered);
+}
+
+TEST_F(RunsTest, IncludeOpenAddsEarlierFindingsNobodyFollowedUp) {
+  const int64_t first = begin();
+  add_finding(first, "unchecked", "again", 60);  // found again by the second run
+  add_finding(first, "expired", "open", 50);
+  add_finding(first, "expired", "done", 40);
+  const int64_t second = begin();
+  add_finding(second, "unchecked", "again", 60);
+  add_finding(second, "failed", "new", 10);
+  FollowUp f;
+  f.run_id = first;
+  f.tokens = {"done"};
+  f.by = "ops";
+  ASSERT_EQ(*store_->mark_followed_up(f), 1);
+
+  EXPECT_EQ(listed(second, false), (Strings{fmt::format("failed:new:{}", second),
+                                            fmt::format("unchecked:again:{}", second)}));
+  EXPECT_EQ(listed(second, true),
+            (Strings{fmt::format("expired:open:{}", first), fmt::format("failed:new:{}", second),
+                     fmt::format("unchecked:again:{}", second)}));
+  // Later runs are never mixed into an earlier run's report.
+  EXPECT_EQ(listed(first, true).size(), 3u);
+}
+
+TEST_F(RunsTest, FollowUpMarksOnlyWhatItNamesOnce) {
+  const int64_t run = begin();
+  add_finding(run, "expired", "a", 1);
+  add_finding(run, "failed", "b", 1);
+  add_finding(run, "anomaly", "b", 1);
+  add_finding(run, "stale", "c", 1);
+  FollowUp f;
+  f.run_id = run;
+  f.by = "";
+  EXPECT_EQ(store_->mark_followed_up(f).error().code, ErrorCode::kInvalidArgument);
+  f.by = "alice";
+  f.tokens = {"b"};
+  f.category = FindingCategory::kAnomaly;
+  EXPECT_EQ(*store_->mark_followed_up(f), 1);
+  f.category.reset();
+  EXPECT_EQ(*store_->mark_followed_up(f), 1);  // b's 'failed'; the anomaly keeps its first mark
+  f.tokens.clear();
+  f.by = "bob";
+  EXPECT_EQ(*store_->mark_followed_up(f), 2);  // the rest of the run: a and c
+  EXPECT_EQ(*store_->mark_followed_up(f), 0);
+  EXPECT_EQ(
+      value("SELECT string_agg(session_token || '/' || category || '=' || followed_up_by, ',' "
+            "ORDER BY session_token, category) FROM reconciler_findings"),
+      "a/expired=bob,b/anomaly=alice,b/failed=alice,c/stale=bob");
+}
+
+TEST_F(RunsTest, NewSessionIsStoredAsNewWithItsCreationRecorded) {
+  NewSessionRow row;
+  row.session_token = "op-1";
+  row.user_id = "42";
+  row.user_name = "Ann";
+  row.user_email = "ann@example.com";
+  row.checkout_url = "https://pay.example/op-1";
+  row.min_payment_usd = "0.5";
+  row.max_payment_usd = "5000";
+  row.fiat_currency = "EUR";
+  row.language = "de";
+  ASSERT_TRUE(store_->insert_new_session(row).ok());
+  EXPECT_EQ(value("SELECT concat_ws('|', session_token, user_id, user_name, user_name_surname, "
+                  "user_email, redirect_url, checkout_url, min_payment_usd, max_payment_usd, "
+                  "fiat_currency, language, state, checks) FROM deposit_sessions"),
+            "op-1|42|Ann|ann@example.com|https://pay.example/op-1|0.5|5000|EUR|de|NEW|0");
+  EXPECT_EQ(value("SELECT source || ':' || new_state FROM session_state_changes"), "creation:NEW");
+
+  auto duplicate = store_->insert_new_session(row);
+  ASSERT_FALSE(duplicate.ok());
+  EXPECT_EQ(duplicate.error().code, ErrorCode::kInvalidArgument);
+  row.session_token = "op-2";
+  row.min_payment_usd = "half a dollar";
+  EXPECT_EQ(store_->insert_new_session(row).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(value("SELECT count(*) FROM deposit_sessions"), "1");
+}
+
+TEST_F(RunsTest, SchemaCheckPassesOnAMigratedDatabase) { EXPECT_TRUE(store_->check_schema().ok()); }
+
+}  // namespace
+}  // namespace dr::store
