@@ -6,6 +6,9 @@
 #                                       ONE line: postgresql://postgres@127.0.0.1:PORT/dr
 #   scripts/pg-throwaway.sh url DIR     print that line again
 #   scripts/pg-throwaway.sh stop DIR    stop the server (fast mode) and remove DIR
+#   scripts/pg-throwaway.sh restart|down|up DIR
+#                                       restart, stop or start the server, keeping DIR (tests of
+#                                       a database that goes away under the job)
 #
 # Trust authentication on 127.0.0.1 only: never point this at data you care about. As root (CI),
 # the server runs as the unprivileged `postgres` user (created if missing). Tuned for tests:
@@ -24,7 +27,7 @@ die() {
 }
 
 usage() {
-  echo "usage: $0 start|stop|url DIR" >&2
+  echo "usage: $0 start|stop|url|restart|down|up DIR" >&2
   exit 2
 }
 
@@ -153,6 +156,21 @@ url() {
   echo "postgresql://$SUPERUSER@127.0.0.1:$(cat "$dir/port")/$DB_NAME"
 }
 
+# Restarts the server (fast mode: open connections are cut), keeping data and port; for tests
+# of what the job does when PostgreSQL goes away under it. `down` stops it without removing DIR,
+# `up` starts it again.
+pgctl_in() {
+  local dir="$1" action="$2"
+  [[ -f "$dir/$MARKER" ]] || die "$dir was not created by pg-throwaway; not touching it"
+  ensure_run_as_user
+  cd /
+  case "$action" in
+    restart) as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -o "-p $(cat "$dir/port")" -m fast -w -t 60 restart >&2 ;;
+    down) as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >&2 ;;
+    up) as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -o "-p $(cat "$dir/port")" -w -t 60 start >&2 ;;
+  esac || { log_tail "$dir"; die "pg_ctl $action failed"; }
+}
+
 stop() {
   local dir="$1"
   [[ -d "$dir" ]] || die "$dir does not exist"
@@ -174,5 +192,6 @@ case "$1" in
   start) start "$2" ;;
   stop) stop "$2" ;;
   url) url "$2" ;;
+  restart|down|up) pgctl_in "$2" "$1" ;;
   *) usage ;;
 esac
