@@ -27,7 +27,9 @@ class ParsedArgs {
   std::vector<std::string> get_all(std::string_view name) const;
   const std::vector<std::string>& positionals() const { return positionals_; }
 
-  void add(const std::string& name, std::string value) { values_[name].push_back(std::move(value)); }
+  void add(const std::string& name, std::string value) {
+    values_[name].push_back(std::move(value));
+  }
   void add_positional(std::string v) { positionals_.push_back(std::move(v)); }
 
  private:

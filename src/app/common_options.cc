@@ -22,18 +22,22 @@ std::vector<OptionSpec> gateway_options(bool with_hmac_secret) {
       {"gateway-url", true, "URL",
        "gateway base URL (or GATEWAY_BASE_URL; default https://api-prod.alfa-instap-cpt.uk); "
        "https, or http for loopback only"},
-      {"api-key-file", true, "PATH", "file holding the API key (or GATEWAY_API_KEY, GATEWAY_API_KEY_FILE)"},
+      {"api-key-file", true, "PATH",
+       "file holding the API key (or GATEWAY_API_KEY, GATEWAY_API_KEY_FILE)"},
   };
   if (with_hmac_secret) {
-    v.push_back({"hmac-secret-file", true, "PATH",
-                 "file holding the HMAC secret (or GATEWAY_HMAC_SECRET, GATEWAY_HMAC_SECRET_FILE)"});
+    v.push_back(
+        {"hmac-secret-file", true, "PATH",
+         "file holding the HMAC secret (or GATEWAY_HMAC_SECRET, GATEWAY_HMAC_SECRET_FILE)"});
   }
   return v;
 }
 
 std::vector<OptionSpec> logging_options() {
-  return {{"log-format", true, "text|json", "log lines on stderr as text (default) or JSON (or LOG_FORMAT)"},
-          {"log-level", true, "LEVEL", "debug, info (default), warn or error (or LOG_LEVEL); debug shows full tokens"},
+  return {{"log-format", true, "text|json",
+           "log lines on stderr as text (default) or JSON (or LOG_FORMAT)"},
+          {"log-level", true, "LEVEL",
+           "debug, info (default), warn or error (or LOG_LEVEL); debug shows full tokens"},
           {"help", false, "", "show this help"}};
 }
 
@@ -63,6 +67,32 @@ Status configure_logging(const ParsedArgs& args, const EnvLookup& env) {
   }
   log::configure(f, l);
   return ok_status();
+}
+
+std::optional<int> parse_command(const std::vector<OptionSpec>& specs,
+                                 const std::vector<std::string>& argv, std::string_view usage,
+                                 std::string_view description, const EnvLookup& env,
+                                 ParsedArgs& out) {
+  auto parsed = parse_args(specs, argv);
+  if (!parsed) return fail(ExitCode::kUsage, parsed.error().message);
+  out = std::move(*parsed);
+  if (out.has("help")) {
+    std::fputs(render_help(usage, description, specs).c_str(), stdout);
+    return 0;
+  }
+  if (auto s = configure_logging(out, env); !s) return fail(ExitCode::kUsage, s.error().message);
+  return std::nullopt;
+}
+
+Result<std::string> load_api_key(const ParsedArgs& args, const EnvLookup& env) {
+  auto key =
+      load_secret(args, "api-key-file", "GATEWAY_API_KEY", "GATEWAY_API_KEY_FILE", "API key", env);
+  if (!key) return key.error();
+  if (!key->has_value()) {
+    return Error::invalid(
+        "no API key: set GATEWAY_API_KEY or GATEWAY_API_KEY_FILE, or pass --api-key-file");
+  }
+  return std::move(**key);
 }
 
 ExitCode exit_code_for(const Error& e) {
@@ -95,7 +125,8 @@ Result<double> parse_number(std::string_view option, std::string_view text, doub
     return Error::invalid(fmt::format("--{} must be a number, got \"{}\"", option, text));
   }
   if (v < min || v > max) {
-    return Error::invalid(fmt::format("--{} must be between {} and {}, got {}", option, min, max, text));
+    return Error::invalid(
+        fmt::format("--{} must be between {} and {}, got {}", option, min, max, text));
   }
   return v;
 }
@@ -108,7 +139,8 @@ Result<long long> parse_integer(std::string_view option, std::string_view text, 
     return Error::invalid(fmt::format("--{} must be a whole number, got \"{}\"", option, text));
   }
   if (v < min || v > max) {
-    return Error::invalid(fmt::format("--{} must be between {} and {}, got {}", option, min, max, text));
+    return Error::invalid(
+        fmt::format("--{} must be between {} and {}, got {}", option, min, max, text));
   }
   return v;
 }
@@ -126,9 +158,10 @@ Status check_timestamp(std::string_view option, std::string_view text) {
     if (ok && m[8].matched) ok = std::stoi(m[8].str()) < 60;
   }
   if (!ok) {
-    return Error::invalid(fmt::format(
-        "--{} must be an ISO-8601 date or time such as 2026-01-31 or 2026-01-31T12:00:00Z, got \"{}\"",
-        option, text));
+    return Error::invalid(
+        fmt::format("--{} must be an ISO-8601 date or time such as 2026-01-31 or "
+                    "2026-01-31T12:00:00Z, got \"{}\"",
+                    option, text));
   }
   return ok_status();
 }

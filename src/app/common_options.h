@@ -1,6 +1,8 @@
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "app/cli.h"
@@ -17,6 +19,18 @@ std::vector<OptionSpec> logging_options();
 
 // Applies --log-format / --log-level (or LOG_FORMAT / LOG_LEVEL).
 Status configure_logging(const ParsedArgs& args, const EnvLookup& env);
+
+// The start of every command: parses argv into `out`, prints --help, configures logging.
+// Returns the exit code when the command is already done (help shown: 0; bad usage: 2), nullopt
+// when it should go on.
+std::optional<int> parse_command(const std::vector<OptionSpec>& specs,
+                                 const std::vector<std::string>& argv, std::string_view usage,
+                                 std::string_view description, const EnvLookup& env,
+                                 ParsedArgs& out);
+
+// The gateway API key (--api-key-file, GATEWAY_API_KEY, GATEWAY_API_KEY_FILE); an error naming
+// those when none is set.
+Result<std::string> load_api_key(const ParsedArgs& args, const EnvLookup& env);
 
 // Maps an Error to DESIGN.md's exit code.
 ExitCode exit_code_for(const Error& e);

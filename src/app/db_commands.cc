@@ -32,12 +32,12 @@ Result<std::vector<std::string>> write_reports(store::SessionStore& store, int64
   if (run->counts.is_object()) {
     for (auto cat : report::kCategories) {
       auto it = run->counts.find(std::string(cat));
-      facts.counts.emplace_back(std::string(cat), it != run->counts.end() && it->is_number()
-                                                      ? it->get<int64_t>()
-                                                      : 0);
+      facts.counts.emplace_back(
+          std::string(cat), it != run->counts.end() && it->is_number() ? it->get<int64_t>() : 0);
     }
     for (auto& [k, v] : run->counts.items()) {
-      if (report::category_rank(k) < 0 && v.is_number()) facts.counts.emplace_back(k, v.get<int64_t>());
+      if (report::category_rank(k) < 0 && v.is_number())
+        facts.counts.emplace_back(k, v.get<int64_t>());
     }
   }
   auto writer = report::ReportWriter::open(dir, facts, formats);
@@ -69,20 +69,15 @@ Result<std::vector<std::string>> write_reports(store::SessionStore& store, int64
 int migrate_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   std::vector<OptionSpec> specs = database_options();
   for (auto& o : logging_options()) specs.push_back(o);
-  auto parsed = parse_args(specs, argv);
-  if (!parsed) return fail(ExitCode::kUsage, parsed.error().message);
-  if (parsed->has("help")) {
-    std::fputs(render_help("deposit-reconciler migrate [OPTIONS]",
-                           "Creates or upgrades the schema from the migrations built into this "
-                           "binary,\nin order, once each, under an advisory lock. Safe to run on "
-                           "every deploy.",
-                           specs)
-                   .c_str(),
-               stdout);
-    return 0;
-  }
-  if (auto s = configure_logging(*parsed, env); !s) return fail(ExitCode::kUsage, s.error().message);
-  auto url = load_database_url(*parsed, env);
+  ParsedArgs args;
+  if (auto done =
+          parse_command(specs, argv, "deposit-reconciler migrate [OPTIONS]",
+                        "Creates or upgrades the schema from the migrations built into this "
+                        "binary,\nin order, once each, under an advisory lock. Safe to run on "
+                        "every deploy.",
+                        env, args))
+    return *done;
+  auto url = load_database_url(args, env);
   if (!url) return fail(ExitCode::kUsage, url.error().message);
   auto r = store::migrate(*url);
   if (!r) return fail(ExitCode::kDatabase, r.error().message);
@@ -105,19 +100,13 @@ int report_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   };
   for (auto& o : database_options()) specs.push_back(o);
   for (auto& o : logging_options()) specs.push_back(o);
-  auto parsed = parse_args(specs, argv);
-  if (!parsed) return fail(ExitCode::kUsage, parsed.error().message);
-  const auto& args = *parsed;
-  if (args.has("help")) {
-    std::fputs(render_help("deposit-reconciler report (--run ID | --latest) [OPTIONS]",
-                           "Re-renders the report of a past run from the database: byte for byte "
-                           "what the run wrote\n(given the same formats and --include-open).",
-                           specs)
-                   .c_str(),
-               stdout);
-    return 0;
-  }
-  if (auto s = configure_logging(args, env); !s) return fail(ExitCode::kUsage, s.error().message);
+  ParsedArgs args;
+  if (auto done =
+          parse_command(specs, argv, "deposit-reconciler report (--run ID | --latest) [OPTIONS]",
+                        "Re-renders the report of a past run from the database: byte for byte "
+                        "what the run wrote\n(given the same formats and --include-open).",
+                        env, args))
+    return *done;
   if (args.has("run") == args.has("latest")) {
     return fail(ExitCode::kUsage, "give exactly one of --run ID or --latest");
   }
@@ -129,8 +118,10 @@ int report_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   }
   std::filesystem::path dir = args.get("report-dir").value_or("reports");
   auto formats = report::parse_report_formats(args.get("report-formats").value_or("csv,json,html"));
-  if (!formats) return fail(ExitCode::kUsage, fmt::format("--report-formats: {}", formats.error().message));
-  if (auto s = report::prepare_report_dir(dir); !s) return fail(ExitCode::kUsage, s.error().message);
+  if (!formats)
+    return fail(ExitCode::kUsage, fmt::format("--report-formats: {}", formats.error().message));
+  if (auto s = report::prepare_report_dir(dir); !s)
+    return fail(ExitCode::kUsage, s.error().message);
   auto url = load_database_url(args, env);
   if (!url) return fail(ExitCode::kUsage, url.error().message);
   auto store = store::SessionStore::connect(*url);
@@ -144,9 +135,9 @@ int report_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   }
   auto paths = write_reports(**store, *run_id, dir, *formats, args.has("include-open"));
   if (!paths) {
-    auto code = paths.error().code == ErrorCode::kNotFound ? ExitCode::kUsage
+    auto code = paths.error().code == ErrorCode::kNotFound      ? ExitCode::kUsage
                 : paths.error().code == ErrorCode::kUnavailable ? ExitCode::kDatabase
-                                                                 : exit_code_for(paths.error());
+                                                                : exit_code_for(paths.error());
     return fail(code, paths.error().message);
   }
   for (const auto& p : *paths) std::printf("%s\n", p.c_str());
@@ -161,20 +152,14 @@ int follow_up_command(const std::vector<std::string>& argv, const EnvLookup& env
   };
   for (auto& o : database_options()) specs.push_back(o);
   for (auto& o : logging_options()) specs.push_back(o);
-  auto parsed = parse_args(specs, argv);
-  if (!parsed) return fail(ExitCode::kUsage, parsed.error().message);
-  const auto& args = *parsed;
-  if (args.has("help")) {
-    std::fputs(render_help("deposit-reconciler follow-up --run ID (--all | TOKEN...) [OPTIONS]",
-                           "Marks findings as followed up, so `--include-open` stops listing them.\n"
-                           "Merchant tools may instead set reconciler_findings.followed_up_at "
-                           "themselves.",
-                           specs)
-                   .c_str(),
-               stdout);
-    return 0;
-  }
-  if (auto s = configure_logging(args, env); !s) return fail(ExitCode::kUsage, s.error().message);
+  ParsedArgs args;
+  if (auto done = parse_command(
+          specs, argv, "deposit-reconciler follow-up --run ID (--all | TOKEN...) [OPTIONS]",
+          "Marks findings as followed up, so `--include-open` stops listing them.\n"
+          "Merchant tools may instead set reconciler_findings.followed_up_at "
+          "themselves.",
+          env, args))
+    return *done;
   auto run = args.get("run");
   if (!run) return fail(ExitCode::kUsage, "--run ID is required");
   auto run_id = parse_integer("run", *run, 1, std::numeric_limits<int64_t>::max());
@@ -194,7 +179,8 @@ int follow_up_command(const std::vector<std::string>& argv, const EnvLookup& env
   follow_up.by = by;
   auto n = (*store)->mark_followed_up(follow_up);
   if (!n) return fail(ExitCode::kDatabase, n.error().message);
-  std::printf("%lld finding(s) marked as followed up by %s\n", static_cast<long long>(*n), by.c_str());
+  std::printf("%lld finding(s) marked as followed up by %s\n", static_cast<long long>(*n),
+              by.c_str());
   return 0;
 }
 

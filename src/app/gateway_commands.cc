@@ -42,16 +42,14 @@ Result<GatewaySetup> gateway_setup(const ParsedArgs& args, const EnvLookup& env,
   auto url = load_gateway_url(args, env);
   if (!url) return url.error();
   g.base_url = *url;
-  auto key = load_secret(args, "api-key-file", "GATEWAY_API_KEY", "GATEWAY_API_KEY_FILE", "API key", env);
+  auto key = load_api_key(args, env);
   if (!key) return key.error();
-  if (!key->has_value()) {
-    return Error::invalid("no API key: set GATEWAY_API_KEY or GATEWAY_API_KEY_FILE, or pass --api-key-file");
-  }
-  g.api_key = **key;
+  g.api_key = *key;
   http::EngineOptions eo;
   eo.max_in_flight = 1;
   eo.total_timeout = timeout;
-  eo.connect_timeout = std::min<pacing::Duration>(timeout, reconcile::RunOptions::kDefaultConnectTimeout);
+  eo.connect_timeout =
+      std::min<pacing::Duration>(timeout, reconcile::RunOptions::kDefaultConnectTimeout);
   eo.default_headers = {"content-type: application/json", "x-api-key: " + g.api_key};
   auto engine = http::CurlEngine::create(eo);
   if (!engine) return engine.error();
@@ -65,8 +63,9 @@ int gateway_failure(const http::HttpResponse& r, std::string_view what) {
     return fail(ExitCode::kPartial, fmt::format("{}: {}", what, r.error_message));
   }
   auto detail = gateway::describe_error_body(r.body);
-  auto msg = detail.empty() ? fmt::format("{}: the gateway answered HTTP {}", what, r.status)
-                            : fmt::format("{}: the gateway answered HTTP {}: {}", what, r.status, detail);
+  auto msg = detail.empty()
+                 ? fmt::format("{}: the gateway answered HTTP {}", what, r.status)
+                 : fmt::format("{}: the gateway answered HTTP {}: {}", what, r.status, detail);
   if (r.status == 401 || r.status == 403) {
     return fail(ExitCode::kAuthRejected, msg + " (check the API key and HMAC secret)");
   }
@@ -94,8 +93,10 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
       {"user-name", true, "TEXT", "userName: display name (1..4000 characters, required)"},
       {"user-name-surname", true, "TEXT", "userNameSurname (1..4000 characters)"},
       {"user-email", true, "TEXT", "userEmail (1..4000 characters)"},
-      {"min-payment-usd", true, "AMOUNT", "minPaymentAmountInUSD (>= 0; the gateway's default is 10)"},
-      {"max-payment-usd", true, "AMOUNT", "maxPaymentAmountInUSD (>= min; the gateway's default is 5000)"},
+      {"min-payment-usd", true, "AMOUNT",
+       "minPaymentAmountInUSD (>= 0; the gateway's default is 10)"},
+      {"max-payment-usd", true, "AMOUNT",
+       "maxPaymentAmountInUSD (>= min; the gateway's default is 5000)"},
       {"fiat-currency", true, "CODE", "sessionDefaultFiatCurrency: USD, EUR, GBP, KRW, BRL or TRY"},
       {"language", true, "XX", "sessionDefaultLanguage: two letters"},
       {"redirect-url", true, "URL", "redirectUrl: absolute http(s) URL after checkout"},
@@ -104,19 +105,13 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
   for (auto& o : database_options()) specs.push_back(o);
   for (auto& o : gateway_options(true)) specs.push_back(o);
   for (auto& o : logging_options()) specs.push_back(o);
-  auto parsed = parse_args(specs, argv);
-  if (!parsed) return fail(ExitCode::kUsage, parsed.error().message);
-  const auto& args = *parsed;
-  if (args.has("help")) {
-    std::fputs(render_help("deposit-reconciler create-session --user-id ID --user-name NAME [OPTIONS]",
-                           "Signs and POSTs a new deposit-tracking session, stores it as NEW when a "
-                           "database is configured,\nand prints its token and checkout URL.",
-                           specs)
-                   .c_str(),
-               stdout);
-    return 0;
-  }
-  if (auto s = configure_logging(args, env); !s) return fail(ExitCode::kUsage, s.error().message);
+  ParsedArgs args;
+  if (auto done = parse_command(
+          specs, argv, "deposit-reconciler create-session --user-id ID --user-name NAME [OPTIONS]",
+          "Signs and POSTs a new deposit-tracking session, stores it as NEW when a "
+          "database is configured,\nand prints its token and checkout URL.",
+          env, args))
+    return *done;
 
   gateway::CreateSessionRequest req;
   req.user_id = args.get("user-id").value_or("");
@@ -217,20 +212,14 @@ int status_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   };
   for (auto& o : gateway_options(false)) specs.push_back(o);
   for (auto& o : logging_options()) specs.push_back(o);
-  auto parsed = parse_args(specs, argv);
-  if (!parsed) return fail(ExitCode::kUsage, parsed.error().message);
-  const auto& args = *parsed;
-  if (args.has("help")) {
-    std::fputs(render_help("deposit-reconciler status TOKEN [OPTIONS]",
-                           "Asks the gateway for one session's state and prints the answer as JSON.\n"
-                           "Exit code 0 with an answer, 3 for an unknown token (404) or no answer, 4 "
-                           "for a rejected key.",
-                           specs)
-                   .c_str(),
-               stdout);
-    return 0;
-  }
-  if (auto s = configure_logging(args, env); !s) return fail(ExitCode::kUsage, s.error().message);
+  ParsedArgs args;
+  if (auto done =
+          parse_command(specs, argv, "deposit-reconciler status TOKEN [OPTIONS]",
+                        "Asks the gateway for one session's state and prints the answer as JSON.\n"
+                        "Exit code 0 with an answer, 3 for an unknown token (404) or no answer, 4 "
+                        "for a rejected key.",
+                        env, args))
+    return *done;
   if (args.positionals().size() != 1) {
     return fail(ExitCode::kUsage, "status takes exactly one session token");
   }
@@ -261,19 +250,21 @@ int status_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     auto decision = policy.decide(http::to_attempt_result(r), attempt);
     if (decision.verdict != pacing::RetryDecision::kRetry) break;
     log::info("attempt {} failed ({}); retrying", attempt,
-              r.error != http::TransportError::kNone ? r.error_message : fmt::format("HTTP {}", r.status));
+              r.error != http::TransportError::kNone ? r.error_message
+                                                     : fmt::format("HTTP {}", r.status));
     std::this_thread::sleep_for(decision.delay);
   }
   if (r.error != http::TransportError::kNone || r.status < 200 || r.status >= 300) {
     if (r.status == 404) {
-      return fail(ExitCode::kPartial, fmt::format("the gateway does not know session {}",
-                                                  log::redact_token(token)));
+      return fail(ExitCode::kPartial,
+                  fmt::format("the gateway does not know session {}", log::redact_token(token)));
     }
     return gateway_failure(r, "querying the session failed");
   }
   auto status = gateway::parse_session_status(r.body);
   if (status.kind != gateway::SessionStatus::Kind::kOk) {
-    return fail(ExitCode::kPartial, fmt::format("the gateway's answer is unusable: {}", status.detail));
+    return fail(ExitCode::kPartial,
+                fmt::format("the gateway's answer is unusable: {}", status.detail));
   }
   nlohmann::ordered_json out = {{"sessionToken", token},
                                 {"sessionState", std::string(gateway::to_string(status.state))},

@@ -48,27 +48,44 @@ void install_signal_handlers() {
 
 std::vector<OptionSpec> run_options_spec() {
   std::vector<OptionSpec> v = {
-      {"rate", true, "N", fmt::format("requests per second, retries included (default {}; 0 = unlimited, for local benchmarks)", reconcile::RunOptions::kDefaultRate)},
-      {"burst", true, "N", fmt::format("requests that may start at once after a quiet spell (default {})", reconcile::RunOptions::kDefaultBurst)},
-      {"concurrency", true, "N", fmt::format("requests in flight (default {})", reconcile::RunOptions::kDefaultConcurrency)},
+      {"rate", true, "N",
+       fmt::format("requests per second, retries included (default {}; 0 = unlimited, for local "
+                   "benchmarks)",
+                   reconcile::RunOptions::kDefaultRate)},
+      {"burst", true, "N",
+       fmt::format("requests that may start at once after a quiet spell (default {})",
+                   reconcile::RunOptions::kDefaultBurst)},
+      {"concurrency", true, "N",
+       fmt::format("requests in flight (default {})", reconcile::RunOptions::kDefaultConcurrency)},
       {"timeout", true, "DURATION", "per request, connect included (default 6s)"},
-      {"max-attempts", true, "N", fmt::format("attempts per session, the first included (default {})", reconcile::RunOptions::kDefaultMaxAttempts)},
-      {"batch-size", true, "N", fmt::format("sessions claimed and results written per database round trip (default {})", reconcile::RunOptions::kDefaultBatchSize)},
+      {"max-attempts", true, "N",
+       fmt::format("attempts per session, the first included (default {})",
+                   reconcile::RunOptions::kDefaultMaxAttempts)},
+      {"batch-size", true, "N",
+       fmt::format("sessions claimed and results written per database round trip (default {})",
+                   reconcile::RunOptions::kDefaultBatchSize)},
       {"min-age", true, "DURATION", "leave sessions younger than this alone (default 15m)"},
-      {"stale-after", true, "DURATION", "report sessions still NEW at the gateway after this (default 48h)"},
-      {"created-after", true, "TIME", "only sessions created at or after TIME (ISO-8601; backfills)"},
+      {"stale-after", true, "DURATION",
+       "report sessions still NEW at the gateway after this (default 48h)"},
+      {"created-after", true, "TIME",
+       "only sessions created at or after TIME (ISO-8601; backfills)"},
       {"created-before", true, "TIME", "only sessions created before TIME (ISO-8601; backfills)"},
       {"limit", true, "N", "check at most N sessions"},
       {"all", false, "", "ignore the re-check schedule: check every unresolved session once"},
-      {"dry-run", false, "", "query the gateway, write nothing to the sessions: only the run and its report"},
-      {"worker-id", true, "ID", "this worker's name in leases and the runs table (default host:pid)"},
+      {"dry-run", false, "",
+       "query the gateway, write nothing to the sessions: only the run and its report"},
+      {"worker-id", true, "ID",
+       "this worker's name in leases and the runs table (default host:pid)"},
       {"lease", true, "DURATION", "how long a claim lives if this worker dies (default 5m)"},
-      {"grace-period", true, "DURATION", "on SIGTERM, how long requests in flight may finish (default 10s)"},
+      {"grace-period", true, "DURATION",
+       "on SIGTERM, how long requests in flight may finish (default 10s)"},
       {"report-dir", true, "DIR", "where reports go (default ./reports; created if missing)"},
       {"report-formats", true, "LIST", "comma-separated: csv,json,html (default all three)"},
       {"include-open", false, "", "also list earlier findings nobody has marked as followed up"},
-      {"metrics-file", true, "PATH", "write Prometheus text-format metrics here (node_exporter textfile collector)"},
-      {"progress", true, "auto|always|never", "live progress line on a terminal, periodic log lines elsewhere (default auto)"},
+      {"metrics-file", true, "PATH",
+       "write Prometheus text-format metrics here (node_exporter textfile collector)"},
+      {"progress", true, "auto|always|never",
+       "live progress line on a terminal, periodic log lines elsewhere (default auto)"},
   };
   for (auto& o : database_options()) v.push_back(o);
   for (auto& o : gateway_options(false)) v.push_back(o);
@@ -98,12 +115,9 @@ Result<RunSetup> read_setup(const ParsedArgs& args, const EnvLookup& env) {
   auto gw = load_gateway_url(args, env);
   if (!gw) return gw.error();
   o.gateway_url = *gw;
-  auto key = load_secret(args, "api-key-file", "GATEWAY_API_KEY", "GATEWAY_API_KEY_FILE", "API key", env);
+  auto key = load_api_key(args, env);
   if (!key) return key.error();
-  if (!key->has_value()) {
-    return Error::invalid("no API key: set GATEWAY_API_KEY or GATEWAY_API_KEY_FILE, or pass --api-key-file");
-  }
-  o.api_key = **key;
+  o.api_key = *key;
   auto db = load_database_url(args, env);
   if (!db) return db.error();
   s.database_url = *db;
@@ -242,21 +256,15 @@ double previous_last_success(const std::filesystem::path& metrics_file) {
 
 int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   auto specs = run_options_spec();
-  auto parsed = parse_args(specs, argv);
-  if (!parsed) return fail(ExitCode::kUsage, parsed.error().message);
-  const auto& args = *parsed;
-  if (args.has("help")) {
-    std::fputs(render_help("deposit-reconciler run [OPTIONS]",
-                           "Checks unresolved (NEW) sessions at the gateway and stores the answers.",
-                           specs)
-                   .c_str(),
-               stdout);
-    return 0;
-  }
+  ParsedArgs args;
+  if (auto done = parse_command(
+          specs, argv, "deposit-reconciler run [OPTIONS]",
+          "Checks unresolved (NEW) sessions at the gateway and stores the answers.", env, args))
+    return *done;
   if (!args.positionals().empty()) {
-    return fail(ExitCode::kUsage, fmt::format("run takes no arguments, got \"{}\"", args.positionals()[0]));
+    return fail(ExitCode::kUsage,
+                fmt::format("run takes no arguments, got \"{}\"", args.positionals()[0]));
   }
-  if (auto s = configure_logging(args, env); !s) return fail(ExitCode::kUsage, s.error().message);
   auto setup_r = read_setup(args, env);
   if (!setup_r) return fail(exit_code_for(setup_r.error()), setup_r.error().message);
   RunSetup& setup = *setup_r;
@@ -270,7 +278,8 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     auto dir = setup.metrics_file->parent_path();
     if (dir.empty()) dir = ".";
     if (::access(dir.c_str(), W_OK) != 0) {
-      return fail(ExitCode::kUsage, fmt::format("--metrics-file: directory {} is not writable", dir.string()));
+      return fail(ExitCode::kUsage,
+                  fmt::format("--metrics-file: directory {} is not writable", dir.string()));
     }
   }
 
@@ -305,9 +314,8 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     total = o.limit ? std::min(*n, *o.limit) : *n;
     log::info("{} session(s) selected", total);
   }
-  reconcile::StoreAdapter adapter(
-      std::move(store),
-      {setup.database_url, run_id, o.worker_id, filter, o.lease, o.stale_after, o.dry_run});
+  reconcile::StoreAdapter adapter(std::move(store), {setup.database_url, run_id, o.worker_id,
+                                                     filter, o.lease, o.stale_after, o.dry_run});
 
   pacing::SystemClock clock;
   pacing::SeededRandom random(std::random_device{}());
@@ -320,8 +328,10 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   hooks.on_progress = [&](const reconcile::PipelineStats& st) {
     double rate = st.seconds > 0 ? static_cast<double>(st.requests) / st.seconds : 0;
     progress.update(st.answered, total, st.unchecked, rate);
-    worker.set_progress({{"claimed", st.claimed}, {"answered", st.answered},
-                         {"unchecked", st.unchecked}, {"requests", st.requests}});
+    worker.set_progress({{"claimed", st.claimed},
+                         {"answered", st.answered},
+                         {"unchecked", st.unchecked},
+                         {"requests", st.requests}});
   };
   reconcile::Pipeline pipeline(o, *engine, worker, clock, random, hooks);
 
@@ -363,7 +373,8 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     if (auto s = (*finisher)->finish_run(run_id, status, counts); !s) {
       log::error("could not record the end of run {}: {}", run_id, s.error().message);
     }
-    auto written = write_reports(**finisher, run_id, setup.report_dir, setup.formats, setup.include_open);
+    auto written =
+        write_reports(**finisher, run_id, setup.report_dir, setup.formats, setup.include_open);
     if (written) {
       paths = *written;
     } else {
@@ -389,7 +400,8 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     m.achieved_rate = stats.seconds > 0 ? static_cast<double>(stats.requests) / stats.seconds : 0;
     m.last_success_unixtime =
         code == ExitCode::kOk
-            ? std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()
+            ? std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                  .count()
             : previous_last_success(*setup.metrics_file);
     m.status = std::string(store::to_string(status));
     if (auto s = report::write_metrics_file(*setup.metrics_file, m); !s) {
@@ -397,18 +409,20 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     }
   }
 
-  log::info("run {} {}: {} requests ({} retries, {} throttled by 429) in {:.1f} s{}", run_id,
-            store::to_string(status), stats.requests, stats.retries, stats.throttles, stats.seconds,
-            o.rate > 0 ? fmt::format(", max_starts_per_second={}", stats.max_starts_per_second) : "");
+  log::info(
+      "run {} {}: {} requests ({} retries, {} throttled by 429) in {:.1f} s{}", run_id,
+      store::to_string(status), stats.requests, stats.retries, stats.throttles, stats.seconds,
+      o.rate > 0 ? fmt::format(", max_starts_per_second={}", stats.max_starts_per_second) : "");
   // stdout carries the summary and the report paths; everything else went to stderr.
-  std::printf("run %lld %s: %lld claimed, %lld backfilled_completed, %lld expired, %lld failed, "
-              "%lld still_new, %lld stale, %lld anomaly, %lld unchecked in %.1f s (%lld requests)\n",
-              static_cast<long long>(run_id), std::string(store::to_string(status)).c_str(),
-              static_cast<long long>(stats.claimed), static_cast<long long>(totals.completed),
-              static_cast<long long>(totals.expired), static_cast<long long>(totals.failed),
-              static_cast<long long>(totals.still_new), static_cast<long long>(totals.stale),
-              static_cast<long long>(totals.anomalies), static_cast<long long>(totals.unchecked),
-              stats.seconds, static_cast<long long>(stats.requests));
+  std::printf(
+      "run %lld %s: %lld claimed, %lld backfilled_completed, %lld expired, %lld failed, "
+      "%lld still_new, %lld stale, %lld anomaly, %lld unchecked in %.1f s (%lld requests)\n",
+      static_cast<long long>(run_id), std::string(store::to_string(status)).c_str(),
+      static_cast<long long>(stats.claimed), static_cast<long long>(totals.completed),
+      static_cast<long long>(totals.expired), static_cast<long long>(totals.failed),
+      static_cast<long long>(totals.still_new), static_cast<long long>(totals.stale),
+      static_cast<long long>(totals.anomalies), static_cast<long long>(totals.unchecked),
+      stats.seconds, static_cast<long long>(stats.requests));
   for (const auto& p : paths) std::printf("%s\n", p.c_str());
   std::fflush(stdout);
 

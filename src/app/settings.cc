@@ -1,6 +1,7 @@
 #include "app/settings.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -8,7 +9,6 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
-#include <sys/stat.h>
 
 #include "common/log.h"
 #include "gateway/endpoints.h"
@@ -112,8 +112,8 @@ Result<std::string> load_database_url(const ParsedArgs& args, const EnvLookup& e
 }
 
 Result<std::string> load_gateway_url(const ParsedArgs& args, const EnvLookup& env) {
-  std::string url =
-      setting(args, "gateway-url", "GATEWAY_BASE_URL", env).value_or(std::string(gateway::kDefaultBaseUrl));
+  std::string url = setting(args, "gateway-url", "GATEWAY_BASE_URL", env)
+                        .value_or(std::string(gateway::kDefaultBaseUrl));
   if (auto s = http::check_base_url(url); !s) {
     return Error::invalid(fmt::format("bad gateway URL: {}", s.error().message));
   }

@@ -11,17 +11,26 @@ Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   using namespace std::chrono;
   auto bad = [&] {
     return Error::invalid(fmt::format(
-        "\"{}\" is not a duration: use a whole number and a unit: ms, s, m, h or d (e.g. 30s, 5m)",
+        "\"{}\" is not a duration: use a number and a unit: ms, s, m, h or d (e.g. 30s, 1.5h)",
         text));
   };
   if (text == "0") return nanoseconds{0};
   size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits == 0 || digits == text.size()) return bad();
+  size_t end = digits;
+  std::string_view fraction;
+  if (end < text.size() && text[end] == '.') {
+    size_t f = end + 1;
+    while (f < text.size() && text[f] >= '0' && text[f] <= '9') ++f;
+    fraction = text.substr(end + 1, f - end - 1);
+    if (fraction.empty() || fraction.size() > 9) return bad();
+    end = f;
+  }
+  if (digits == 0 || end == text.size()) return bad();
   long long n = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + digits, n);
   if (ec != std::errc() || ptr != text.data() + digits) return bad();
-  std::string_view unit = text.substr(digits);
+  std::string_view unit = text.substr(end);
   long long per;  // nanoseconds per unit
   if (unit == "ms") {
     per = 1'000'000LL;
@@ -36,10 +45,20 @@ Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   } else {
     return bad();
   }
-  if (n > std::numeric_limits<long long>::max() / per) {
+  if (n > std::numeric_limits<long long>::max() / per - 1) {
     return Error::invalid(fmt::format("duration \"{}\" is too long", text));
   }
-  return nanoseconds{n * per};
+  // The fraction in whole nanoseconds, exactly: digits / 10^len of a unit, truncated.
+  long long frac_ns = 0;
+  if (!fraction.empty()) {
+    long long f = 0, scale = 1;
+    for (char c : fraction) {
+      f = f * 10 + (c - '0');
+      scale *= 10;
+    }
+    frac_ns = static_cast<long long>(static_cast<__int128>(f) * per / scale);
+  }
+  return nanoseconds{n * per + frac_ns};
 }
 
 std::string format_duration(std::chrono::nanoseconds d) {

@@ -115,7 +115,8 @@ Status validate(const CreateSessionRequest& r) {
     bool known = false;
     for (auto c : kCurrencies) known = known || (*r.fiat_currency == c);
     if (!known) {
-      return Error::invalid("sessionDefaultFiatCurrency must be one of USD, EUR, GBP, KRW, BRL, TRY");
+      return Error::invalid(
+          "sessionDefaultFiatCurrency must be one of USD, EUR, GBP, KRW, BRL, TRY");
     }
   }
   if (r.language) {
@@ -169,14 +170,14 @@ Result<CreateSessionRequest> parse_create_session_body(std::string_view body) {
     return ok_status();
   };
   std::optional<std::string> user_id, user_name;
-  for (auto s : {text("userId", true, user_id), text("userName", true, user_name),
-                 text("userNameSurname", false, r.user_name_surname),
-                 text("userEmail", false, r.user_email),
-                 text("sessionDefaultFiatCurrency", false, r.fiat_currency),
-                 text("sessionDefaultLanguage", false, r.language),
-                 text("redirectUrl", false, r.redirect_url),
-                 number("minPaymentAmountInUSD", r.min_payment_usd),
-                 number("maxPaymentAmountInUSD", r.max_payment_usd)}) {
+  for (auto s :
+       {text("userId", true, user_id), text("userName", true, user_name),
+        text("userNameSurname", false, r.user_name_surname), text("userEmail", false, r.user_email),
+        text("sessionDefaultFiatCurrency", false, r.fiat_currency),
+        text("sessionDefaultLanguage", false, r.language),
+        text("redirectUrl", false, r.redirect_url),
+        number("minPaymentAmountInUSD", r.min_payment_usd),
+        number("maxPaymentAmountInUSD", r.max_payment_usd)}) {
     if (!s) return s.error();
   }
   r.user_id = std::move(*user_id);

@@ -10,21 +10,21 @@ namespace dr::gateway {
 
 // Field limits from gateway-api.txt.
 inline constexpr size_t kMaxTextFieldChars = 4000;
-inline constexpr double kGatewayDefaultMinPaymentUsd = 10.0;   // used by the gateway when omitted
+inline constexpr double kGatewayDefaultMinPaymentUsd = 10.0;    // used by the gateway when omitted
 inline constexpr double kGatewayDefaultMaxPaymentUsd = 5000.0;  // used by the gateway when omitted
 
 // The body of POST /pgpub/session. Optional fields left empty are omitted from the JSON, so the
 // gateway applies its own defaults.
 struct CreateSessionRequest {
-  std::string user_id;    // userId, 1..4000 characters, required
-  std::string user_name;  // userName, 1..4000 characters, required
+  std::string user_id;                           // userId, 1..4000 characters, required
+  std::string user_name;                         // userName, 1..4000 characters, required
   std::optional<std::string> user_name_surname;  // userNameSurname, 1..4000
   std::optional<std::string> user_email;         // userEmail, 1..4000
   std::optional<double> min_payment_usd;         // minPaymentAmountInUSD, >= 0, <= max
   std::optional<double> max_payment_usd;         // maxPaymentAmountInUSD, >= 0, >= min
-  std::optional<std::string> fiat_currency;      // sessionDefaultFiatCurrency: USD EUR GBP KRW BRL TRY
-  std::optional<std::string> language;           // sessionDefaultLanguage: two letters
-  std::optional<std::string> redirect_url;       // redirectUrl: absolute http(s) URL
+  std::optional<std::string> fiat_currency;  // sessionDefaultFiatCurrency: USD EUR GBP KRW BRL TRY
+  std::optional<std::string> language;       // sessionDefaultLanguage: two letters
+  std::optional<std::string> redirect_url;   // redirectUrl: absolute http(s) URL
 };
 
 // The gateway's answer to a successful POST.

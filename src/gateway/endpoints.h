@@ -12,6 +12,10 @@ inline constexpr std::string_view kSessionPath = "/pgpub/session";
 // stay as they are, so a token can never add a segment, a query or a fragment.
 std::string percent_encode_segment(std::string_view segment);
 
+// Decodes %XX escapes (any other byte is kept as it is). False when an escape is cut short or
+// not hexadecimal; `out` is then unspecified.
+bool percent_decode(std::string_view in, std::string& out);
+
 // Base URL without trailing slashes + "/pgpub/session".
 std::string create_session_url(std::string_view base_url);
 

@@ -167,7 +167,8 @@ void Pipeline::handle(http::HttpResponse& response) {
 pacing::Duration Pipeline::next_wait() const {
   pacing::Duration wait = kTick;
   auto now = clock_.now();
-  if (!delayed_.empty()) wait = std::min(wait, std::max<pacing::Duration>(delayed_.front().due - now, 0ns));
+  if (!delayed_.empty())
+    wait = std::min(wait, std::max<pacing::Duration>(delayed_.front().due - now, 0ns));
   if (!ready_.empty() && transport_.in_flight() < effective_capacity()) {
     wait = std::min(wait, bucket_.time_until_available());
   }
@@ -238,9 +239,10 @@ PipelineEnd Pipeline::run(const std::atomic<bool>& stop_requested) {
     results_.clear();
   }
   if (!in_flight_.empty()) {
-    log::warn("{} request(s) still in flight were abandoned; their sessions stay NEW and the next "
-              "run checks them",
-              in_flight_.size());
+    log::warn(
+        "{} request(s) still in flight were abandoned; their sessions stay NEW and the next "
+        "run checks them",
+        in_flight_.size());
   }
   report_progress(true);
   return end;

@@ -1,13 +1,13 @@
 #pragma once
 
 #include <atomic>
-#include <deque>
-#include <unordered_map>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "http/curl_engine.h"
 #include "pacing/clock.h"

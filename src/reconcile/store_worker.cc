@@ -20,7 +20,9 @@ StoreWorker::~StoreWorker() {
   }
 }
 
-void StoreWorker::start() { thread_ = std::thread([this] { loop(); }); }
+void StoreWorker::start() {
+  thread_ = std::thread([this] { loop(); });
+}
 
 void StoreWorker::request_claim(int max_rows) {
   {
@@ -117,9 +119,8 @@ void StoreWorker::loop() {
     {
       std::unique_lock lock(mu_);
       auto due = [&] {
-        bool flush = !queued_.empty() &&
-                     (queued_.size() >= options_.batch_size || stopping_ ||
-                      Clock::now() - oldest_queued_ >= options_.flush_interval);
+        bool flush = !queued_.empty() && (queued_.size() >= options_.batch_size || stopping_ ||
+                                          Clock::now() - oldest_queued_ >= options_.flush_interval);
         return flush || claim_request_ > 0 || stopping_ ||
                Clock::now() - last_heartbeat >= options_.heartbeat_interval;
       };
@@ -129,9 +130,8 @@ void StoreWorker::loop() {
         continue;
       }
       stopping = stopping_;
-      bool flush = !queued_.empty() &&
-                   (queued_.size() >= options_.batch_size || stopping_ ||
-                    Clock::now() - oldest_queued_ >= options_.flush_interval);
+      bool flush = !queued_.empty() && (queued_.size() >= options_.batch_size || stopping_ ||
+                                        Clock::now() - oldest_queued_ >= options_.flush_interval);
       if (flush) {
         size_t n = std::min(queued_.size(), options_.batch_size);
         batch.assign(std::make_move_iterator(queued_.begin()),

@@ -140,7 +140,8 @@ std::string id_slug(std::string_view s) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     out.push_back(ok ? c : '_');
   }
-  if (out.empty()) out = "_";
+  // push_back, not `out = "_"`: GCC 12 at -O2 reports a false -Wrestrict for the assignment.
+  if (out.empty()) out.push_back('_');
   return out;
 }
 

@@ -5,34 +5,9 @@
 namespace dr::sim {
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 }  // namespace
-
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c != '%') {
-      out.push_back(c);
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    int hi = hex_value(in[i + 1]);
-    int lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return true;
-}
 
 Route route_of(std::string_view target, std::string& token) {
   if (auto q = target.find_first_of("?#"); q != std::string_view::npos)
@@ -46,7 +21,7 @@ Route route_of(std::string_view target, std::string& token) {
   if (rest.front() != '/') return Route::kUnknown;
   rest.remove_prefix(1);
   if (rest.empty() || rest.find('/') != std::string_view::npos) return Route::kUnknown;
-  if (!percent_decode(rest, token)) return Route::kBadEncoding;
+  if (!gateway::percent_decode(rest, token)) return Route::kBadEncoding;
   return Route::kSession;
 }
 

@@ -22,9 +22,6 @@ enum class Route {
 // buffer (no allocation once it has grown).
 Route route_of(std::string_view target, std::string& token);
 
-// Strict RFC 3986 percent-decoding: "%" must be followed by two hex digits; "+" stays "+".
-// Decodes into `out` (cleared first); false on a malformed escape.
-bool percent_decode(std::string_view in, std::string& out);
 
 // True for "application/json", with any case and optional parameters ("; charset=utf-8").
 bool is_json_content_type(std::string_view value);

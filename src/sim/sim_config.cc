@@ -1,5 +1,7 @@
 #include "sim/sim_config.h"
 
+#include "common/duration.h"
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -118,44 +120,6 @@ std::optional<std::string> process_env(const char* name) {
   return std::string(v);
 }
 
-Result<pacing::Duration> parse_duration(std::string_view text) {
-  if (text == "0") return pacing::Duration{0};
-  size_t unit_at = 0;
-  while (unit_at < text.size() &&
-         ((text[unit_at] >= '0' && text[unit_at] <= '9') || text[unit_at] == '.')) {
-    ++unit_at;
-  }
-  std::string number(text.substr(0, unit_at));
-  std::string_view unit = text.substr(unit_at);
-  double scale_ns;
-  if (unit == "ms") {
-    scale_ns = 1e6;
-  } else if (unit == "s") {
-    scale_ns = 1e9;
-  } else if (unit == "m") {
-    scale_ns = 60e9;
-  } else if (unit == "h") {
-    scale_ns = 3600e9;
-  } else if (unit == "d") {
-    scale_ns = 86400e9;
-  } else {
-    return Error::invalid(fmt::format(
-        "\"{}\" is not a duration (use a number with ms, s, m, h or d, e.g. 500ms)", text));
-  }
-  double v = 0;
-  size_t used = 0;
-  bool ok = false;
-  try {
-    v = std::stod(number, &used);
-    ok = !number.empty() && used == number.size();
-  } catch (...) {
-    ok = false;
-  }
-  if (!ok || !std::isfinite(v) || v < 0 || v * scale_ns > 1e18) {
-    return Error::invalid(fmt::format("\"{}\" is not a duration", text));
-  }
-  return pacing::Duration(static_cast<int64_t>(std::llround(v * scale_ns)));
-}
 
 std::string sim_usage() {
   return R"(Usage: deposit-gateway-sim [options]

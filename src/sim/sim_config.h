@@ -1,5 +1,7 @@
 #pragma once
 
+#include "common/duration.h"  // durations are parsed with dr::parse_duration
+
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -82,9 +84,6 @@ std::optional<std::string> process_env(const char* name);
 // Errors name the flag and never contain a secret.
 Result<SimCommand> parse_sim_command(const std::vector<std::string>& args,
                                      const EnvLookup& env = process_env);
-
-// "250ms", "30s", "5m", "2h", "1d", "1.5s", or "0".
-Result<pacing::Duration> parse_duration(std::string_view text);
 
 // The --help text.
 std::string sim_usage();

@@ -1,5 +1,7 @@
 #include "store/conninfo.h"
 
+#include "gateway/endpoints.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -8,29 +10,11 @@
 namespace dr::store {
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
+// Lenient: a value with a broken escape is kept as written.
 std::string percent_decode(std::string_view s) {
   std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      const int hi = hex_value(s[i + 1]);
-      const int lo = hex_value(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(s[i]);
-  }
-  return out;
+  return gateway::percent_decode(s, out) ? out : std::string(s);
 }
 
 void set_field(ConninfoParts& p, std::string_view key, std::string value) {

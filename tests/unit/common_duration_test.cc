@@ -15,10 +15,13 @@ TEST(Duration, ParsesEachUnit) {
   EXPECT_EQ(*parse_duration("1d"), 24h);
   EXPECT_EQ(*parse_duration("0"), 0s);
   EXPECT_EQ(*parse_duration("0s"), 0s);
+  EXPECT_EQ(*parse_duration("1.5h"), 90min);
+  EXPECT_EQ(*parse_duration("0.25s"), 250ms);
+  EXPECT_EQ(*parse_duration("2.5ms"), 2500us);
 }
 
 TEST(Duration, RejectsWithAClearMessage) {
-  for (auto bad : {"", "5", "s", "-5s", "5 s", "5x", "1.5h", "5sec", "99999999999999999999d"}) {
+  for (auto bad : {"", "5", "s", "-5s", "5 s", "5x", ".5h", "5.s", "1.2.3s", "5sec", "99999999999999999999d"}) {
     auto r = parse_duration(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);

@@ -43,12 +43,12 @@ TEST(SimRoutes, OtherTargets) {
 
 TEST(SimRoutes, PercentDecodeIsStrict) {
   std::string out;
-  EXPECT_TRUE(percent_decode("%41%62c", out));
+  EXPECT_TRUE(gateway::percent_decode("%41%62c", out));
   EXPECT_EQ(out, "Abc");
-  EXPECT_FALSE(percent_decode("%", out));
-  EXPECT_FALSE(percent_decode("%4", out));
-  EXPECT_FALSE(percent_decode("%g0", out));
-  EXPECT_TRUE(percent_decode("", out));
+  EXPECT_FALSE(gateway::percent_decode("%", out));
+  EXPECT_FALSE(gateway::percent_decode("%4", out));
+  EXPECT_FALSE(gateway::percent_decode("%g0", out));
+  EXPECT_TRUE(gateway::percent_decode("", out));
   EXPECT_EQ(out, "");
 }
 
