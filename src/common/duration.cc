@@ -56,7 +56,8 @@ Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
       f = f * 10 + (c - '0');
       scale *= 10;
     }
-    frac_ns = static_cast<long long>(static_cast<__int128>(f) * per / scale);
+    // f < scale <= 10^9: split per so that no product overflows.
+    frac_ns = per / scale * f + per % scale * f / scale;
   }
   return nanoseconds{n * per + frac_ns};
 }
