@@ -112,6 +112,10 @@ ExitCode exit_code_for(const Error& e) {
   return ExitCode::kInternal;
 }
 
+ExitCode database_exit_code(const Error& e) {
+  return e.code == ErrorCode::kInvalidArgument ? ExitCode::kUsage : ExitCode::kDatabase;
+}
+
 int fail(ExitCode code, std::string_view message) {
   log::error("{}", message);
   return to_int(code);

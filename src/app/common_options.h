@@ -35,6 +35,9 @@ Result<std::string> load_api_key(const ParsedArgs& args, const EnvLookup& env);
 // Maps an Error to DESIGN.md's exit code.
 ExitCode exit_code_for(const Error& e);
 
+// For a failure to open the database: 2 when the URL itself is wrong, 5 otherwise.
+ExitCode database_exit_code(const Error& e);
+
 // Prints "deposit-reconciler: <message>" on stderr and returns the code.
 int fail(ExitCode code, std::string_view message);
 

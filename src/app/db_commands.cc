@@ -80,7 +80,7 @@ int migrate_command(const std::vector<std::string>& argv, const EnvLookup& env) 
   auto url = load_database_url(args, env);
   if (!url) return fail(ExitCode::kUsage, url.error().message);
   auto r = store::migrate(*url);
-  if (!r) return fail(ExitCode::kDatabase, r.error().message);
+  if (!r) return fail(database_exit_code(r.error()), r.error().message);
   if (r->applied.empty()) {
     std::printf("schema is up to date (version %d)\n", r->to_version);
   } else {
@@ -125,7 +125,7 @@ int report_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   auto url = load_database_url(args, env);
   if (!url) return fail(ExitCode::kUsage, url.error().message);
   auto store = store::SessionStore::connect(*url);
-  if (!store) return fail(ExitCode::kDatabase, store.error().message);
+  if (!store) return fail(database_exit_code(store.error()), store.error().message);
   if (auto s = (*store)->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
   if (!run_id) {
     auto latest = (*store)->latest_run_id();
@@ -171,7 +171,7 @@ int follow_up_command(const std::vector<std::string>& argv, const EnvLookup& env
   auto url = load_database_url(args, env);
   if (!url) return fail(ExitCode::kUsage, url.error().message);
   auto store = store::SessionStore::connect(*url);
-  if (!store) return fail(ExitCode::kDatabase, store.error().message);
+  if (!store) return fail(database_exit_code(store.error()), store.error().message);
   if (auto s = (*store)->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
   store::FollowUp follow_up;
   follow_up.run_id = *run_id;

@@ -154,7 +154,7 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
   bool want_db = !db_url->empty() || env("PGHOST") || env("PGDATABASE") || env("PGSERVICE");
   if (want_db) {
     auto s = store::SessionStore::connect(*db_url);
-    if (!s) return fail(ExitCode::kDatabase, s.error().message);
+    if (!s) return fail(database_exit_code(s.error()), s.error().message);
     if (auto st = (*s)->check_schema(); !st) return fail(ExitCode::kDatabase, st.error().message);
     store = std::move(*s);
   }

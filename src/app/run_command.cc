@@ -227,6 +227,7 @@ nlohmann::json counts_json(const reconcile::PipelineStats& p, const store::Apply
   j["stale"] = a.stale;
   j["anomaly"] = a.anomalies;
   j["already_resolved"] = a.conflicts;
+  j["lease_lost"] = a.lease_lost;
   j["unchecked"] = a.unchecked;
   j["requests"] = p.requests;
   j["retries"] = p.retries;
@@ -283,8 +284,10 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     }
   }
 
+  // From here on a SIGTERM is a clean stop, not a kill (the run record is written below).
+  install_signal_handlers();
   auto store_r = store::SessionStore::connect(setup.database_url);
-  if (!store_r) return fail(ExitCode::kDatabase, store_r.error().message);
+  if (!store_r) return fail(database_exit_code(store_r.error()), store_r.error().message);
   auto& store = *store_r;
   if (auto s = store->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
 
@@ -323,6 +326,11 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
 
   reconcile::StoreWorker::Options wo;
   wo.batch_size = static_cast<size_t>(o.batch_size);
+  // Beat (and extend the leases) at least three times per lease, so a claim waiting for rate
+  // tokens never lapses while this worker is alive.
+  wo.heartbeat_interval = std::min<std::chrono::milliseconds>(
+      reconcile::StoreWorker::Options::kDefaultHeartbeatInterval,
+      std::chrono::duration_cast<std::chrono::milliseconds>(o.lease / 3));
   reconcile::StoreWorker worker(adapter, wo, [&engine] { engine->wakeup(); });
   reconcile::Pipeline::Hooks hooks;
   hooks.on_progress = [&](const reconcile::PipelineStats& st) {
@@ -336,7 +344,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   reconcile::Pipeline pipeline(o, *engine, worker, clock, random, hooks);
 
   g_transport.store(engine.get());
-  install_signal_handlers();
+  if (g_stop.load()) log::info("stop requested before the first request");
   worker.start();
   auto end = pipeline.run(g_stop);
   auto worker_status = worker.finish();
@@ -357,7 +365,9 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   } else if (end == reconcile::PipelineEnd::kInterrupted) {
     status = store::RunStatus::kInterrupted;
     code = ExitCode::kInternal;
-  } else if (stats.unchecked > 0) {
+  } else if (stats.unchecked - stats.not_found > 0) {
+    // 404s are definite answers (reported as unchecked for people to look at), not failures to
+    // check: they alone do not make a run partial.
     status = store::RunStatus::kPartial;
     code = ExitCode::kPartial;
   } else {
@@ -372,6 +382,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   if (finisher) {
     if (auto s = (*finisher)->finish_run(run_id, status, counts); !s) {
       log::error("could not record the end of run {}: {}", run_id, s.error().message);
+      if (code == ExitCode::kOk || code == ExitCode::kPartial) code = ExitCode::kDatabase;
     }
     auto written =
         write_reports(**finisher, run_id, setup.report_dir, setup.formats, setup.include_open);
@@ -382,14 +393,17 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
       if (code == ExitCode::kOk) code = ExitCode::kInternal;
     }
   } else {
-    log::error("could not record the end of run {}: {}", run_id, finisher.error().message);
+    log::error("could not record the end of run {} or write its report: {}", run_id,
+               finisher.error().message);
+    if (code == ExitCode::kOk || code == ExitCode::kPartial) code = ExitCode::kDatabase;
   }
 
   if (setup.metrics_file) {
     report::MetricsSnapshot m;
     m.run_id = run_id;
     for (auto& [k, v] : counts.items()) {
-      if (k != "requests" && k != "retries" && k != "throttled" && k != "claimed") {
+      if (k != "requests" && k != "retries" && k != "throttled" && k != "claimed" &&
+          k != "lease_lost") {
         m.sessions_by_outcome[k] = v.get<int64_t>();
       }
     }

@@ -109,6 +109,7 @@ void Pipeline::finish_session(Work& work, const AttemptReading& reading) {
   ++stats_.answered;
   if (r.kind != store::CheckKind::kState) {
     ++stats_.unchecked;
+    if (r.kind == store::CheckKind::kNotFound) ++stats_.not_found;
     // The first few are worth a line each; the rest are in the report, not the log.
     if (stats_.unchecked <= kUncheckedLogLines) {
       log::warn("session {} unchecked after {} attempt(s): {}{}", log::redact_token(r.token),

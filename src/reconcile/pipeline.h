@@ -32,6 +32,7 @@ struct PipelineStats {
   int64_t claimed = 0;
   int64_t answered = 0;   // sessions with a final answer handed to the store
   int64_t unchecked = 0;  // of those, 404s and exhausted/final errors
+  int64_t not_found = 0;  // of the unchecked, 404s: the gateway does not know the token
   int64_t requests = 0;
   int64_t retries = 0;
   int64_t throttles = 0;  // 429s that slowed the whole pipeline

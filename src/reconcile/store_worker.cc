@@ -126,8 +126,9 @@ void StoreWorker::loop() {
       };
       cv_.wait_for(lock, options_.flush_interval / 2, due);
       if (failure_) {
-        if (stopping_) return;
-        continue;
+        // Given up: nothing more to do but wait for finish().
+        cv_.wait(lock, [&] { return stopping_; });
+        return;
       }
       stopping = stopping_;
       bool flush = !queued_.empty() && (queued_.size() >= options_.batch_size || stopping_ ||
@@ -182,7 +183,16 @@ void StoreWorker::loop() {
         progress = progress_;
       }
       if (auto s = store_.heartbeat(progress); !s) {
+        // Not fatal by itself (the next write will retry harder), but a dead connection must
+        // not sit idle through a quiet spell while the leases run out.
         log::warn("database: heartbeat failed: {}", s.error().message);
+        if (s.error().code == ErrorCode::kUnavailable) {
+          if (auto r = store_.reconnect(); r) {
+            if (auto again = store_.heartbeat(progress); !again) {
+              log::warn("database: heartbeat failed again: {}", again.error().message);
+            }
+          }
+        }
       }
       last_heartbeat = Clock::now();
     }

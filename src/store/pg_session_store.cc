@@ -239,7 +239,10 @@ decided AS (
   FROM cur c
   CROSS JOIN LATERAL (SELECT CASE
       WHEN c.row_state <> 'NEW' THEN
+        -- The gateway still saying NEW about a row a notification just resolved is an older
+        -- view, not a disagreement; a different terminal state is.
         CASE WHEN c.kind = 'state' AND c.gateway_state <> c.row_state
+                  AND c.gateway_state <> 'NEW'
              THEN 'anomaly' ELSE 'conflict' END
       WHEN c.kind <> 'state' THEN 'unchecked'
       WHEN c.gateway_state = 'NEW' THEN 'still_new'

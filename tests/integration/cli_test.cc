@@ -133,6 +133,15 @@ TEST(Cli, UnreachableDatabaseExitsFive) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Cli, MalformedDatabaseUrlIsAUsageError) {
+  auto env = base_env();
+  env["DATABASE_URL"] = "host=127.0.0.1 bogus_option=1";
+  expect_failure({"migrate"}, 2, "bogus_option", env);
+  env["DATABASE_URL"] = "postgresql://dr:SUPERSECRETPW@127.0.0.1:notaport/x";
+  expect_failure({"run", "--report-dir", "/tmp/dr-cli-malformed"}, 2, "port", env);
+  std::filesystem::remove_all("/tmp/dr-cli-malformed");
+}
+
 TEST(Cli, UnwritableReportDirIsRefusedBeforeAnyRequest) {
   expect_failure({"run", "--report-dir", "/proc/nope"}, 2, "/proc/nope");
 }

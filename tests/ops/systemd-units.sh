@@ -54,7 +54,10 @@ exec_start=$(awk '/^ExecStart=/ { f = 1 }
   f { line = $0; more = (line ~ /\\[ \t]*$/); sub(/\\[ \t]*$/, "", line); printf "%s ", line; if (!more) f = 0 }' "$service")
 exec_start=$(tr -s ' ' <<<"$exec_start")
 [[ $exec_start == *"/usr/local/bin/deposit-reconciler run "* ]] || die "ExecStart must run '/usr/local/bin/deposit-reconciler run': $exec_start"
-for flag in --report-dir --log-format --progress --worker-id; do
+# No --worker-id: the default host:pid differs per run, so a killed run's leases are never
+# mistaken for the next run's.
+[[ $exec_start != *" --worker-id "* ]] || die "ExecStart must not pin --worker-id (the default host:pid is unique per run)"
+for flag in --report-dir --log-format --progress; do
   [[ $exec_start == *" $flag "* ]] || die "ExecStart lacks $flag: $exec_start"
 done
 report_dir=$(sed -E 's/.*--report-dir +([^ ]+).*/\1/' <<<"$exec_start")

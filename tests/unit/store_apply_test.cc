@@ -264,19 +264,22 @@ TEST_F(ApplyTest, UncheckedSessionsKeepTheErrorAndAreRescheduled) {
 TEST_F(ApplyTest, NotificationThatCameFirstIsNeverOverwritten) {
   add("agree");
   add("disagree");
+  add("older");
   const int64_t run = begin();
-  ASSERT_EQ(claim_all(run), 2u);
+  ASSERT_EQ(claim_all(run), 3u);
   exec_sql(url(),
            "UPDATE deposit_sessions SET state = 'COMPLETED' "
-           "WHERE session_token IN ('agree', 'disagree') AND state = 'NEW'");
+           "WHERE session_token IN ('agree', 'disagree', 'older') AND state = 'NEW'");
+  // "older": the gateway's NEW predates the notification; not a disagreement.
   ApplyCounts c = apply(
-      run, {answer("agree", SessionState::kCompleted), answer("disagree", SessionState::kExpired)});
-  EXPECT_EQ(c.conflicts, 1);
+      run, {answer("agree", SessionState::kCompleted), answer("disagree", SessionState::kExpired),
+            answer("older", SessionState::kNew)});
+  EXPECT_EQ(c.conflicts, 2);
   EXPECT_EQ(c.anomalies, 1);
   EXPECT_EQ(c.resolved(), 0);
   EXPECT_EQ(value("SELECT string_agg(session_token || '=' || state || '/' || checks || '/' || "
                   "coalesce(lease_owner, '-'), ',' ORDER BY session_token) FROM deposit_sessions"),
-            "agree=COMPLETED/0/-,disagree=COMPLETED/0/-");
+            "agree=COMPLETED/0/-,disagree=COMPLETED/0/-,older=COMPLETED/0/-");
   EXPECT_EQ(changes("agree"), (Strings{"->NEW:creation:-", "NEW>COMPLETED:notification:-"}));
   EXPECT_EQ(changes("disagree"), (Strings{"->NEW:creation:-", "NEW>COMPLETED:notification:-"}));
   EXPECT_EQ(findings(run), (Strings{"anomaly:disagree:COMPLETED:EXPIRED"}));
