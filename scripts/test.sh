@@ -54,6 +54,7 @@ if ((sanitize)); then
   build build-asan -DDR_SANITIZE=ON -DDR_WERROR=OFF
   echo "== tests under the sanitizers"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
     ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 900 -LE 'bench|browser|ops'
 fi
 echo "== all tests passed"
