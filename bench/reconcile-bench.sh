@@ -98,7 +98,7 @@ for s in "${scenarios[@]}"; do
       measure cpu 100000 0ms 256 --rate 0
       ;;
     latency)
-      start_sim --threads 1 --latency 20ms
+      start_sim --threads "${SIM_THREADS:-2}" --latency 20ms  # one sim thread would be the bottleneck
       seed 100000
       measure latency 100000 20ms 256 --rate 0
       ;;
