@@ -70,6 +70,9 @@ std::vector<OptionSpec> run_options_spec() {
       {"created-after", true, "TIME",
        "only sessions created at or after TIME (ISO-8601; backfills)"},
       {"created-before", true, "TIME", "only sessions created before TIME (ISO-8601; backfills)"},
+      {"not-checked-since", true, "TIME",
+       "sessions checked at or after TIME count as done (default: this run's start); give every "
+       "worker of one parallel backfill the same TIME"},
       {"limit", true, "N", "check at most N sessions"},
       {"all", false, "", "ignore the re-check schedule: check every unresolved session once"},
       {"dry-run", false, "",
@@ -170,10 +173,13 @@ Result<RunSetup> read_setup(const ParsedArgs& args, const EnvLookup& env) {
     if (!r) return r.error();
     o.limit = *r;
   }
-  for (const char* name : {"created-after", "created-before"}) {
+  for (const char* name : {"created-after", "created-before", "not-checked-since"}) {
     if (auto v = args.get(name)) {
       if (auto st = check_timestamp(name, *v); !st) return st.error();
-      (std::string_view(name) == "created-after" ? o.created_after : o.created_before) = *v;
+      std::string_view n(name);
+      (n == "created-after"    ? o.created_after
+       : n == "created-before" ? o.created_before
+                               : o.not_checked_since) = *v;
     }
   }
   o.all = args.has("all");
@@ -208,6 +214,8 @@ nlohmann::json options_json(const RunSetup& s) {
   j["stale_after"] = format_duration(o.stale_after);
   j["created_after"] = o.created_after ? nlohmann::json(*o.created_after) : nlohmann::json();
   j["created_before"] = o.created_before ? nlohmann::json(*o.created_before) : nlohmann::json();
+  j["not_checked_since"] =
+      o.not_checked_since ? nlohmann::json(*o.not_checked_since) : nlohmann::json();
   j["limit"] = o.limit ? nlohmann::json(*o.limit) : nlohmann::json();
   j["all"] = o.all;
   j["dry_run"] = o.dry_run;
@@ -312,6 +320,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   filter.created_after = o.created_after;
   filter.created_before = o.created_before;
   filter.ignore_schedule = o.all;
+  filter.not_checked_since = o.not_checked_since;
   int64_t total = -1;  // for the progress line's ETA; unknown if counting fails
   if (auto n = store->count_selected(run_id, filter)) {
     total = o.limit ? std::min(*n, *o.limit) : *n;

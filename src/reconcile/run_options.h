@@ -43,6 +43,7 @@ struct RunOptions {
   pacing::Duration stale_after = kDefaultStaleAfter;
   std::optional<std::string> created_after;   // ISO-8601, inclusive
   std::optional<std::string> created_before;  // ISO-8601, exclusive
+  std::optional<std::string> not_checked_since;  // ISO-8601; default: the run's start
   std::optional<int64_t> limit;
   bool dry_run = false;
   bool all = false;  // ignore the re-check schedule

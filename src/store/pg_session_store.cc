@@ -381,7 +381,8 @@ class PgSessionStore final : public SessionStore {
           "INSERT INTO reconciler_runs (worker_id, dry_run, options) VALUES ($1, $2, $3::jsonb) "
           "RETURNING id, started_at::text",
           start.worker_id, start.dry_run, dump_json(start.options));
-      return RunContext{r[0].as<int64_t>(), r[1].as<std::string>(), start.dry_run, {}, {}, false};
+      return RunContext{
+          r[0].as<int64_t>(), r[1].as<std::string>(), start.dry_run, {}, {}, false, {}, {}};
     });
     if (!run) return run.error();
     runs_[run->id] = *run;
@@ -395,6 +396,8 @@ class PgSessionStore final : public SessionStore {
     Result<RunContext*> run = run_context(run_id);
     if (!run) return run.error();
     RunContext& ctx = **run;
+    Result<std::string> cutoff = checked_cutoff(ctx, filter);
+    if (!cutoff) return cutoff.error();
     // A scheduled run needs no cursor: a checked session's next check moves past the run's
     // start. --all and dry runs would meet their checked sessions again (dry runs write
     // nothing), so they walk their order once, from where the last claim stopped.
@@ -410,13 +413,13 @@ class PgSessionStore final : public SessionStore {
     auto claimed = with_tx<std::vector<ClaimedSession>>(
         "cannot claim sessions", [&](pqxx::work& tx) -> Result<std::vector<ClaimedSession>> {
           const pqxx::result rows =
-              ctx.dry_run ? tx.exec_params(sql, micros(filter.min_age), ctx.started_at,
+              ctx.dry_run ? tx.exec_params(sql, micros(filter.min_age), *cutoff,
                                            filter.ignore_schedule, filter.created_after,
                                            filter.created_before, after_key, after_token, max_rows)
-                          : tx.exec_params(sql, run_id, worker_id, micros(filter.min_age),
-                                           ctx.started_at, filter.ignore_schedule,
-                                           filter.created_after, filter.created_before, after_key,
-                                           after_token, max_rows, micros(lease));
+                          : tx.exec_params(sql, run_id, worker_id, micros(filter.min_age), *cutoff,
+                                           filter.ignore_schedule, filter.created_after,
+                                           filter.created_before, after_key, after_token, max_rows,
+                                           micros(lease));
           std::vector<ClaimedSession> out;
           out.reserve(rows.size());
           for (const auto& row : rows) {
@@ -441,12 +444,14 @@ class PgSessionStore final : public SessionStore {
   Result<int64_t> count_selected(int64_t run_id, const ClaimFilter& filter) override {
     Result<RunContext*> run = run_context(run_id);
     if (!run) return run.error();
+    Result<std::string> cutoff = checked_cutoff(**run, filter);
+    if (!cutoff) return cutoff.error();
     const std::string sql =
         "SELECT count(*) FROM deposit_sessions s WHERE " +
         selection_where(SelectionParams{param(1), param(2), param(3), param(4), param(5)});
     return with_tx<int64_t>("cannot count sessions", [&](pqxx::work& tx) -> Result<int64_t> {
       return tx
-          .exec_params1(sql, micros(filter.min_age), (*run)->started_at, filter.ignore_schedule,
+          .exec_params1(sql, micros(filter.min_age), *cutoff, filter.ignore_schedule,
                         filter.created_after, filter.created_before)[0]
           .as<int64_t>();
     });
@@ -635,7 +640,27 @@ ORDER BY category, created_at, session_token)sql",
     std::optional<std::string> cursor_key;
     std::optional<std::string> cursor_token;
     bool cursor_ignores_schedule = false;
+    std::string cutoff_for;  // the --not-checked-since value `cutoff` was computed from
+    std::string cutoff;
   };
+
+  // The instant that separates "already checked in this run" from "not yet": the run's start,
+  // or the caller's shared cut-off, whichever is earlier (as PostgreSQL prints it).
+  Result<std::string> checked_cutoff(RunContext& ctx, const ClaimFilter& filter) {
+    if (!filter.not_checked_since) return ctx.started_at;
+    if (ctx.cutoff_for == *filter.not_checked_since) return ctx.cutoff;
+    auto r = with_tx<std::string>(
+        "cannot read --not-checked-since", [&](pqxx::work& tx) -> Result<std::string> {
+          return tx
+              .exec_params1("SELECT least($1::timestamptz, $2::timestamptz)::text",
+                            *filter.not_checked_since, ctx.started_at)[0]
+              .as<std::string>();
+        });
+    if (!r) return r.error();
+    ctx.cutoff_for = *filter.not_checked_since;
+    ctx.cutoff = *r;
+    return *r;
+  }
 
   static Error no_such_run(int64_t run_id) {
     return Error{ErrorCode::kNotFound, fmt::format("there is no run {}", run_id)};
@@ -649,7 +674,8 @@ ORDER BY category, created_at, session_token)sql",
           const pqxx::result r = tx.exec_params(
               "SELECT started_at::text, dry_run FROM reconciler_runs WHERE id = $1", run_id);
           if (r.empty()) return no_such_run(run_id);
-          return RunContext{run_id, r[0][0].as<std::string>(), r[0][1].as<bool>(), {}, {}, false};
+          return RunContext{
+              run_id, r[0][0].as<std::string>(), r[0][1].as<bool>(), {}, {}, false, {}, {}};
         });
     if (!loaded) return loaded.error();
     return &(runs_[run_id] = *loaded);

@@ -58,6 +58,11 @@ struct ClaimFilter {
   std::optional<std::string> created_after;
   std::optional<std::string> created_before;
   bool ignore_schedule = false;  // --all: also sessions whose next check is not due yet
+  // Sessions checked at or after this instant (ISO-8601) count as already checked in this run;
+  // unset, the run's own start. Workers of one parallel backfill share one value, so a worker
+  // that starts late does not ask again about what the others checked. Never later than the
+  // run's start (clamped).
+  std::optional<std::string> not_checked_since;
 };
 
 // One claimed session. Small on purpose: a batch's memory is bounded by its size.

@@ -468,3 +468,40 @@ TEST_F(RunTest, InFlightCapAndRateHoldAtTheSimulator) {
 
 }  // namespace
 }  // namespace dr::test
+
+namespace dr::test {
+namespace {
+
+TEST_F(RunTest, SharedCutoffKeepsALateBackfillWorkerFromAskingAgain) {
+  constexpr int kN = 300;
+  seed(0, kN);
+  std::string t0;
+  {
+    pqxx::connection c(db_->url());
+    pqxx::work w(c);
+    t0 = w.exec1("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")[0]
+             .as<std::string>();
+  }
+  SimProcess sim(sim_options());
+  auto a = run_reconciler(run_args({"--all", "--worker-id", "a", "--not-checked-since", t0}), env(sim));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), kN);
+  // A worker of the same backfill starting later: nothing left for it.
+  sim.reset_stats();
+  auto b = run_reconciler(run_args({"--all", "--worker-id", "b", "--not-checked-since", t0}), env(sim));
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), 0);
+  // Without the shared cut-off, a later --all run asks again about the still-NEW ones.
+  auto c = run_reconciler(run_args({"--all", "--worker-id", "c"}), env(sim));
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), count_expected(kN, gateway::SessionState::kNew));
+  // A cut-off in the future is clamped to the run's start: no session is asked twice.
+  sim.reset_stats();
+  auto d = run_reconciler(run_args({"--all", "--not-checked-since", "2999-01-01T00:00:00Z"}), env(sim));
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), count_expected(kN, gateway::SessionState::kNew));
+  for (auto& [token, n] : sim.stats()["requests_by_token"].items()) EXPECT_EQ(n.get<int>(), 1) << token;
+}
+
+}  // namespace
+}  // namespace dr::test
