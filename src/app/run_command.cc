@@ -326,8 +326,8 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     total = o.limit ? std::min(*n, *o.limit) : *n;
     log::info("{} session(s) selected", total);
   }
-  reconcile::StoreAdapter adapter(std::move(store), {setup.database_url, run_id, o.worker_id,
-                                                     filter, o.lease, o.stale_after, o.dry_run});
+  reconcile::StoreAdapter adapter(std::move(store),
+                                  {run_id, o.worker_id, filter, o.lease, o.stale_after, o.dry_run});
 
   pacing::SystemClock clock;
   pacing::SeededRandom random(std::random_device{}());

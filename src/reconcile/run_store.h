@@ -28,7 +28,6 @@ class RunStore {
 class StoreAdapter final : public RunStore {
  public:
   struct Binding {
-    std::string conninfo;
     int64_t run_id = 0;
     std::string worker_id;
     store::ClaimFilter filter;
@@ -49,12 +48,8 @@ class StoreAdapter final : public RunStore {
     return store_->heartbeat(b_.run_id, counts, b_.worker_id, b_.lease);
   }
   Status release_leases() override { return store_->release_leases(b_.worker_id); }
-  Status reconnect() override {
-    auto s = store::SessionStore::connect(b_.conninfo);
-    if (!s) return s.error();
-    store_ = std::move(*s);
-    return ok_status();
-  }
+  // Keeps the store object (and with it a --all or dry run's place in its walk).
+  Status reconnect() override { return store_->reconnect(); }
 
  private:
   std::unique_ptr<store::SessionStore> store_;

@@ -347,13 +347,32 @@ std::string epoch_us(std::string_view column) {
 
 // ---- The store ---------------------------------------------------------------------------------
 
+// A new connection with the session settings every statement here relies on.
+Result<std::unique_ptr<pqxx::connection>> open_connection(const std::string& conninfo) {
+  try {
+    auto conn = std::make_unique<pqxx::connection>(conninfo);
+    // Remembered by libpqxx and set again if it has to reconnect.
+    conn->set_variable("TimeZone", "'UTC'");
+    conn->set_variable("client_min_messages", "warning");
+    const std::optional<ConninfoParts> parts = parse_conninfo(conninfo);
+    if (!parts || !parts->has_application_name) {
+      conn->set_variable("application_name", "'deposit-reconciler'");
+    }
+    return conn;
+  } catch (...) {
+    return translate_pg_exception(std::current_exception(), "cannot connect to the database",
+                                  conninfo)
+        .error;
+  }
+}
+
 class PgSessionStore final : public SessionStore {
  public:
   PgSessionStore(std::unique_ptr<pqxx::connection> conn, std::string conninfo, StoreOptions options)
       : conn_(std::move(conn)),
         conninfo_(std::move(conninfo)),
         options_(options),
-        notices_(*conn_, conninfo_) {}
+        notices_(std::make_unique<NoticeLogger>(*conn_, conninfo_)) {}
 
   PgSessionStore(const PgSessionStore&) = delete;
   PgSessionStore& operator=(const PgSessionStore&) = delete;
@@ -625,6 +644,22 @@ ORDER BY category, created_at, session_token)sql",
 
   // Prepares the statements used on every batch; libpqxx prepares them on first use (and again
   // after a reconnect).
+  Status reconnect() override {
+    Result<std::unique_ptr<pqxx::connection>> fresh = open_connection(conninfo_);
+    if (!fresh) return fresh.error();
+    notices_.reset();
+    conn_ = std::move(*fresh);
+    notices_ = std::make_unique<NoticeLogger>(*conn_, conninfo_);
+    try {
+      prepare_statements();
+    } catch (...) {
+      return translate_pg_exception(std::current_exception(), "cannot prepare statements",
+                                    conninfo_)
+          .error;
+    }
+    return ok_status();
+  }
+
   void prepare_statements() {
     conn_->prepare("dr_apply", apply_sql(false));
     conn_->prepare("dr_apply_dry", apply_sql(true));
@@ -729,23 +764,17 @@ ORDER BY category, created_at, session_token)sql",
   std::string conninfo_;  // kept only to redact its password from error messages
   StoreOptions options_;
   std::map<int64_t, RunContext> runs_;
-  NoticeLogger notices_;  // after conn_: unregisters before the connection goes
+  std::unique_ptr<NoticeLogger> notices_;  // after conn_: unregisters before the connection goes
 };
 
 }  // namespace
 
 Result<std::unique_ptr<SessionStore>> SessionStore::connect(const std::string& conninfo,
                                                             const StoreOptions& options) {
+  Result<std::unique_ptr<pqxx::connection>> conn = open_connection(conninfo);
+  if (!conn) return conn.error();
   try {
-    auto conn = std::make_unique<pqxx::connection>(conninfo);
-    // Remembered by libpqxx and set again if it has to reconnect.
-    conn->set_variable("TimeZone", "'UTC'");
-    conn->set_variable("client_min_messages", "warning");
-    const std::optional<ConninfoParts> parts = parse_conninfo(conninfo);
-    if (!parts || !parts->has_application_name) {
-      conn->set_variable("application_name", "'deposit-reconciler'");
-    }
-    auto store = std::make_unique<PgSessionStore>(std::move(conn), conninfo, options);
+    auto store = std::make_unique<PgSessionStore>(std::move(*conn), conninfo, options);
     store->prepare_statements();
     log::debug("connected to database {}", describe_conninfo(conninfo));
     return std::unique_ptr<SessionStore>(std::move(store));

@@ -269,6 +269,10 @@ class SessionStore {
   // Stores a session just created at the gateway, as NEW; the audit trail records its
   // creation. kInvalidArgument if the token is already stored or a number is not a number.
   virtual Status insert_new_session(const NewSessionRow& row) = 0;
+
+  // Drops the connection and opens a new one with the same settings, keeping what this object
+  // knows about its runs (a --all or dry run's position in its walk): used after kUnavailable.
+  virtual Status reconnect() = 0;
 };
 
 }  // namespace dr::store
