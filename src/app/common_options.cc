@@ -112,6 +112,12 @@ ExitCode exit_code_for(const Error& e) {
   return ExitCode::kInternal;
 }
 
+std::string database_hint(const std::string& database_url, const EnvLookup& env) {
+  if (!database_url.empty() || env("PGHOST") || env("PGDATABASE") || env("PGSERVICE")) return "";
+  return " (no database configured: set DATABASE_URL or DATABASE_URL_FILE, or pass "
+         "--database-url)";
+}
+
 ExitCode database_exit_code(const Error& e) {
   return e.code == ErrorCode::kInvalidArgument ? ExitCode::kUsage : ExitCode::kDatabase;
 }

@@ -35,6 +35,10 @@ Result<std::string> load_api_key(const ParsedArgs& args, const EnvLookup& env);
 // Maps an Error to DESIGN.md's exit code.
 ExitCode exit_code_for(const Error& e);
 
+// " (set DATABASE_URL ...)" when no database was configured at all, so libpq's complaint about
+// its default socket makes sense to a newcomer; empty otherwise.
+std::string database_hint(const std::string& database_url, const EnvLookup& env);
+
 // For a failure to open the database: 2 when the URL itself is wrong, 5 otherwise.
 ExitCode database_exit_code(const Error& e);
 

@@ -80,7 +80,7 @@ int migrate_command(const std::vector<std::string>& argv, const EnvLookup& env) 
   auto url = load_database_url(args, env);
   if (!url) return fail(ExitCode::kUsage, url.error().message);
   auto r = store::migrate(*url);
-  if (!r) return fail(database_exit_code(r.error()), r.error().message);
+  if (!r) return fail(database_exit_code(r.error()), r.error().message + database_hint(*url, env));
   if (r->applied.empty()) {
     std::printf("schema is up to date (version %d)\n", r->to_version);
   } else {
@@ -179,6 +179,15 @@ int follow_up_command(const std::vector<std::string>& argv, const EnvLookup& env
   follow_up.by = by;
   auto n = (*store)->mark_followed_up(follow_up);
   if (!n) return fail(ExitCode::kDatabase, n.error().message);
+  if (!follow_up.tokens.empty() && *n < static_cast<int64_t>(follow_up.tokens.size())) {
+    std::printf("%lld finding(s) marked as followed up by %s\n", static_cast<long long>(*n),
+                by.c_str());
+    return fail(ExitCode::kUsage,
+                fmt::format("{} of the {} token(s) given have no open finding in run {} (a typo, "
+                            "or already followed up?)",
+                            follow_up.tokens.size() - static_cast<size_t>(*n),
+                            follow_up.tokens.size(), *run_id));
+  }
   std::printf("%lld finding(s) marked as followed up by %s\n", static_cast<long long>(*n),
               by.c_str());
   return 0;

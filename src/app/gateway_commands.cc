@@ -58,7 +58,8 @@ Result<GatewaySetup> gateway_setup(const ParsedArgs& args, const EnvLookup& env,
 }
 
 // Maps a failed exchange to a message and an exit code.
-int gateway_failure(const http::HttpResponse& r, std::string_view what) {
+int gateway_failure(const http::HttpResponse& r, std::string_view what,
+                    std::string_view credentials_hint) {
   if (r.error != http::TransportError::kNone) {
     return fail(ExitCode::kPartial, fmt::format("{}: {}", what, r.error_message));
   }
@@ -67,7 +68,7 @@ int gateway_failure(const http::HttpResponse& r, std::string_view what) {
                  ? fmt::format("{}: the gateway answered HTTP {}", what, r.status)
                  : fmt::format("{}: the gateway answered HTTP {}: {}", what, r.status, detail);
   if (r.status == 401 || r.status == 403) {
-    return fail(ExitCode::kAuthRejected, msg + " (check the API key and HMAC secret)");
+    return fail(ExitCode::kAuthRejected, fmt::format("{} ({})", msg, credentials_hint));
   }
   if (r.status >= 400 && r.status < 500 && r.status != 404 && r.status != 408 && r.status != 429) {
     return fail(ExitCode::kUsage, msg);
@@ -170,7 +171,8 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
   // Never retried: a POST whose answer was lost may still have created a session.
   auto r = send_one(*gw->engine, std::move(post));
   if (r.error != http::TransportError::kNone || r.status < 200 || r.status >= 300) {
-    return gateway_failure(r, "creating the session failed");
+    return gateway_failure(r, "creating the session failed",
+                           "check the API key and the HMAC secret");
   }
   auto created = gateway::parse_created_session(r.body);
   if (!created) return fail(ExitCode::kInternal, created.error().message);
@@ -259,7 +261,7 @@ int status_command(const std::vector<std::string>& argv, const EnvLookup& env) {
       return fail(ExitCode::kPartial,
                   fmt::format("the gateway does not know session {}", log::redact_token(token)));
     }
-    return gateway_failure(r, "querying the session failed");
+    return gateway_failure(r, "querying the session failed", "check the API key");
   }
   auto status = gateway::parse_session_status(r.body);
   if (status.kind != gateway::SessionStatus::Kind::kOk) {

@@ -26,6 +26,8 @@
 namespace dr::app {
 namespace {
 
+constexpr int64_t kAllNotFoundThreshold = 5;
+
 std::atomic<bool> g_stop{false};
 std::atomic<int> g_signal{0};
 std::atomic<http::Transport*> g_transport{nullptr};
@@ -295,7 +297,10 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   // From here on a SIGTERM is a clean stop, not a kill (the run record is written below).
   install_signal_handlers();
   auto store_r = store::SessionStore::connect(setup.database_url);
-  if (!store_r) return fail(database_exit_code(store_r.error()), store_r.error().message);
+  if (!store_r) {
+    return fail(database_exit_code(store_r.error()),
+                store_r.error().message + database_hint(setup.database_url, env));
+  }
   auto& store = *store_r;
   if (auto s = store->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
 
@@ -324,7 +329,13 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   int64_t total = -1;  // for the progress line's ETA; unknown if counting fails
   if (auto n = store->count_selected(run_id, filter)) {
     total = o.limit ? std::min(*n, *o.limit) : *n;
-    log::info("{} session(s) selected", total);
+    if (total == 0) {
+      log::info("no session is due: nothing NEW older than --min-age {}{}",
+                format_duration(o.min_age),
+                o.all ? "" : " whose re-check is due (--all ignores the schedule)");
+    } else {
+      log::info("{} session(s) selected", total);
+    }
   }
   reconcile::StoreAdapter adapter(std::move(store),
                                   {run_id, o.worker_id, filter, o.lease, o.stale_after, o.dry_run});
@@ -374,6 +385,15 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   } else if (end == reconcile::PipelineEnd::kInterrupted) {
     status = store::RunStatus::kInterrupted;
     code = ExitCode::kInternal;
+  } else if (stats.answered >= kAllNotFoundThreshold && stats.not_found == stats.answered) {
+    // Every single answer a 404 is more likely a wrong --gateway-url (a path prefix, the wrong
+    // environment) than that many orphan rows.
+    log::error(
+        "the gateway answered 404 for every one of the {} session(s) checked: is the "
+        "gateway URL {} right?",
+        stats.answered, o.gateway_url);
+    status = store::RunStatus::kPartial;
+    code = ExitCode::kPartial;
   } else if (stats.unchecked - stats.not_found > 0) {
     // 404s are definite answers (reported as unchecked for people to look at), not failures to
     // check: they alone do not make a run partial.

@@ -67,6 +67,11 @@ Status check_base_url(std::string_view url) {
   if (authority != std::string::npos && text.compare(authority + 3, 1, "/") == 0) {
     return Error::invalid(std::string(kWhat) + " has no host");
   }
+  if (authority == std::string::npos) {
+    return Error::invalid(std::string(kWhat) +
+                          " has no scheme: write it as https://host (or http://127.0.0.1:PORT for "
+                          "a local simulator)");
+  }
   // No CURLU_DEFAULT_SCHEME / CURLU_GUESS_SCHEME: "example.com" without a scheme is an error.
   // CURLU_NON_SUPPORT_SCHEME: parse any scheme, so the message below can name it.
   const CURLUcode rc =

@@ -119,7 +119,8 @@ Status ReportWriter::add(const FindingRow& row) {
   if (impl_->error) return *impl_->error;
   if (impl_->finished) return Error::internal("report row added after finish()");
   ++impl_->rows;
-  ++impl_->rows_by_category[row.category];
+  // Open findings of earlier runs (--include-open) are not part of this run's counts.
+  if (row.run_id == impl_->facts.run_id) ++impl_->rows_by_category[row.category];
   return impl_->write_all([&row](ReportRenderer& r, std::string& out) { r.row(row, out); });
 }
 

@@ -168,7 +168,7 @@ Result<MigrateReport> migrate(const std::string& conninfo,
       tx.exec_params0("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                       m.version, m.name, m.checksum);
       tx.commit();
-      log::info("applied migration {}", m.name);
+      log::debug("applied migration {}", m.name);
       report.applied.push_back(m.name);
     }
     report.to_version = known->empty() ? 0 : std::max(report.from_version, known->back().version);

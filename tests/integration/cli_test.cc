@@ -75,6 +75,8 @@ TEST(Cli, GatewayUrlMustBeHttpsUnlessLoopback) {
   expect_failure({"run"}, 2, "gateway URL", env);
   env["GATEWAY_BASE_URL"] = "not a url";
   expect_failure({"status", "tok"}, 2, "gateway URL", env);
+  env["GATEWAY_BASE_URL"] = "127.0.0.1:8080";
+  expect_failure({"status", "tok"}, 2, "no scheme", env);
   env["GATEWAY_BASE_URL"] = "https://user:" + kSecretKey + "@gateway.example.com";
   expect_failure({"run"}, 2, "gateway URL", env);
 }

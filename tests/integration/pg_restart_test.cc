@@ -72,6 +72,11 @@ class PgRestartTest : public ::testing::Test {
     o.args = {"--seed", std::to_string(kSeed), "--preload", "10000", "--latency", "20ms"};
     sim_ = std::make_unique<SimProcess>(o);
   }
+  void TearDown() override { std::filesystem::remove_all(report_dir()); }
+  static std::filesystem::path report_dir() {
+    return std::filesystem::temp_directory_path() /
+           ("dr-pg-restart-reports-" + std::to_string(::getpid()));
+  }
   EnvChanges env_db() const {
     return {{"DATABASE_URL", server_->url()}, {"DATABASE_URL_FILE", ""}};
   }
@@ -84,7 +89,7 @@ class PgRestartTest : public ::testing::Test {
   }
   std::vector<std::string> args() const {
     return {"run", "--rate", "0", "--concurrency", "16", "--batch-size", "100", "--progress", "never",
-            "--report-dir", (std::filesystem::temp_directory_path() / ("dr-pg-restart-reports-" + std::to_string(::getpid()))).string(),
+            "--report-dir", report_dir().string(),
             "--timeout", "2s", "--lease", "10s"};
   }
   long long scalar(const std::string& sql) {

@@ -505,3 +505,29 @@ TEST_F(RunTest, SharedCutoffKeepsALateBackfillWorkerFromAskingAgain) {
 
 }  // namespace
 }  // namespace dr::test
+
+namespace dr::test {
+namespace {
+
+TEST_F(RunTest, EveryAnswerA404PointsAtTheGatewayUrl) {
+  exec("INSERT INTO deposit_sessions (session_token, user_id, user_name, created_at) "
+       "SELECT 'unknown-' || i, 'u', 'n', now() - interval '1 day' FROM generate_series(1, 8) i");
+  SimProcess sim(sim_options());
+  auto r = run_reconciler(run_args(), env(sim));
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("is the gateway URL"), std::string::npos) << r.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'unchecked'"), 8);
+  // A 404 among real answers is a finding, not a failed run.
+  seed(0, 20);
+  exec("UPDATE deposit_sessions SET next_check_at = now() - interval '1 second'");
+  r = run_reconciler(run_args(), env(sim));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // follow-up: a token with no open finding is named, not silently ignored.
+  auto f = run_reconciler({"follow-up", "--run", "1", "unknown-1", "no-such-token", "--by", "bob"}, env(sim));
+  EXPECT_EQ(f.exit_code, 2) << f.err;
+  EXPECT_NE(f.err.find("1 of the 2 token(s)"), std::string::npos) << f.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_findings WHERE followed_up_by = 'bob'"), 1);
+}
+
+}  // namespace
+}  // namespace dr::test
