@@ -459,7 +459,8 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   // stdout carries the summary and the report paths; everything else went to stderr.
   std::printf(
       "run %lld %s: %lld claimed, %lld backfilled_completed, %lld expired, %lld failed, "
-      "%lld still_new, %lld stale, %lld anomaly, %lld unchecked in %.1f s (%lld requests)\n",
+      "%lld still_new (%lld of them stale), %lld anomaly, %lld unchecked in %.1f s (%lld "
+      "requests)\n",
       static_cast<long long>(run_id), std::string(store::to_string(status)).c_str(),
       static_cast<long long>(stats.claimed), static_cast<long long>(totals.completed),
       static_cast<long long>(totals.expired), static_cast<long long>(totals.failed),
