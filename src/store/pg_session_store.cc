@@ -212,26 +212,18 @@ input AS (
          http_status integer, attempts integer, error text, raw_answer text, checked_at_us bigint)
 ),)sql";
 
-constexpr const char* kApplyCurLocked = R"sql(
-cur AS (
+// The batch joined to its rows. The leasing variant locks them and takes only this worker's.
+constexpr const char* kApplyCurSelect = R"sql(
   SELECT s.session_token, s.state AS row_state, s.created_at, s.stale_reported_at,
          s.user_id, s.user_name, s.user_name_surname, s.user_email,
          i.kind, i.gateway_state, i.http_status, i.attempts, i.error, i.raw_answer,
          timestamptz 'epoch' + i.checked_at_us * interval '1 microsecond' AS checked_at
-  FROM input i JOIN deposit_sessions s ON s.session_token = i.token
+  FROM input i JOIN deposit_sessions s ON s.session_token = i.token)sql";
+
+constexpr const char* kApplyCurLocked = R"sql(
   WHERE s.lease_owner = {worker}::text
   ORDER BY s.session_token
-  FOR UPDATE OF s
-),)sql";
-
-constexpr const char* kApplyCurDry = R"sql(
-cur AS (
-  SELECT s.session_token, s.state AS row_state, s.created_at, s.stale_reported_at,
-         s.user_id, s.user_name, s.user_name_surname, s.user_email,
-         i.kind, i.gateway_state, i.http_status, i.attempts, i.error, i.raw_answer,
-         timestamptz 'epoch' + i.checked_at_us * interval '1 microsecond' AS checked_at
-  FROM input i JOIN deposit_sessions s ON s.session_token = i.token
-),)sql";
+  FOR UPDATE OF s)sql";
 
 constexpr const char* kApplyDecide = R"sql(
 decided AS (
@@ -329,7 +321,10 @@ FROM {rows})sql";
 std::string apply_sql(bool dry_run) {
   std::string sql = "WITH";
   sql += kApplyInput;
-  sql += dry_run ? kApplyCurDry : kApplyCurLocked;
+  sql += "\ncur AS (";
+  sql += kApplyCurSelect;
+  if (!dry_run) sql += kApplyCurLocked;
+  sql += "\n),";
   sql += kApplyDecide;
   if (!dry_run) sql += kApplyWrite;
   sql += kApplyFindings;
