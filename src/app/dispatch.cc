@@ -1,5 +1,6 @@
 #include <curl/curl.h>
 #include <signal.h>
+#include <stdlib.h>
 
 #include <cstdio>
 #include <exception>
@@ -36,6 +37,9 @@ exit codes: 0 ok, 1 internal error, 2 usage/configuration, 3 partial (some sessi
 int main_entry(int argc, char** argv) {
   // curl and libpq write to sockets; a peer that hangs up must not kill the process.
   ::signal(SIGPIPE, SIG_IGN);
+  // A database host that does not answer must not hang a cron job forever: libpq waits
+  // without limit unless told. A connect_timeout in the URL, or the variable, still wins.
+  ::setenv("PGCONNECT_TIMEOUT", "10", /*overwrite=*/0);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   std::vector<std::string> args(argv + (argc > 1 ? 2 : 1), argv + argc);
   std::string command = argc > 1 ? argv[1] : "";

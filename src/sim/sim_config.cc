@@ -170,6 +170,8 @@ Latency and faults (fractions are per request, drawn from a generator seeded by 
 
 Statistics (GET /stats, POST /stats/reset; no key needed, not counted):
   --track-tokens           count GETs per token in /stats (at most 1,000,000 tokens)
+  --exit-with-parent       stop (as on SIGTERM) when the process that started it dies, so a
+                           crashed test or script never leaves a simulator behind (Linux)
   /stats has requests_total, responses_by_status, max_requests_per_second (most requests in
   any 1 s window, sliding in 100 ms steps), requests_last_second, in_flight, max_in_flight
   (delayed and held requests included), connections_total (connections that carried a gateway
@@ -295,6 +297,8 @@ Result<SimCommand> parse_sim_command(const std::vector<std::string>& args, const
       c.force_status = static_cast<int>(*n);
     } else if (flag == "--track-tokens") {
       c.track_tokens = true;
+    } else if (flag == "--exit-with-parent") {
+      c.exit_with_parent = true;
     } else if (flag == "--verbose" || flag == "-v") {
       c.verbose = true;
     } else {

@@ -63,6 +63,7 @@ struct SimConfig {
   uint32_t rate_limit = 0;                          // requests/s, 0 = none
   int force_status = 0;  // 0 = off; otherwise every gateway request gets this status
   bool track_tokens = false;
+  bool exit_with_parent = false;  // PR_SET_PDEATHSIG(SIGTERM)
   bool verbose = false;
 };
 

@@ -1,6 +1,8 @@
 // deposit-gateway-sim: parse, write the preload file, serve until SIGTERM/SIGINT.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
@@ -42,6 +44,12 @@ int main(int argc, char** argv) {
       return dr::to_int(ExitCode::kInternal);
     }
     dr::log::info("wrote {} preloaded sessions to {}", config.preload, config.preload_file);
+  }
+
+  if (config.exit_with_parent) {
+    const pid_t parent = ::getppid();
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) return 0;  // the parent died before prctl took effect
   }
 
   // Signals are taken by sigwait below; the loop threads inherit this mask and never see them.

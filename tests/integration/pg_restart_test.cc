@@ -3,6 +3,9 @@
 // Each test starts its own throwaway server (scripts/pg-throwaway.sh), so restarting it disturbs
 // no other test.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -20,6 +23,27 @@ namespace {
 
 using namespace std::chrono_literals;
 constexpr uint64_t kSeed = 11;
+
+class PortHold {
+ public:
+  explicit PortHold(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << "port " << port;
+  }
+  ~PortHold() { release(); }
+  void release() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
 
 class OwnServer {
  public:
@@ -39,6 +63,10 @@ class OwnServer {
     std::filesystem::remove_all(dir_);
   }
   const std::string& url() const { return url_; }
+  int port() const {
+    auto colon = url_.rfind(':');
+    return std::stoi(url_.substr(colon + 1, url_.find('/', colon) - colon - 1));
+  }
   const std::string& error() const { return error_; }
   ProcessResult control(const std::string& action) { return script({action, (dir_ / "pg").string()}); }
 
@@ -146,10 +174,15 @@ TEST_F(PgRestartTest, LongOutageExitsFiveThenRerunFinishes) {
     std::this_thread::sleep_for(10ms);
   }
   ASSERT_EQ(server_->control("down").exit_code, 0);
+  // Hold the port while the server is down (bound, not listening: connections are refused), so
+  // a throwaway server started meanwhile by another test cannot take it before "up".
+  PortHold hold(server_->port());
   auto r = job.wait(120s);
   EXPECT_EQ(r.exit_code, 5) << r.err;
   EXPECT_NE(r.err.find("database"), std::string::npos) << r.err;
-  ASSERT_EQ(server_->control("up").exit_code, 0);
+  hold.release();
+  auto up = server_->control("up");
+  ASSERT_EQ(up.exit_code, 0) << up.err;
   rerun_and_check();
 }
 

@@ -500,7 +500,8 @@ TEST_F(RunTest, SharedCutoffKeepsALateBackfillWorkerFromAskingAgain) {
   auto d = run_reconciler(run_args({"--all", "--not-checked-since", "2999-01-01T00:00:00Z"}), env(sim));
   ASSERT_EQ(d.exit_code, 0) << d.err;
   EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), count_expected(kN, gateway::SessionState::kNew));
-  for (auto& [token, n] : sim.stats()["requests_by_token"].items()) EXPECT_EQ(n.get<int>(), 1) << token;
+  auto stats = sim.stats();  // a named object: items() of a temporary would dangle
+  for (auto& [token, n] : stats["requests_by_token"].items()) EXPECT_EQ(n.get<int>(), 1) << token;
 }
 
 }  // namespace

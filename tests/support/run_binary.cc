@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +44,8 @@ pid_t spawn(const std::string& path, const std::vector<std::string>& args, const
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    // A test that dies must not leave the child behind (it would hold CTest's output pipe).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(out_fd, STDOUT_FILENO);
     ::dup2(err_fd, STDERR_FILENO);
     int devnull = ::open("/dev/null", O_RDONLY);

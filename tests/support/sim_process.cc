@@ -61,7 +61,8 @@ int decode_status(int wstatus) {
 }  // namespace
 
 SimProcess::SimProcess(SimOptions options) : options_(std::move(options)) {
-  std::vector<std::string> args = {DR_SIM_BIN, "--listen", "127.0.0.1", "--port", "0"};
+  std::vector<std::string> args = {DR_SIM_BIN, "--listen", "127.0.0.1", "--port", "0",
+                                   "--exit-with-parent"};
   args.insert(args.end(), options_.args.begin(), options_.args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
