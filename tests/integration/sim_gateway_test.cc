@@ -324,7 +324,7 @@ TEST_F(SimGatewayTest, FaultTimeoutHoldsUntilTheClientGivesUp) {
   start({"--preload", "10", "--fault-timeout", "1"});
   Response r = get("sim-1-1", "test-key", /*timeout_ms=*/400);
   EXPECT_EQ(r.code, CURLE_OPERATION_TIMEDOUT);
-  EXPECT_GE(r.elapsed.count(), 400);
+  EXPECT_GE(r.elapsed.count(), 380);  // curl and the test read different clocks
   EXPECT_EQ(r.status, 0);
   // The client closed: the simulator notices and stops holding.
   auto s = wait_for_stats([](const nlohmann::json& j) { return j["abandoned_total"] == 1; });
