@@ -12,6 +12,7 @@
 
 #include "store/migrator.h"
 #include "store/session_store.h"
+#include "support/store_schema.h"
 #include "support/test_database.h"
 
 namespace dr::store {
@@ -24,19 +25,7 @@ using test::query_rows;
 using test::query_value;
 using test::SqlRow;
 
-struct StoreSchema {
-  static void prepare(const std::string& url) {
-    auto r = migrate(url);
-    ASSERT_TRUE(r.ok()) << r.error().message;
-  }
-  static void reset(const std::string& url) {
-    // Replica mode skips triggers, among them the one that keeps the audit trail append-only.
-    exec_sql(url,
-             "SET session_replication_role = replica; "
-             "DELETE FROM session_state_changes; DELETE FROM reconciler_findings; "
-             "DELETE FROM deposit_sessions; DELETE FROM reconciler_runs");
-  }
-};
+using test::StoreSchema;
 
 constexpr auto kStaleAfter = 24h;
 
@@ -271,9 +260,9 @@ TEST_F(ApplyTest, NotificationThatCameFirstIsNeverOverwritten) {
            "UPDATE deposit_sessions SET state = 'COMPLETED' "
            "WHERE session_token IN ('agree', 'disagree', 'older') AND state = 'NEW'");
   // "older": the gateway's NEW predates the notification; not a disagreement.
-  ApplyCounts c = apply(
-      run, {answer("agree", SessionState::kCompleted), answer("disagree", SessionState::kExpired),
-            answer("older", SessionState::kNew)});
+  ApplyCounts c =
+      apply(run, {answer("agree", SessionState::kCompleted),
+                  answer("disagree", SessionState::kExpired), answer("older", SessionState::kNew)});
   EXPECT_EQ(c.conflicts, 2);
   EXPECT_EQ(c.anomalies, 1);
   EXPECT_EQ(c.resolved(), 0);

@@ -7,6 +7,7 @@
 
 #include "store/migrator.h"
 #include "store/session_store.h"
+#include "support/store_schema.h"
 #include "support/test_database.h"
 
 namespace dr::store {
@@ -17,19 +18,7 @@ using gateway::SessionState;
 using test::exec_sql;
 using test::query_value;
 
-struct StoreSchema {
-  static void prepare(const std::string& url) {
-    auto r = migrate(url);
-    ASSERT_TRUE(r.ok()) << r.error().message;
-  }
-  static void reset(const std::string& url) {
-    // Replica mode skips triggers, among them the one that keeps the audit trail append-only.
-    exec_sql(url,
-             "SET session_replication_role = replica; "
-             "DELETE FROM session_state_changes; DELETE FROM reconciler_findings; "
-             "DELETE FROM deposit_sessions; DELETE FROM reconciler_runs");
-  }
-};
+using test::StoreSchema;
 
 class RunsTest : public test::SuiteDatabaseTest<StoreSchema> {
  protected:
