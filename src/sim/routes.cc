@@ -14,6 +14,13 @@ Route route_of(std::string_view target, std::string& token) {
     target = target.substr(0, q);
   if (target == "/stats") return Route::kStats;
   if (target == "/stats/reset") return Route::kStatsReset;
+  constexpr std::string_view kCheckoutBase = "/checkout/";
+  if (target.starts_with(kCheckoutBase)) {
+    std::string_view rest = target.substr(kCheckoutBase.size());
+    if (rest.empty() || rest.find('/') != std::string_view::npos) return Route::kUnknown;
+    if (!gateway::percent_decode(rest, token)) return Route::kUnknown;
+    return Route::kCheckout;
+  }
   constexpr std::string_view kBase = gateway::kSessionPath;
   if (target.substr(0, kBase.size()) != kBase) return Route::kUnknown;
   std::string_view rest = target.substr(kBase.size());

@@ -23,11 +23,13 @@
 #include <vector>
 
 #include "common/log.h"
-#include "gateway/create_session.h"
 #include "gateway/signing.h"
+#include "sim/checkout_page.h"
+#include "sim/event_handles.h"
 #include "sim/outcomes.h"
 #include "sim/rate.h"
 #include "sim/routes.h"
+#include "sim/session_body.h"
 #include "sim/stats.h"
 
 namespace dr::sim {
@@ -40,20 +42,42 @@ constexpr ev_ssize_t kMaxBodyBytes = 1024 * 1024;
 constexpr ev_ssize_t kMaxHeaderBytes = 64 * 1024;
 constexpr int kListenBacklog = 1024;
 
-constexpr std::string_view kApiKeyInvalid = R"({"error":"errorApiKeyInvalid"})";
-constexpr std::string_view kHmacMismatch = R"({"error":"errorHmacDoesNotMatch"})";
-constexpr std::string_view kSessionNotFound = R"({"error":"errorSessionNotFound"})";
-constexpr std::string_view kNotFound = R"({"error":"errorNotFound"})";
-constexpr std::string_view kMethodNotAllowed = R"({"error":"errorMethodNotAllowed"})";
-constexpr std::string_view kTooManyRequests = R"({"error":"errorTooManyRequests"})";
-constexpr std::string_view kInternal = R"({"error":"errorInternal"})";
-constexpr std::string_view kUnavailable = R"({"error":"errorServiceUnavailable"})";
-constexpr std::string_view kForbidden = R"({"error":"errorForbidden"})";
-constexpr std::string_view kForced = R"({"error":"errorForcedStatus"})";
-constexpr std::string_view kBadTokenEncoding =
-    R"({"error":"errorValidation","message":"sessionToken is not valid percent-encoding"})";
-constexpr std::string_view kNotJson =
-    R"({"error":"errorValidation","message":"content-type must be application/json"})";
+using internal::EventBasePtr;
+using internal::EventPtr;
+using internal::EvhttpPtr;
+using internal::ListenerPtr;
+
+// Every error answer has one shape: {"errorCode": "...", "field": "..." or null, "message": "..."}.
+// `field` names the body field or the header at fault.
+std::string error_body(std::string_view code, std::string_view field, std::string_view message) {
+  nlohmann::ordered_json j;
+  j["errorCode"] = code;
+  j["field"] = field.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(field);
+  j["message"] = message;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+const std::string kApiKeyInvalid =
+    error_body("errorApiKeyInvalid", "x-api-key", "the x-api-key header is missing or not valid");
+const std::string kHmacMismatch =
+    error_body("errorHmacDoesNotMatch", "x-payload-hash",
+               "x-payload-hash is not base64(HMAC-SHA512(secret, body)) of the bytes received");
+const std::string kUnsupportedMediaType = error_body("errorUnsupportedMediaType", "content-type",
+                                                     "content-type must be application/json");
+const std::string kSessionNotFound =
+    error_body("errorSessionNotFound", "sessionToken", "no session has this token");
+const std::string kNotFound = error_body("errorNotFound", "", "no such endpoint");
+const std::string kMethodNotAllowed =
+    error_body("errorMethodNotAllowed", "", "this endpoint does not take that method");
+const std::string kTooManyRequests = error_body(
+    "errorTooManyRequests", "", "over the rate limit; retry after the Retry-After delay");
+const std::string kInternal = error_body("errorInternal", "", "internal error (injected)");
+const std::string kUnavailable =
+    error_body("errorServiceUnavailable", "", "temporarily unavailable; retry later");
+const std::string kForbidden = error_body("errorForbidden", "", "forbidden");
+const std::string kForced = error_body("errorForcedStatus", "", "status forced by --force-status");
+const std::string kBadTokenEncoding =
+    error_body("errorValidation", "sessionToken", "sessionToken is not valid percent-encoding");
 // Cut off in the middle of a string: no JSON parser accepts it.
 constexpr std::string_view kMalformed = R"({"sessionState":"COMPLETED","checkOutUrl":"http://)";
 
@@ -121,8 +145,10 @@ void set_port(ParsedAddress& a, uint16_t port) {
   }
 }
 
+// A session made by POST: when, and what its body said (for the checkout page).
 struct CreatedSession {
   pacing::MonotonicTime created;
+  SessionBody body;
 };
 
 }  // namespace
@@ -131,12 +157,13 @@ struct Worker;
 
 // A request whose answer waits for a timer (--latency) or that is never answered (--fault-timeout).
 // The answer's headers and body are already in the request; only the send (or the close) waits.
+// Owned by its Worker (Worker::deferred); its events are freed with it.
 struct Deferred {
   Worker* worker = nullptr;
-  evhttp_request* req = nullptr;
-  evhttp_connection* conn = nullptr;
-  event* timer = nullptr;
-  event* watch = nullptr;  // notices the client closing while we wait
+  evhttp_request* req = nullptr;      // owned by evhttp
+  evhttp_connection* conn = nullptr;  // owned by evhttp
+  EventPtr timer;
+  EventPtr watch;  // notices the client closing while we wait
   int status = 0;
   bool hold = false;  // true: close at the timer instead of answering
 };
@@ -157,9 +184,11 @@ struct Shared {
   SimStats stats;
   RateLimiter limiter;
 
-  std::shared_mutex created_mu;
+  std::shared_mutex created_mu;  // guards `created` and `moved`
   std::unordered_map<std::string, CreatedSession> created;
+  std::unordered_map<std::string, SessionState> moved;  // by hand, on the checkout page
   std::atomic<bool> any_created{false};
+  std::atomic<bool> any_moved{false};
   std::atomic<uint64_t> created_counter{0};
 
   std::mutex fail_mu;
@@ -189,12 +218,14 @@ struct Worker {
 
   Shared& sim;
   const int index;
-  event_base* base = nullptr;
-  evhttp* http = nullptr;
-  event* wake = nullptr;
+  // Declared in creation order, so the implicit destruction order is also right; shutdown()
+  // frees them in the same order explicitly (stop() needs it before the Worker goes).
+  EventBasePtr base;
+  EvhttpPtr http;
+  EventPtr wake;
+  std::unordered_map<Deferred*, std::unique_ptr<Deferred>> deferred;
   std::mt19937_64 rng;
   std::unordered_set<evhttp_connection*> connections;
-  std::unordered_set<Deferred*> deferred;
   std::string token;    // decoded token of the current request (reused)
   std::string scratch;  // reused for encoding
 
@@ -204,8 +235,12 @@ struct Worker {
   void handle_stats(evhttp_request* req, Route route);
   void handle_get(evhttp_request* req, pacing::MonotonicTime now);
   void handle_post(evhttp_request* req, pacing::MonotonicTime now);
+  void handle_checkout(evhttp_request* req);
   void note_connection(evhttp_request* req);
-  std::optional<SessionState> state_of(std::string_view token, pacing::MonotonicTime now);
+  // The state a GET answers now; nullopt for an unknown token. `body` receives the POST body of a
+  // session made by POST (for the checkout page), when not null.
+  std::optional<SessionState> state_of(std::string_view token, pacing::MonotonicTime now,
+                                       SessionBody* body = nullptr);
 
   // Writes an answer into the request and sends it now or after the configured latency.
   void answer(evhttp_request* req, int status, std::string_view body, bool retry_after = false);
@@ -215,7 +250,6 @@ struct Worker {
   void defer(evhttp_request* req, int status, bool hold, pacing::Duration delay);
   void send_deferred(Deferred* d);
   void drop_deferred(Deferred* d);
-  void release(Deferred* d);
   void shutdown();
 };
 
@@ -228,7 +262,7 @@ void on_connection_closed(evhttp_connection* conn, void* arg) {
 }
 
 void on_wake(evutil_socket_t, short, void* arg) {
-  event_base_loopbreak(static_cast<Worker*>(arg)->base);
+  event_base_loopbreak(static_cast<Worker*>(arg)->base.get());
 }
 
 void on_deferred_timer(evutil_socket_t, short, void* arg) {
@@ -247,7 +281,7 @@ void on_deferred_watch(evutil_socket_t fd, short, void* arg) {
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
     d->worker->drop_deferred(d);  // the client gave up
   } else if (n < 0) {
-    event_add(d->watch, nullptr);  // spurious wake-up
+    event_add(d->watch.get(), nullptr);  // spurious wake-up
   }
   // n > 0: the client sent its next request early. Watching again would spin on readable data,
   // so the timer alone ends this one.
@@ -275,6 +309,10 @@ void Worker::handle(evhttp_request* req) {
   evhttp_cmd_type method = evhttp_request_get_command(req);
   if (route == Route::kStats || route == Route::kStatsReset) {
     handle_stats(req, route);
+    return;
+  }
+  if (route == Route::kCheckout) {  // a person's browser: no key, no faults, not counted
+    handle_checkout(req);
     return;
   }
   pacing::MonotonicTime now = sim.clock.now();
@@ -388,19 +426,33 @@ void Worker::handle(evhttp_request* req) {
   }
 }
 
-std::optional<SessionState> Worker::state_of(std::string_view t, pacing::MonotonicTime now) {
+std::optional<SessionState> Worker::state_of(std::string_view t, pacing::MonotonicTime now,
+                                             SessionBody* body) {
   const SimConfig& c = sim.config;
   pacing::MonotonicTime created = sim.start_time;
   bool known = c.accept_any_token || preload_index(t, c.seed, c.preload).has_value();
-  if (!known && sim.any_created.load(std::memory_order_acquire)) {
+  bool made_by_post = false;
+  const bool look_up_created = !known && sim.any_created.load(std::memory_order_acquire);
+  const bool look_up_moved = sim.any_moved.load(std::memory_order_acquire);
+  if (look_up_created || look_up_moved) {
     std::shared_lock lock(sim.created_mu);
     // Heterogeneous lookup needs C++20 transparent hashing; a copy of a short token is cheap here.
-    if (auto it = sim.created.find(std::string(t)); it != sim.created.end()) {
-      known = true;
-      created = it->second.created;
+    const std::string key(t);
+    if (look_up_created) {
+      if (auto it = sim.created.find(key); it != sim.created.end()) {
+        known = made_by_post = true;
+        created = it->second.created;
+        if (body != nullptr) *body = it->second.body;
+      }
+    }
+    if (known && look_up_moved) {
+      if (auto it = sim.moved.find(key); it != sim.moved.end()) return it->second;
     }
   }
   if (!known) return std::nullopt;
+  // A session made by POST is NEW, as the page says, until the checkout page moves it or, with
+  // --new-for, until that long after its creation.
+  if (made_by_post && c.new_for.count() == 0) return SessionState::kNew;
   if (c.new_for.count() > 0 && now < created + c.new_for) return SessionState::kNew;
   return outcome_for(t, c.seed, c.outcomes);
 }
@@ -418,10 +470,12 @@ void Worker::handle_get(evhttp_request* req, pacing::MonotonicTime now) {
 }
 
 void Worker::handle_post(evhttp_request* req, pacing::MonotonicTime now) {
+  // Content type first: the page has the hash computed over the JSON text of the body, so a body
+  // not declared as JSON has no hash to check (README, "The simulator and the API page").
   evkeyvalq* in = evhttp_request_get_input_headers(req);
   const char* content_type = evhttp_find_header(in, "content-type");
   if (content_type == nullptr || !is_json_content_type(content_type)) {
-    answer(req, 400, kNotJson);
+    answer(req, 415, kUnsupportedMediaType);
     return;
   }
   evbuffer* body_buf = evhttp_request_get_input_buffer(req);
@@ -429,29 +483,78 @@ void Worker::handle_post(evhttp_request* req, pacing::MonotonicTime now) {
   const char* data = length > 0 ? reinterpret_cast<const char*>(evbuffer_pullup(body_buf, -1)) : "";
   std::string_view body(data, length);
 
+  // Over the bytes received, as the page's sample signs the exact text it sends.
   const char* hash = evhttp_find_header(in, "x-payload-hash");
   if (hash == nullptr || !gateway::constant_time_equal(
                              hash, gateway::hmac_sha512_base64(sim.config.hmac_secret, body))) {
     answer(req, 401, kHmacMismatch);
     return;
   }
-  auto parsed = gateway::parse_create_session_body(body);
-  if (!parsed) {
-    nlohmann::json err = {{"error", "errorValidation"}, {"message", parsed.error().message}};
-    answer(req, 400, err.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  BodyCheck check = check_create_session_body(body);
+  if (!check.body) {
+    answer(req, 400, error_body("errorValidation", check.problem.field, check.problem.message));
     return;
   }
   uint64_t n = sim.created_counter.fetch_add(1);
   std::string new_token = created_token(sim.config.seed, n);
   {
     std::unique_lock lock(sim.created_mu);
-    sim.created.emplace(new_token, CreatedSession{now});
+    sim.created.emplace(new_token, CreatedSession{now, std::move(*check.body)});
   }
   sim.any_created.store(true, std::memory_order_release);
   sim.stats.on_session_created();
   std::string out = fmt::format(R"({{"sessionToken":"{}","checkOutUrl":"{}{}"}})", new_token,
                                 sim.checkout_base, new_token);
   answer(req, 200, out);
+}
+
+void Worker::handle_checkout(evhttp_request* req) {
+  evkeyvalq* headers = evhttp_request_get_output_headers(req);
+  evbuffer* out = evhttp_request_get_output_buffer(req);
+  const pacing::MonotonicTime now = sim.clock.now();
+  SessionBody body;
+  const std::optional<SessionState> state = state_of(token, now, &body);
+  CheckoutView view;
+  view.token = token;
+  view.state = state;
+  view.body = &body;
+  int status = 200;
+  if (!state) {
+    status = 404;
+  } else if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+    evbuffer* in = evhttp_request_get_input_buffer(req);
+    const size_t length = evbuffer_get_length(in);
+    const char* data = length > 0 ? reinterpret_cast<const char*>(evbuffer_pullup(in, -1)) : "";
+    const std::optional<SessionState> target =
+        parse_checkout_action(std::string_view(data, length));
+    if (!target) {
+      status = 400;
+      view.notice = "Unknown action.";
+    } else if (*state != SessionState::kNew) {
+      status = 409;
+      view.notice = "This session has already ended.";
+    } else {
+      {
+        std::unique_lock lock(sim.created_mu);
+        sim.moved[token] = *target;
+      }
+      sim.any_moved.store(true, std::memory_order_release);
+      // Back to the merchant (redirectUrl) when the session asked for it, else to this page.
+      std::string location = body.redirect_url;
+      if (location.empty()) {
+        location = "/checkout/";
+        append_encoded(location, token);
+      }
+      evhttp_add_header(headers, "Location", location.c_str());
+      evhttp_send_reply(req, 303, "See Other", nullptr);
+      return;
+    }
+  }
+  const std::string page = render_checkout_page(view);
+  evhttp_add_header(headers, "Content-Type", "text/html; charset=utf-8");
+  evhttp_add_header(headers, "Cache-Control", "no-store");
+  evbuffer_add(out, page.data(), page.size());
+  evhttp_send_reply(req, status, nullptr, nullptr);
 }
 
 void Worker::handle_stats(evhttp_request* req, Route route) {
@@ -501,71 +604,52 @@ void Worker::finish(evhttp_request* req, int status) {
 void Worker::hold(evhttp_request* req) { defer(req, 0, true, sim.config.hold_limit); }
 
 void Worker::defer(evhttp_request* req, int status, bool hold_it, pacing::Duration delay) {
-  auto* d = new Deferred;
+  auto d = std::make_unique<Deferred>();
   d->worker = this;
   d->req = req;
   d->conn = evhttp_request_get_connection(req);
   d->status = status;
   d->hold = hold_it;
-  d->timer = evtimer_new(base, on_deferred_timer, d);
+  d->timer.reset(evtimer_new(base.get(), on_deferred_timer, d.get()));
   evutil_socket_t fd = -1;
   if (d->conn != nullptr) {
     if (bufferevent* bev = evhttp_connection_get_bufferevent(d->conn)) fd = bufferevent_getfd(bev);
   }
-  if (fd >= 0) d->watch = event_new(base, fd, EV_READ, on_deferred_watch, d);
-  if (d->timer == nullptr) {
+  if (fd >= 0) d->watch.reset(event_new(base.get(), fd, EV_READ, on_deferred_watch, d.get()));
+  if (!d->timer) {
     // Out of memory for a timer: answer at once rather than lose the request.
-    if (d->watch != nullptr) event_free(d->watch);
-    delete d;
-    if (hold_it) {
-      evhttp_send_reply(req, 504, nullptr, nullptr);
-      sim.stats.on_response(504);
-    } else {
-      evhttp_send_reply(req, status, nullptr, nullptr);
-      sim.stats.on_response(status);
-    }
+    const int now_status = hold_it ? 504 : status;
+    evhttp_send_reply(req, now_status, nullptr, nullptr);
+    sim.stats.on_response(now_status);
     return;
   }
   timeval tv = to_timeval(delay);
-  evtimer_add(d->timer, &tv);
-  if (d->watch != nullptr) event_add(d->watch, nullptr);
-  deferred.insert(d);
-}
-
-void Worker::release(Deferred* d) {
-  deferred.erase(d);
-  event_free(d->timer);
-  if (d->watch != nullptr) event_free(d->watch);
+  evtimer_add(d->timer.get(), &tv);
+  if (d->watch) event_add(d->watch.get(), nullptr);
+  Deferred* key = d.get();
+  deferred.emplace(key, std::move(d));
 }
 
 void Worker::send_deferred(Deferred* d) {
-  release(d);
+  auto owned = std::move(deferred.at(d));  // freed (with its events) at the end of this scope
+  deferred.erase(d);
   evhttp_send_reply(d->req, d->status, nullptr, nullptr);
   sim.stats.on_response(d->status);
-  delete d;
 }
 
 void Worker::drop_deferred(Deferred* d) {
-  release(d);
+  auto owned = std::move(deferred.at(d));
+  deferred.erase(d);
   sim.stats.on_abandoned();
   // Frees the request with the connection; the client sees the connection close without an answer.
   if (d->conn != nullptr) evhttp_connection_free(d->conn);
-  delete d;
 }
 
 void Worker::shutdown() {
-  for (Deferred* d : deferred) {
-    event_free(d->timer);
-    if (d->watch != nullptr) event_free(d->watch);
-    delete d;  // the request goes with its connection in evhttp_free
-  }
-  deferred.clear();
-  if (http != nullptr) evhttp_free(http);
-  http = nullptr;
-  if (wake != nullptr) event_free(wake);
-  wake = nullptr;
-  if (base != nullptr) event_base_free(base);
-  base = nullptr;
+  deferred.clear();  // their events first; each request goes with its connection in evhttp_free
+  http.reset();
+  wake.reset();
+  base.reset();
 }
 
 void Shared::stop() {
@@ -620,22 +704,22 @@ Status SimServer::start() {
   if (c.threads > 1) flags |= LEV_OPT_REUSEABLE_PORT;
   for (int i = 0; i < c.threads; ++i) {
     auto w = std::make_unique<Worker>(s, i);
-    w->base = event_base_new();
-    if (w->base == nullptr) return fail("event_base_new failed");
-    w->http = evhttp_new(w->base);
-    if (w->http == nullptr) return fail("evhttp_new failed");
-    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-    evhttp_set_max_body_size(w->http, kMaxBodyBytes);
-    evhttp_set_max_headers_size(w->http, kMaxHeaderBytes);
-    evhttp_set_gencb(w->http, on_request, w.get());
-    w->wake = event_new(w->base, s.wake_fds[0], EV_READ | EV_PERSIST, on_wake, w.get());
-    if (w->wake == nullptr || event_add(w->wake, nullptr) != 0) return fail("event_new failed");
+    w->base.reset(event_base_new());
+    if (!w->base) return fail("event_base_new failed");
+    w->http.reset(evhttp_new(w->base.get()));
+    if (!w->http) return fail("evhttp_new failed");
+    evhttp_set_allowed_methods(w->http.get(), EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+    evhttp_set_max_body_size(w->http.get(), kMaxBodyBytes);
+    evhttp_set_max_headers_size(w->http.get(), kMaxHeaderBytes);
+    evhttp_set_gencb(w->http.get(), on_request, w.get());
+    w->wake.reset(event_new(w->base.get(), s.wake_fds[0], EV_READ | EV_PERSIST, on_wake, w.get()));
+    if (!w->wake || event_add(w->wake.get(), nullptr) != 0) return fail("event_new failed");
 
     errno = 0;
-    evconnlistener* listener =
-        evconnlistener_new_bind(w->base, nullptr, nullptr, flags, kListenBacklog,
-                                reinterpret_cast<sockaddr*>(&addr->storage), addr->length);
-    if (listener == nullptr) {
+    ListenerPtr listener(
+        evconnlistener_new_bind(w->base.get(), nullptr, nullptr, flags, kListenBacklog,
+                                reinterpret_cast<sockaddr*>(&addr->storage), addr->length));
+    if (!listener) {
       int err = errno;
       s.workers.push_back(std::move(w));
       return fail(fmt::format("cannot listen on {} port {}: {}", c.listen, i == 0 ? c.port : s.port,
@@ -644,17 +728,18 @@ Status SimServer::start() {
     if (i == 0) {
       sockaddr_storage bound{};
       socklen_t len = sizeof bound;
-      getsockname(evconnlistener_get_fd(listener), reinterpret_cast<sockaddr*>(&bound), &len);
+      getsockname(evconnlistener_get_fd(listener.get()), reinterpret_cast<sockaddr*>(&bound), &len);
       s.port =
           ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
       set_port(*addr, s.port);
     }
-    if (evhttp_bind_listener(w->http, listener) == nullptr) {
-      evconnlistener_free(listener);
+    if (evhttp_bind_listener(w->http.get(), listener.get()) == nullptr) {
+      listener.reset();  // before its event_base goes in fail()
       s.workers.push_back(std::move(w));
       return fail("evhttp_bind_listener failed");
     }
+    (void)listener.release();  // evhttp owns it now
     s.workers.push_back(std::move(w));
   }
 
@@ -678,7 +763,7 @@ Status SimServer::start() {
   }
 
   for (auto& w : s.workers) {
-    s.threads.emplace_back([base = w->base] { event_base_dispatch(base); });
+    s.threads.emplace_back([base = w->base.get()] { event_base_dispatch(base); });
   }
   s.running = true;
   return ok_status();

@@ -163,10 +163,11 @@ TEST_F(SimGatewayTest, PostWithRightKeyAndHashCreatesASession) {
   EXPECT_EQ(created->session_token.size(), 32u);
   EXPECT_EQ(created->checkout_url, sim_->base_url() + "/checkout/" + created->session_token);
 
+  // The page: "NEW: This state means the system successfully creates a new payment gateway
+  // session." It stays NEW until something moves it (the checkout page, or --new-for).
   Response state = get(created->session_token);
   ASSERT_EQ(state.status, 200) << state.body;
-  EXPECT_EQ(state.json()["sessionState"],
-            gateway::to_string(sim::outcome_for(created->session_token, 1, sim::OutcomeMix{})));
+  EXPECT_EQ(state.json()["sessionState"], "NEW");
   EXPECT_EQ(state.json()["checkOutUrl"], created->checkout_url);
 
   Response second = post(sample_body());
@@ -185,7 +186,7 @@ TEST_F(SimGatewayTest, WrongSecretIsRejectedWithErrorHmacDoesNotMatch) {
   start({});
   Response r = post(sample_body(), "test-key", "wrong-secret");
   EXPECT_EQ(r.status, 401);
-  EXPECT_EQ(r.json()["error"], "errorHmacDoesNotMatch");
+  EXPECT_EQ(r.json()["errorCode"], "errorHmacDoesNotMatch");
 
   // Signing other bytes than those sent is the same mistake.
   std::string body = sample_body();
@@ -196,13 +197,14 @@ TEST_F(SimGatewayTest, WrongSecretIsRejectedWithErrorHmacDoesNotMatch) {
                        "x-payload-hash: " + gateway::hmac_sha512_base64("test-secret", body)},
                       &sent);
   EXPECT_EQ(tampered.status, 401);
-  EXPECT_EQ(tampered.json()["error"], "errorHmacDoesNotMatch");
+  EXPECT_EQ(tampered.json()["errorCode"], "errorHmacDoesNotMatch");
 
   Response missing =
       client_.request(gateway::create_session_url(sim_->base_url()),
                       {"content-type: application/json", "x-api-key: test-key"}, &body);
   EXPECT_EQ(missing.status, 401);
-  EXPECT_EQ(missing.json()["error"], "errorHmacDoesNotMatch");
+  EXPECT_EQ(missing.json()["errorCode"], "errorHmacDoesNotMatch");
+  EXPECT_EQ(missing.json()["field"], "x-payload-hash");
   EXPECT_EQ(sim_->stats()["sessions_created"], 0);
 }
 
@@ -210,10 +212,10 @@ TEST_F(SimGatewayTest, WrongKeyIs401) {
   start({"--preload", "10"});
   Response p = post(sample_body(), "wrong-key");
   EXPECT_EQ(p.status, 401);
-  EXPECT_EQ(p.json()["error"], "errorApiKeyInvalid");
+  EXPECT_EQ(p.json()["errorCode"], "errorApiKeyInvalid");
   Response g = get("sim-1-1", "wrong-key");
   EXPECT_EQ(g.status, 401);
-  EXPECT_EQ(g.json()["error"], "errorApiKeyInvalid");
+  EXPECT_EQ(g.json()["errorCode"], "errorApiKeyInvalid");
   Response none = client_.request(gateway::session_status_url(sim_->base_url(), "sim-1-1"), {});
   EXPECT_EQ(none.status, 401);
 }
@@ -241,9 +243,87 @@ TEST_F(SimGatewayTest, ValidationErrorNamesTheField) {
     Response r = post(c.body);
     EXPECT_EQ(r.status, 400) << c.body.substr(0, 80);
     auto j = r.json();
-    EXPECT_EQ(j["error"], "errorValidation");
+    EXPECT_EQ(j["errorCode"], "errorValidation");
     EXPECT_NE(j.value("message", "").find(c.field), std::string::npos) << j.dump();
+    if (c.field == "JSON") {
+      EXPECT_TRUE(j["field"].is_null()) << j.dump();
+    } else if (c.field != "maxPaymentAmountInUSD") {  // min > max names the minimum
+      EXPECT_EQ(j["field"], c.field) << j.dump();
+    }
   }
+}
+
+TEST_F(SimGatewayTest, WrongContentTypeIs415BeforeTheHashIsChecked) {
+  start({});
+  const std::string body = sample_body();
+  for (std::vector<std::string> type : {std::vector<std::string>{"content-type: text/plain"},
+                                        {"content-type: application/jsonp"},
+                                        {"content-type: application/x-www-form-urlencoded"},
+                                        {}}) {
+    std::vector<std::string> headers = {
+        "x-api-key: test-key", "x-payload-hash: " + gateway::hmac_sha512_base64("test-secret", body)};
+    headers.insert(headers.end(), type.begin(), type.end());
+    // libcurl adds a form content type to a POST that has none: suppress it for the last case.
+    if (type.empty()) headers.push_back("content-type:");
+    Response r = client_.request(gateway::create_session_url(sim_->base_url()), headers, &body);
+    EXPECT_EQ(r.status, 415) << (type.empty() ? "no content type" : type[0]);
+    EXPECT_EQ(r.json()["errorCode"], "errorUnsupportedMediaType");
+    EXPECT_EQ(r.json()["field"], "content-type");
+  }
+  // Parameters and case do not matter.
+  Response ok = client_.request(
+      gateway::create_session_url(sim_->base_url()),
+      {"content-type: Application/JSON; charset=utf-8", "x-api-key: test-key",
+       "x-payload-hash: " + gateway::hmac_sha512_base64("test-secret", body)},
+      &body);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(sim_->stats()["sessions_created"], 1);
+}
+
+TEST_F(SimGatewayTest, CheckoutPageMovesANewSessionByHand) {
+  start({});
+  gateway::CreateSessionRequest req;
+  req.user_id = "u-9";
+  req.user_name = "Zoë <script>";
+  req.redirect_url = "https://merchant.example/thanks";
+  const std::string body = gateway::to_json_body(req);
+  Response r = post(body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string token = r.json()["sessionToken"];
+  const std::string checkout = r.json()["checkOutUrl"];
+
+  Response page = client_.request(checkout, {});  // a browser: no API key
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_EQ(page.headers["content-type"], "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("id=\"state\">NEW<"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("Zoë &lt;script&gt;"), std::string::npos);
+  EXPECT_EQ(page.body.find("<script>"), std::string::npos);
+  EXPECT_NE(page.body.find("value=\"complete\""), std::string::npos);
+
+  const std::string form = "action=expire";
+  Response moved = client_.request(checkout, {"content-type: application/x-www-form-urlencoded"},
+                                   &form);
+  EXPECT_EQ(moved.status, 303);
+  EXPECT_EQ(moved.headers["location"], "https://merchant.example/thanks");
+  EXPECT_EQ(get(token).json()["sessionState"], "EXPIRED");
+
+  // Ended sessions stay ended.
+  const std::string again = "action=complete";
+  Response refused = client_.request(checkout, {}, &again);
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_EQ(get(token).json()["sessionState"], "EXPIRED");
+  EXPECT_EQ(client_.request(sim_->base_url() + "/checkout/nope", {}).status, 404);
+}
+
+TEST_F(SimGatewayTest, NewForEndsACreatedSessionWithItsSeededOutcome) {
+  start({"--new-for", "300ms"});
+  Response r = post(sample_body());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string token = r.json()["sessionToken"];
+  EXPECT_EQ(get(token).json()["sessionState"], "NEW");
+  std::this_thread::sleep_for(milliseconds(400));
+  EXPECT_EQ(get(token).json()["sessionState"],
+            gateway::to_string(sim::outcome_for(token, 1, sim::OutcomeMix{})));
 }
 
 TEST_F(SimGatewayTest, GetAnswersEachStateFromTheOutcomeHash) {
@@ -266,7 +346,7 @@ TEST_F(SimGatewayTest, UnknownTokensAre404) {
   for (std::string token : {"sim-7-1000", "sim-1-5", "nope", "sim-7-007"}) {
     Response r = get(token);
     EXPECT_EQ(r.status, 404) << token;
-    EXPECT_EQ(r.json()["error"], "errorSessionNotFound");
+    EXPECT_EQ(r.json()["errorCode"], "errorSessionNotFound");
   }
 }
 

@@ -170,7 +170,7 @@ TEST_F(SimServerTest, RateLimitIsATokenBucketWithBurstEqualToTheRate) {
   Reply limited = get("sim-1-1");
   EXPECT_EQ(limited.status, 429);
   EXPECT_EQ(limited.headers["retry-after"], "1");
-  EXPECT_EQ(nlohmann::json::parse(limited.body)["error"], "errorTooManyRequests");
+  EXPECT_EQ(nlohmann::json::parse(limited.body)["errorCode"], "errorTooManyRequests");
   clock_.advance(milliseconds(333));  // 0.999 of a token
   EXPECT_EQ(get("sim-1-1").status, 429);
   clock_.advance(milliseconds(1));
@@ -234,14 +234,14 @@ TEST_F(SimServerTest, WrongMethodsAndPaths) {
   EXPECT_EQ(request(server_->port(), "POST", "/stats").status, 405);
 }
 
-TEST_F(SimServerTest, PostWithoutJsonContentTypeIsAValidationError) {
+TEST_F(SimServerTest, PostWithoutJsonContentTypeIs415) {
   SimConfig c;
   start(c);
   std::string body = R"({"userId":"u","userName":"n"})";
   Reply r = request(
       server_->port(), "POST", "/pgpub/session",
       {{"x-api-key", "k"}, {"x-payload-hash", gateway::hmac_sha512_base64("s", body)}}, body);
-  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.status, 415);
   EXPECT_NE(r.body.find("content-type"), std::string::npos) << r.body;
 }
 
