@@ -7,13 +7,15 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "gateway/json_text.h"
+
 namespace dr::gateway {
 namespace {
 
 constexpr std::array<std::string_view, 6> kCurrencies = {"USD", "EUR", "GBP", "KRW", "BRL", "TRY"};
 
 Status check_text(std::string_view field, const std::string& value) {
-  auto len = utf8_length(value);
+  auto len = utf16_length(value);
   if (!len) return Error::invalid(fmt::format("{} is not valid UTF-8", field));
   if (*len < 1 || *len > kMaxTextFieldChars) {
     return Error::invalid(
@@ -49,7 +51,7 @@ bool is_absolute_http_url(std::string_view url) {
 
 }  // namespace
 
-std::optional<size_t> utf8_length(std::string_view s) {
+std::optional<size_t> utf16_length(std::string_view s) {
   size_t count = 0;
   for (size_t i = 0; i < s.size();) {
     auto c = static_cast<unsigned char>(s[i]);
@@ -82,7 +84,7 @@ std::optional<size_t> utf8_length(std::string_view s) {
       return std::nullopt;
     }
     i += n;
-    ++count;
+    count += cp >= 0x10000 ? 2 : 1;  // an astral character is a surrogate pair
   }
   return count;
 }
@@ -133,57 +135,38 @@ Status validate(const CreateSessionRequest& r) {
 }
 
 std::string to_json_body(const CreateSessionRequest& r) {
-  // nlohmann::ordered_json keeps insertion order, matching the sample client's JSON.stringify.
-  nlohmann::ordered_json j;
-  j["userId"] = r.user_id;
-  j["userName"] = r.user_name;
-  if (r.user_name_surname) j["userNameSurname"] = *r.user_name_surname;
-  if (r.user_email) j["userEmail"] = *r.user_email;
-  if (r.language) j["sessionDefaultLanguage"] = *r.language;
-  if (r.fiat_currency) j["sessionDefaultFiatCurrency"] = *r.fiat_currency;
-  if (r.min_payment_usd) j["minPaymentAmountInUSD"] = *r.min_payment_usd;
-  if (r.max_payment_usd) j["maxPaymentAmountInUSD"] = *r.max_payment_usd;
-  if (r.redirect_url) j["redirectUrl"] = *r.redirect_url;
-  return j.dump();
-}
-
-Result<CreateSessionRequest> parse_create_session_body(std::string_view body) {
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Error::invalid("body is not valid JSON");
-  if (!j.is_object()) return Error::invalid("body must be a JSON object");
-  CreateSessionRequest r;
-  auto text = [&](const char* name, bool required, std::optional<std::string>& out) -> Status {
-    auto it = j.find(name);
-    if (it == j.end() || it->is_null()) {
-      if (required) return Error::invalid(fmt::format("{} is required", name));
-      return ok_status();
-    }
-    if (!it->is_string()) return Error::invalid(fmt::format("{} must be a string", name));
-    out = it->get<std::string>();
-    return ok_status();
+  // JSON.stringify of an object literal written in the sample client's key order (userId,
+  // userName, userNameSurname, sessionDefaultLanguage, sessionDefaultFiatCurrency,
+  // minPaymentAmountInUSD); the fields the sample leaves out sit next to their kin.
+  std::string out;
+  out.reserve(64 + r.user_id.size() + r.user_name.size());
+  char sep = '{';
+  auto key = [&](std::string_view name) {
+    out.push_back(sep);
+    sep = ',';
+    out.push_back('"');
+    out += name;
+    out += "\":";
   };
-  auto number = [&](const char* name, std::optional<double>& out) -> Status {
-    auto it = j.find(name);
-    if (it == j.end() || it->is_null()) return ok_status();
-    if (!it->is_number()) return Error::invalid(fmt::format("{} must be a number", name));
-    out = it->get<double>();
-    return ok_status();
+  auto text = [&](std::string_view name, const std::string& value) {
+    key(name);
+    append_json_string(out, value);
   };
-  std::optional<std::string> user_id, user_name;
-  for (auto s :
-       {text("userId", true, user_id), text("userName", true, user_name),
-        text("userNameSurname", false, r.user_name_surname), text("userEmail", false, r.user_email),
-        text("sessionDefaultFiatCurrency", false, r.fiat_currency),
-        text("sessionDefaultLanguage", false, r.language),
-        text("redirectUrl", false, r.redirect_url),
-        number("minPaymentAmountInUSD", r.min_payment_usd),
-        number("maxPaymentAmountInUSD", r.max_payment_usd)}) {
-    if (!s) return s.error();
-  }
-  r.user_id = std::move(*user_id);
-  r.user_name = std::move(*user_name);
-  if (auto s = validate(r); !s) return s.error();
-  return r;
+  auto number = [&](std::string_view name, double value) {
+    key(name);
+    append_js_number(out, value);
+  };
+  text("userId", r.user_id);
+  text("userName", r.user_name);
+  if (r.user_name_surname) text("userNameSurname", *r.user_name_surname);
+  if (r.user_email) text("userEmail", *r.user_email);
+  if (r.language) text("sessionDefaultLanguage", *r.language);
+  if (r.fiat_currency) text("sessionDefaultFiatCurrency", *r.fiat_currency);
+  if (r.min_payment_usd) number("minPaymentAmountInUSD", *r.min_payment_usd);
+  if (r.max_payment_usd) number("maxPaymentAmountInUSD", *r.max_payment_usd);
+  if (r.redirect_url) text("redirectUrl", *r.redirect_url);
+  out.push_back('}');
+  return out;
 }
 
 Result<CreatedSession> parse_created_session(std::string_view body) {

@@ -33,22 +33,24 @@ struct CreatedSession {
   std::string checkout_url;
 };
 
-// Checks every field against gateway-api.txt. The error names the field by its API name
+// Checks every field against gateway-api.txt ("characters" as utf16_length counts them;
+// sessionDefaultLanguage two ASCII letters, stricter than the page's "2 Characters", because a
+// language code is letters). The error names the field by its API name
 // (e.g. "userEmail must be 1..4000 characters, got 4001").
 Status validate(const CreateSessionRequest& request);
 
-// Serializes the request once, in the field order of the gateway's sample client. Sign and send
-// exactly these bytes.
+// Serializes the request once, byte for byte as JSON.stringify does for the same object written
+// in the key order of the gateway's sample client (gateway/json_text.h). Sign and send exactly
+// these bytes.
 std::string to_json_body(const CreateSessionRequest& request);
-
-// Parses and validates a POST body (the simulator's side). Unknown fields are ignored, wrong
-// types are errors naming the field.
-Result<CreateSessionRequest> parse_create_session_body(std::string_view body);
 
 // Parses the gateway's answer to the POST: {"sessionToken": "...", "checkOutUrl": "..."}.
 Result<CreatedSession> parse_created_session(std::string_view body);
 
-// Number of Unicode code points in a UTF-8 string, or nullopt if it is not valid UTF-8.
-std::optional<size_t> utf8_length(std::string_view s);
+// Length of a UTF-8 string as JavaScript counts it (UTF-16 code units: an astral character such
+// as an emoji counts 2), or nullopt if it is not valid UTF-8. The page's "characters": a gateway
+// that signs JSON.stringify output most likely checks String length, and this reading is the
+// stricter one (never longer than the count of code points).
+std::optional<size_t> utf16_length(std::string_view s);
 
 }  // namespace dr::gateway

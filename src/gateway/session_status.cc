@@ -79,12 +79,22 @@ std::string describe_error_body(std::string_view body) {
   if (!j.is_discarded()) {
     if (j.is_string()) return printable_prefix(j.get<std::string>(), kMaxDetail);
     if (j.is_object()) {
-      for (const char* key : {"error", "errorCode", "code", "message", "errorMessage"}) {
-        auto it = j.find(key);
-        if (it != j.end() && it->is_string()) {
-          return printable_prefix(it->get<std::string>(), kMaxDetail);
+      auto first_string = [&](std::initializer_list<const char*> keys) -> std::string {
+        for (const char* key : keys) {
+          auto it = j.find(key);
+          if (it != j.end() && it->is_string() && !it->get_ref<const std::string&>().empty()) {
+            return it->get<std::string>();
+          }
         }
-      }
+        return "";
+      };
+      const std::string code = first_string({"errorCode", "error", "code"});
+      const std::string field = first_string({"field"});
+      const std::string message = first_string({"message", "errorMessage"});
+      std::string out = code;
+      if (!field.empty()) out += (out.empty() ? "" : " ") + ("(" + field + ")");
+      if (!message.empty()) out += (out.empty() ? "" : ": ") + message;
+      if (!out.empty()) return printable_prefix(out, kMaxDetail);
     }
   }
   return printable_prefix(body, kMaxDetail);

@@ -32,9 +32,12 @@ SessionStatus parse_session_status(std::string_view body,
 
 std::string_view to_string(SessionStatus::Kind kind);
 
-// A short, printable summary of an error answer (4xx/5xx body) for logs and reports: the
-// gateway's error code when the body is JSON with an error/message/code field
-// (e.g. "errorHmacDoesNotMatch"), otherwise the first printable characters. At most 200 chars.
+// A short, printable summary of an error answer (4xx/5xx body) for logs and reports: what the
+// gateway said when the body is a JSON object, as "CODE (FIELD): MESSAGE" from its
+// errorCode (or error, code), field and message (or errorMessage) strings, each part only when
+// present (e.g. "errorValidation (userId): userId must be 1..4000 characters, got 4001", or
+// "errorHmacDoesNotMatch"); otherwise the first printable characters. At most 200 characters
+// (plus "..."); control characters become '?'.
 std::string describe_error_body(std::string_view body);
 
 }  // namespace dr::gateway
