@@ -12,6 +12,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
   postgresql-15 postgresql-client-15 openssl curl procps util-linux wrk time
   yamllint systemd python3 python3-yaml nodejs
+  nginx-light tinyproxy  # TLS terminator (HTTP/2) and CONNECT proxy for the wire tests
 )
 OPTIONAL_PKGS=(chromium prometheus)
 
@@ -29,8 +30,19 @@ SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 
+# policy-rc.d keeps package scripts from starting services (nginx, tinyproxy, prometheus) on this
+# machine: the tests start their own, on free loopback ports.
+no_service_starts() {
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+}
+
 if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}" >&2
+  no_service_starts
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -45,12 +57,7 @@ if [[ "${1:-}" != "--build-only" ]]; then
   if ((${#opt_missing[@]})); then
     echo "install-deps: installing optional ${opt_missing[*]}" >&2
     ( [[ ${#missing[@]} -gt 0 ]] || $SUDO apt-get update -qq ) || true
-    # policy-rc.d keeps package scripts from starting services (prometheus) on this machine.
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-      printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-      $SUDO chmod +x /usr/sbin/policy-rc.d
-      trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
-    fi
+    no_service_starts
     $SUDO apt-get install -y -qq --no-install-recommends "${opt_missing[@]}" >/dev/null \
       || echo "install-deps: optional packages unavailable; browser/promtool checks will be skipped" >&2
   fi

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "http/connection_check.h"
 #include "http/curl_handles.h"
 
 namespace dr::http {
@@ -164,6 +165,7 @@ struct CurlEngine::Impl {
     DR_SETOPT(e, CURLOPT_FOLLOWLOCATION, 0L);
     DR_SETOPT(e, CURLOPT_SSL_VERIFYPEER, 1L);
     DR_SETOPT(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    DR_SETOPT(e, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
     if (!options.ca_file.empty()) DR_SETOPT(e, CURLOPT_CAINFO, options.ca_file.c_str());
     // HTTP/2 needs libcurl built with nghttp2; without it, HTTP/1.1 over TLS is fine too.
     if (curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS)) !=
@@ -324,6 +326,9 @@ Result<std::unique_ptr<CurlEngine>> CurlEngine::create(EngineOptions options) {
       return Error::invalid("default HTTP header #" + std::to_string(i + 1) +
                             " is not a 'Name: value' line");
     }
+  }
+  if (!options.ca_file.empty()) {
+    if (auto s = check_ca_file(options.ca_file); !s) return s.error();
   }
   if (!internal::ensure_curl_global_init()) {
     return Error::internal("libcurl could not be initialized");

@@ -27,8 +27,9 @@ struct EngineOptions {
   // "Name: value" lines sent with every request (e.g. x-api-key, content-type). Built once.
   // They may hold secrets: the engine never logs or echoes them.
   std::vector<std::string> default_headers{};
-  // PEM file of extra trusted CA certificates; empty = the system's store. Verification of the
-  // peer and its host name is always on.
+  // PEM file of the CA certificates to trust instead of the system's store (--ca-file,
+  // GATEWAY_CA_FILE); empty = the system's store. Verification of the peer and its host name is
+  // always on, and TLS 1.2 is the oldest version accepted; there is no option to change either.
   std::string ca_file{};
 };
 
@@ -38,11 +39,15 @@ struct EngineOptions {
 // signals are used (safe in a multi-threaded process).
 //
 // Thread-safety: as Transport — one thread drives it; wakeup() may be called from any thread.
-// Proxies: libcurl's usual environment variables (https_proxy, no_proxy, ...) apply.
+// Proxies: libcurl's environment variables apply and nothing here overrides them: HTTPS_PROXY
+// (or https_proxy) for https URLs, tunnelled with CONNECT, so the proxy sees only the host and
+// port; NO_PROXY (or no_proxy) lists hosts to reach directly; http_proxy (lower case only) for
+// http URLs.
 class CurlEngine final : public Transport {
  public:
-  // Fails (kInvalidArgument) on a zero capacity, non-positive timeouts or a header line that is
-  // malformed, and (kInternal) if libcurl cannot be initialized or rejects an option.
+  // Fails (kInvalidArgument) on a zero capacity, non-positive timeouts, a header line that is
+  // malformed or a CA file that check_ca_file refuses, and (kInternal) if libcurl cannot be
+  // initialized or rejects an option.
   static Result<std::unique_ptr<CurlEngine>> create(EngineOptions options);
 
   ~CurlEngine() override;

@@ -38,6 +38,7 @@
 #include "http/curl_engine.h"
 #include "pacing/random.h"
 #include "pacing/retry_policy.h"
+#include "support/tls_pki.h"
 
 namespace dr::http {
 namespace {
@@ -652,37 +653,8 @@ class ChildProcess {
   int port_ = 0;
 };
 
-// A throwaway CA and a server certificate for 127.0.0.1 (IP SAN only), made with the openssl CLI.
-class TestPki {
- public:
-  TestPki() {
-    char tmpl[] = "/tmp/dr-http-tls-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) return;
-    dir_ = tmpl;
-    const std::string cmd = "cd '" + dir_ +
-                            "' && "
-                            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-                            "-nodes -keyout ca.key -out ca.pem "
-                            "-days 2 -subj /CN=dr-test-ca && "
-                            "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-                            "-keyout server.key -out server.csr "
-                            "-subj /CN=127.0.0.1 && "
-                            "printf 'subjectAltName=IP:127.0.0.1\\n' > ext && "
-                            "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
-                            "-CAcreateserial -out server.pem -days 2 "
-                            "-extfile ext";
-    ok_ = std::system(("(" + cmd + ") >/dev/null 2>&1").c_str()) == 0;
-  }
-  ~TestPki() {
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-  bool ok() const { return ok_; }
-  std::string path(const char* name) const { return dir_ + "/" + name; }
-
- private:
-  std::string dir_;
-  bool ok_ = false;
-};
+// A throwaway CA and a server certificate for 127.0.0.1 (IP SAN only): support/tls_pki.h.
+using test::TestPki;
 
 TEST(HttpEngineTlsTest, PeerAndHostAreAlwaysVerified) {
   TestPki pki;

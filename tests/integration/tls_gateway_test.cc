@@ -1,0 +1,405 @@
+// The wire production uses: TLS (with a private CA), HTTP/2 behind a TLS terminator (nginx), and
+// an egress proxy (tinyproxy), with the real simulator behind them, at the engine level and for
+// the connection check that runs before anything is claimed. Whole `run`s over the same set-up
+// are in tls_run_test.cc.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/endpoints.h"
+#include "http/connection_check.h"
+#include "http/curl_engine.h"
+#include "support/child_process.h"
+#include "support/nginx_process.h"
+#include "support/sim_process.h"
+#include "support/temp_dir.h"
+#include "support/tls_pki.h"
+
+namespace dr {
+namespace {
+
+using http::EngineOptions;
+using http::HttpRequest;
+using http::HttpResponse;
+using test::NginxOptions;
+using test::NginxProcess;
+using test::SimOptions;
+using test::SimProcess;
+using test::TestPki;
+
+constexpr const char* kApiKey = "tls-test-api-key-7f3c9d";
+
+std::string tinyproxy_binary() {
+  for (const char* p : {"/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"}) {
+    if (::access(p, X_OK) == 0) return p;
+  }
+  return "";
+}
+
+// Sets an environment variable for the scope (libcurl reads proxies from the environment).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() { ::unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+};
+
+// Runs `count` GETs of preloaded tokens through an engine; returns how many answered 200.
+int run_gets(const std::string& base_url, EngineOptions options, int count) {
+  options.default_headers = {"content-type: application/json",
+                             std::string("x-api-key: ") + kApiKey};
+  auto engine = http::CurlEngine::create(options);
+  EXPECT_TRUE(engine.ok()) << engine.error().message;
+  if (!engine) return 0;
+  int started = 0, ok = 0, done_count = 0;
+  std::vector<HttpResponse> done;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (done_count < count && std::chrono::steady_clock::now() < deadline) {
+    while (started < count && (*engine)->in_flight() < (*engine)->capacity()) {
+      HttpRequest r;
+      r.id = static_cast<uint64_t>(started);
+      r.url = gateway::session_status_url(base_url, "sim-1-" + std::to_string(started % 1000));
+      (*engine)->start(std::move(r));
+      ++started;
+    }
+    done.clear();
+    (*engine)->poll(std::chrono::milliseconds(100), done);
+    for (const auto& r : done) {
+      ++done_count;
+      if (r.error == http::TransportError::kNone && r.status == 200) {
+        ++ok;
+      } else if (done_count - ok <= 3) {
+        ADD_FAILURE() << "request " << r.id << ": " << r.status << " " << r.error_message;
+      }
+    }
+  }
+  return ok;
+}
+
+class TlsGatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!pki_.ok()) GTEST_SKIP() << "openssl CLI not available";
+    if (NginxProcess::binary().empty()) {
+      GTEST_SKIP() << "nginx not installed (scripts/install-deps.sh installs nginx-light)";
+    }
+    SimOptions o;
+    o.api_key = kApiKey;
+    o.args = {"--preload", "1000"};
+    sim_ = std::make_unique<SimProcess>(o);
+  }
+
+  std::unique_ptr<NginxProcess> nginx(bool http2, const char* cert = "server.pem",
+                                      const char* key = "server.key") {
+    return std::make_unique<NginxProcess>(
+        NginxOptions{sim_->port(), pki_.path(cert), pki_.path(key), http2});
+  }
+
+  EngineOptions trusting(size_t in_flight) const {
+    EngineOptions o;
+    o.max_in_flight = in_flight;
+    o.ca_file = pki_.path("ca.pem");
+    return o;
+  }
+
+  TestPki pki_;
+  test::TempDir logs_{"dr-tls-logs"};
+  std::unique_ptr<SimProcess> sim_;
+};
+
+TEST_F(TlsGatewayTest, Http2CarriesEveryRequestOnOneConnection) {
+  auto tls = nginx(/*http2=*/true);
+  constexpr int kRequests = 2000;
+  EXPECT_EQ(run_gets(tls->base_url(), trusting(64), kRequests), kRequests);
+  const auto log = tls->requests();
+  ASSERT_EQ(log.size(), static_cast<size_t>(kRequests));
+  std::set<long> connections;
+  for (const auto& r : log) {
+    connections.insert(r.connection);
+    EXPECT_EQ(r.protocol, "HTTP/2.0");
+  }
+  // One connection multiplexes all 64 streams; allow a second for a race at the very start.
+  EXPECT_LE(connections.size(), 2u);
+  RecordProperty("h2_connections", static_cast<int>(connections.size()));
+}
+
+TEST_F(TlsGatewayTest, Http11ReusesAtMostOneConnectionPerRequestInFlight) {
+  auto tls = nginx(/*http2=*/false);
+  constexpr int kRequests = 2000;
+  constexpr size_t kInFlight = 16;
+  EXPECT_EQ(run_gets(tls->base_url(), trusting(kInFlight), kRequests), kRequests);
+  const auto log = tls->requests();
+  ASSERT_EQ(log.size(), static_cast<size_t>(kRequests));
+  std::set<long> connections;
+  for (const auto& r : log) {
+    connections.insert(r.connection);
+    EXPECT_EQ(r.protocol, "HTTP/1.1");
+  }
+  EXPECT_LE(connections.size(), kInFlight);
+  RecordProperty("h1_connections", static_cast<int>(connections.size()));
+}
+
+TEST_F(TlsGatewayTest, ConnectionCheckPassesThroughTheTerminator) {
+  auto tls = nginx(true);
+  const auto s = http::check_connection(tls->base_url(), trusting(1));
+  EXPECT_TRUE(s.ok()) << s.error().message;
+  EXPECT_TRUE(tls->requests().empty()) << "the check must not send a request";
+}
+
+// Each bad input: one line that names the cause, and the kind of error that decides the exit code
+// (kInvalidArgument: configuration, exit 2).
+void expect_config_error(const Status& s, const std::string& words) {
+  ASSERT_FALSE(s.ok()) << "expected an error naming: " << words;
+  EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument) << s.error().message;
+  EXPECT_NE(s.error().message.find(words), std::string::npos) << s.error().message;
+  EXPECT_EQ(s.error().message.find('\n'), std::string::npos) << s.error().message;
+  EXPECT_EQ(s.error().message.find(kApiKey), std::string::npos);
+}
+
+TEST_F(TlsGatewayTest, BadCaFilesAreRefusedUpFront) {
+  auto tls = nginx(true);
+  EngineOptions o = trusting(1);
+  o.ca_file = pki_.path("no-such-file.pem");
+  expect_config_error(http::check_connection(tls->base_url(), o), "cannot read");
+  auto engine = http::CurlEngine::create(o);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.error().code, ErrorCode::kInvalidArgument);
+  o.ca_file = pki_.path("not-pem.pem");
+  expect_config_error(http::check_connection(tls->base_url(), o), "holds no PEM certificate");
+  o.ca_file = pki_.path("server.key");  // PEM, but a key
+  expect_config_error(http::check_connection(tls->base_url(), o), "holds no PEM certificate");
+  o.ca_file = logs_.path().string();  // a directory
+  expect_config_error(http::check_connection(tls->base_url(), o), "--ca-file");
+}
+
+TEST_F(TlsGatewayTest, UntrustedWrongNameExpiredAndOldTlsAreNamed) {
+  // Not signed by a CA we trust (no --ca-file: the system's store).
+  auto tls = nginx(true);
+  EngineOptions system_store;
+  system_store.max_in_flight = 1;
+  expect_config_error(http::check_connection(tls->base_url(), system_store),
+                      "not from a trusted CA");
+
+  auto wrong = nginx(true, "wrong-name.pem", "wrong-name.key");
+  expect_config_error(http::check_connection(wrong->base_url(), trusting(1)),
+                      "is not for host 127.0.0.1");
+
+  auto expired = nginx(true, "expired.pem", "server.key");
+  expect_config_error(http::check_connection(expired->base_url(), trusting(1)), "has expired");
+
+  // A server that offers only TLS 1.0 (it has to lower OpenSSL's security level to do so).
+  const int port = test::free_loopback_port();
+  test::ChildServer old_tls(
+      {"/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port), "-cert",
+       pki_.path("server.pem"), "-key", pki_.path("server.key"), "-www", "-tls1", "-cipher",
+       "DEFAULT:@SECLEVEL=0"},
+      port, logs_.path().string());
+  expect_config_error(
+      http::check_connection("https://127.0.0.1:" + std::to_string(port), trusting(1)),
+      "TLS 1.2 or newer");
+}
+
+TEST_F(TlsGatewayTest, NothingListeningIsTransientNotConfiguration) {
+  const int port = test::free_loopback_port();
+  const auto s = http::check_connection("https://127.0.0.1:" + std::to_string(port), trusting(1));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kUnavailable) << s.error().message;
+}
+
+// A TCP relay in front of the proxy that records what the client sends it: the proxy's view of
+// the traffic, byte for byte.
+class RecordingRelay {
+ public:
+  explicit RecordingRelay(int target_port) : target_port_(target_port) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(listen_fd_, 64);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~RecordingRelay() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+  }
+  RecordingRelay(const RecordingRelay&) = delete;
+  RecordingRelay& operator=(const RecordingRelay&) = delete;
+
+  int port() const { return port_; }
+  // Per connection, the bytes the client sent.
+  std::vector<std::string> sent() {
+    std::lock_guard lock(mu_);
+    return sent_;
+  }
+
+ private:
+  struct Pipe {
+    int client, upstream;
+    size_t index;
+  };
+
+  void loop() {
+    std::vector<Pipe> pipes;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!stop_ && std::chrono::steady_clock::now() < deadline) {
+      std::vector<pollfd> fds = {{listen_fd_, POLLIN, 0}};
+      for (const auto& p : pipes) {
+        fds.push_back({p.client, POLLIN, 0});
+        fds.push_back({p.upstream, POLLIN, 0});
+      }
+      if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
+      if (fds[0].revents & POLLIN) accept_one(pipes);
+      for (size_t i = 0; i < pipes.size(); ++i) {
+        Pipe& p = pipes[i];
+        if (p.client < 0) continue;
+        char buf[16384];
+        if (fds[1 + 2 * i].revents & (POLLIN | POLLHUP | POLLERR)) {
+          const ssize_t n = ::recv(p.client, buf, sizeof buf, 0);
+          if (n <= 0) {
+            close_pipe(p);
+            continue;
+          }
+          {
+            std::lock_guard lock(mu_);
+            sent_[p.index].append(buf, static_cast<size_t>(n));
+          }
+          ::send(p.upstream, buf, static_cast<size_t>(n), MSG_NOSIGNAL);
+        }
+        if (fds[2 + 2 * i].revents & (POLLIN | POLLHUP | POLLERR)) {
+          const ssize_t n = ::recv(p.upstream, buf, sizeof buf, 0);
+          if (n <= 0) {
+            close_pipe(p);
+            continue;
+          }
+          ::send(p.client, buf, static_cast<size_t>(n), MSG_NOSIGNAL);
+        }
+      }
+    }
+    for (auto& p : pipes) close_pipe(p);
+  }
+
+  void accept_one(std::vector<Pipe>& pipes) {
+    const int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) return;
+    const int u = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(target_port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(u, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(c);
+      ::close(u);
+      return;
+    }
+    std::lock_guard lock(mu_);
+    sent_.emplace_back();
+    pipes.push_back({c, u, sent_.size() - 1});
+  }
+
+  static void close_pipe(Pipe& p) {
+    if (p.client >= 0) ::close(p.client);
+    if (p.upstream >= 0) ::close(p.upstream);
+    p.client = p.upstream = -1;
+  }
+
+  int target_port_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<std::string> sent_;
+  std::thread thread_;
+};
+
+// tinyproxy on a free port, logging at connect level; CONNECT allowed only to `connect_port`.
+std::unique_ptr<test::ChildServer> start_tinyproxy(const test::TempDir& dir, int connect_port,
+                                                   int& port) {
+  port = test::free_loopback_port();
+  const std::string conf = (dir.path() / "tinyproxy.conf").string();
+  std::ofstream(conf) << "Port " << port << "\nListen 127.0.0.1\nTimeout 30\n"
+                      << "LogFile \"" << (dir.path() / "tinyproxy.log").string() << "\"\n"
+                      << "LogLevel Connect\nMaxClients 64\nAllow 127.0.0.1\n"
+                      << "ConnectPort " << connect_port << "\n";
+  return std::make_unique<test::ChildServer>(
+      std::vector<std::string>{tinyproxy_binary(), "-d", "-c", conf}, port, dir.path().string());
+}
+
+TEST_F(TlsGatewayTest, ThroughAConnectProxyTheProxySeesOnlyTls) {
+  if (tinyproxy_binary().empty()) GTEST_SKIP() << "tinyproxy not installed";
+  auto tls = nginx(true);
+  test::TempDir dir("dr-proxy");
+  int proxy_port = 0;
+  auto proxy = start_tinyproxy(dir, tls->port(), proxy_port);
+  RecordingRelay relay(proxy_port);
+  ScopedEnv https_proxy("HTTPS_PROXY", "http://127.0.0.1:" + std::to_string(relay.port()));
+  ScopedEnv no_proxy("NO_PROXY", "");
+
+  ASSERT_TRUE(http::check_connection(tls->base_url(), trusting(1)).ok());
+  constexpr int kRequests = 200;
+  EXPECT_EQ(run_gets(tls->base_url(), trusting(8), kRequests), kRequests);
+  EXPECT_EQ(tls->requests().size(), static_cast<size_t>(kRequests));
+
+  const std::string log = test::slurp(dir.path() / "tinyproxy.log");
+  const std::string target = "127.0.0.1:" + std::to_string(tls->port());
+  EXPECT_NE(log.find("CONNECT " + target), std::string::npos) << log;
+  EXPECT_EQ(log.find(kApiKey), std::string::npos);
+  EXPECT_EQ(log.find("pgpub"), std::string::npos) << "the proxy saw a request path";
+
+  const auto streams = relay.sent();
+  ASSERT_GE(streams.size(), 2u);  // the check's connection and the engine's
+  for (const std::string& s : streams) {
+    EXPECT_EQ(s.find(kApiKey), std::string::npos);
+    EXPECT_EQ(s.find("pgpub"), std::string::npos);
+    ASSERT_EQ(s.rfind("CONNECT " + target + " HTTP/1.1\r\n", 0), 0u) << s.substr(0, 80);
+    const size_t tunnel = s.find("\r\n\r\n");
+    ASSERT_NE(tunnel, std::string::npos);
+    // After the CONNECT request, only TLS records: a handshake record (0x16 0x03 ...) first.
+    ASSERT_GT(s.size(), tunnel + 6);
+    EXPECT_EQ(static_cast<unsigned char>(s[tunnel + 4]), 0x16);
+    EXPECT_EQ(static_cast<unsigned char>(s[tunnel + 5]), 0x03);
+  }
+
+  // NO_PROXY: the same host is then reached directly.
+  ScopedEnv direct("NO_PROXY", "127.0.0.1");
+  const size_t before = relay.sent().size();
+  EXPECT_EQ(run_gets(tls->base_url(), trusting(2), 10), 10);
+  EXPECT_EQ(relay.sent().size(), before);
+}
+
+TEST_F(TlsGatewayTest, AProxyThatRefusesConnectIsNamed) {
+  if (tinyproxy_binary().empty()) GTEST_SKIP() << "tinyproxy not installed";
+  auto tls = nginx(true);
+  test::TempDir dir("dr-proxy");
+  int proxy_port = 0;
+  auto proxy = start_tinyproxy(dir, /*connect_port=*/1, proxy_port);  // refuses our port
+  ScopedEnv https_proxy("HTTPS_PROXY", "http://127.0.0.1:" + std::to_string(proxy_port));
+  ScopedEnv no_proxy("NO_PROXY", "");
+  expect_config_error(http::check_connection(tls->base_url(), trusting(1)),
+                      "the proxy (HTTPS_PROXY) refused");
+}
+
+}  // namespace
+}  // namespace dr
