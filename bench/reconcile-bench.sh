@@ -44,7 +44,8 @@ start_sim() {  # start_sim EXTRA_ARGS...
 
 seed() {  # seed N: a fresh table of N NEW sessions, all due
   psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" <<SQL
-TRUNCATE deposit_sessions, reconciler_findings;
+SET search_path = deposit_reconciler, public;
+TRUNCATE deposit_sessions, findings, follow_ups, session_checks, claims;
 ALTER TABLE session_state_changes DISABLE TRIGGER USER;
 TRUNCATE session_state_changes;
 ALTER TABLE session_state_changes ENABLE TRIGGER USER;

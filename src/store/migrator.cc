@@ -17,6 +17,8 @@
 #include "common/log.h"
 #include "store/conninfo.h"
 #include "store/pg_error.h"
+#include "store/session_sql.h"
+#include "store/table_mapping.h"
 
 namespace dr::store {
 namespace {
@@ -114,14 +116,29 @@ Result<std::vector<Migration>> load_migrations(const std::vector<EmbeddedMigrati
   return out;
 }
 
-Result<MigrateReport> migrate(const std::string& conninfo) {
-  return migrate(conninfo, embedded_migrations());
+const std::vector<EmbeddedMigration>& own_schema_embedded() {
+  static const std::vector<EmbeddedMigration> kOwn = [] {
+    std::vector<EmbeddedMigration> out;
+    for (const EmbeddedMigration& e : embedded_migrations()) {
+      int version = 0;
+      std::from_chars(e.name.data(), e.name.data() + e.name.size(), version);
+      if (version >= kFirstOwnSchemaVersion) out.push_back(e);
+    }
+    return out;
+  }();
+  return kOwn;
+}
+
+Result<MigrateReport> migrate(const std::string& conninfo, const MigrateOptions& options) {
+  return migrate(conninfo, own_schema_embedded(), options);
 }
 
 Result<MigrateReport> migrate(const std::string& conninfo,
-                              const std::vector<EmbeddedMigration>& migrations) {
+                              const std::vector<EmbeddedMigration>& migrations,
+                              const MigrateOptions& options) {
   Result<std::vector<Migration>> known = load_migrations(migrations);
   if (!known) return known.error();
+  const TableMapping& mapping = options.mapping;
 
   std::string step = "cannot connect to the database";
   try {
@@ -134,6 +151,35 @@ Result<MigrateReport> migrate(const std::string& conninfo,
       // Session-level: held across the per-migration transactions below, released by the
       // unlock at the end or by the server when this connection closes.
       tx.exec_params("SELECT pg_advisory_lock($1)", kMigrateLockKey);
+    }
+    // The merchant's table is checked before anything is written. Only the default mapping's
+    // table is ever created, and only when it is missing (DESIGN.md's deposit_sessions).
+    if (mapping.is_default_table()) {
+      step = "cannot create the default sessions table";
+      pqxx::work tx(*conn);
+      if (tx.exec1("SELECT to_regclass('public.deposit_sessions') IS NULL")[0].as<bool>()) {
+        tx.exec0("SET LOCAL search_path = public");
+        for (const auto& e : embedded_migrations()) {
+          if (e.name.rfind("0001_", 0) == 0) tx.exec0(e.sql);
+        }
+        tx.exec0(
+            "CREATE INDEX IF NOT EXISTS deposit_sessions_new_created_idx "
+            "ON public.deposit_sessions (created_at, session_token) WHERE state = 'NEW'");
+        log::info("created the default sessions table public.deposit_sessions");
+      }
+      tx.commit();
+    }
+    step = "cannot check the sessions table";
+    conn->set_variable("search_path", quote_identifier(mapping.schema));
+    {
+      Result<ResolvedMapping> resolved = resolve_mapping(*conn, mapping);
+      if (!resolved) return resolved.error();
+    }
+    step = "cannot create the schema " + mapping.schema;
+    {
+      pqxx::work tx(*conn);
+      tx.exec0("CREATE SCHEMA IF NOT EXISTS " + quote_identifier(mapping.schema));
+      tx.commit();
     }
     step = "cannot read schema_migrations";
     {
@@ -172,6 +218,19 @@ Result<MigrateReport> migrate(const std::string& conninfo,
       report.applied.push_back(m.name);
     }
     report.to_version = known->empty() ? 0 : std::max(report.from_version, known->back().version);
+    if (options.notification_trigger) {
+      step = "cannot install the notification trigger";
+      Result<ResolvedMapping> resolved = resolve_mapping(*conn, mapping);
+      if (!resolved) return resolved.error();
+      if (resolved->has_audit_trigger) {
+        log::info("the notification trigger on {} is installed already", mapping.table);
+      } else {
+        pqxx::work tx(*conn);
+        tx.exec0(notification_trigger_sql(*resolved));
+        tx.commit();
+        report.trigger_installed = true;
+      }
+    }
     {
       pqxx::nontransaction tx(*conn);
       tx.exec_params("SELECT pg_advisory_unlock($1)", kMigrateLockKey);
@@ -183,7 +242,7 @@ Result<MigrateReport> migrate(const std::string& conninfo,
 }
 
 Result<SchemaStatus> check_schema(pqxx::connection& conn) {
-  return check_schema(conn, embedded_migrations());
+  return check_schema(conn, own_schema_embedded());
 }
 
 Result<SchemaStatus> check_schema(pqxx::connection& conn,

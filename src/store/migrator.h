@@ -6,6 +6,7 @@
 
 #include "common/result.h"
 #include "store/embedded_sql.h"
+#include "store/table_mapping.h"
 
 namespace dr::store {
 
@@ -21,7 +22,23 @@ struct Migration {
 // positive. An error here is a packaging bug (kInternal).
 Result<std::vector<Migration>> load_migrations(const std::vector<EmbeddedMigration>& embedded);
 
+// Migrations numbered below this ran in the public schema before the job had a schema of its
+// own (0001 is still the default sessions table's definition); from it on, every migration runs
+// in the job's schema and is recorded in its schema_migrations.
+inline constexpr int kFirstOwnSchemaVersion = 3;
+
+// The embedded migrations that run in the job's schema (version >= kFirstOwnSchemaVersion): what
+// migrate() and check_schema() apply and expect by default.
+const std::vector<EmbeddedMigration>& own_schema_embedded();
+
+struct MigrateOptions {
+  TableMapping mapping;
+  // Also install the audit trigger on the mapped table (records notifications' state changes).
+  bool notification_trigger = false;
+};
+
 struct MigrateReport {
+  bool trigger_installed = false;    // the notification trigger was installed by this call
   int from_version = 0;              // highest version applied before (0 = empty database)
   int to_version = 0;                // highest version applied now
   std::vector<std::string> applied;  // names applied by this call, in order; empty = no-op
@@ -35,9 +52,14 @@ struct MigrateReport {
 // Errors: kUnavailable (cannot connect; the message never holds the password), kSchema (the
 // database holds a version this binary does not know, or an applied migration whose checksum
 // differs from the embedded one), kInternal (a migration failed; it was rolled back).
-Result<MigrateReport> migrate(const std::string& conninfo);
+// With the default mapping, first creates public.deposit_sessions if it is missing (0001); a
+// mapped table is never created nor altered: it is checked (kInvalidArgument if it does not fit)
+// before anything is written. Then the job's schema is created if missing and its migrations
+// applied there.
+Result<MigrateReport> migrate(const std::string& conninfo, const MigrateOptions& options = {});
 Result<MigrateReport> migrate(const std::string& conninfo,
-                              const std::vector<EmbeddedMigration>& migrations);
+                              const std::vector<EmbeddedMigration>& migrations,
+                              const MigrateOptions& options = {});
 
 struct SchemaStatus {
   int version = 0;  // == the latest version this binary knows

@@ -22,7 +22,9 @@
 #include "store/conninfo.h"
 #include "store/migrator.h"
 #include "store/pg_error.h"
+#include "store/session_sql.h"
 #include "store/session_store.h"
+#include "store/table_mapping.h"
 
 namespace dr::store {
 namespace {
@@ -88,8 +90,10 @@ std::string_view kind_name(CheckKind k) {
   return "failed";
 }
 
-// The batch as one jsonb array, one object per token (the last result wins if a token repeats).
-std::string results_json(const std::vector<CheckResult>& results) {
+// The batch as one jsonb array, one object per token (the last result wins if a token repeats),
+// each with the claim it was leased under (0: none, which apply counts as a lost lease).
+std::string results_json(const std::vector<CheckResult>& results,
+                         const std::unordered_map<std::string, int64_t>& claim_of) {
   std::unordered_map<std::string_view, size_t> last;
   for (size_t i = 0; i < results.size(); ++i) last[results[i].token] = i;
   nlohmann::json rows = nlohmann::json::array();
@@ -104,6 +108,7 @@ std::string results_json(const std::vector<CheckResult>& results) {
     }
     nlohmann::json row = {
         {"token", clean_text(r.token, std::string::npos)},
+        {"claim_id", claim_of.count(r.token) ? claim_of.at(r.token) : int64_t{0}},
         {"kind", kind_name(kind)},
         {"gateway_state", nullptr},
         {"http_status", nullptr},
@@ -121,220 +126,6 @@ std::string results_json(const std::vector<CheckResult>& results) {
   return dump_json(rows);
 }
 
-// ---- SQL ---------------------------------------------------------------------------------------
-// Timestamps that come from PostgreSQL go back to it as text (exact: the session time zone is
-// UTC); durations travel as microseconds.
-
-// The claim selection, with named parameters numbered per statement. With exec_params the
-// statement is planned with the actual values, so the "$x IS NULL OR ..." branches fold away and
-// the remaining bounds become index range conditions.
-constexpr const char* kSelectionWhere = R"sql(
-      s.state = 'NEW'
-  AND s.created_at <= now() - {min_age_us}::bigint * interval '1 microsecond'
-  AND ({ignore_schedule}::boolean OR s.next_check_at <= {run_started}::timestamptz)
-  AND ({created_after}::text IS NULL OR s.created_at >= {created_after}::timestamptz)
-  AND ({created_before}::text IS NULL OR s.created_at < {created_before}::timestamptz)
-  AND (s.last_checked_at IS NULL OR s.last_checked_at < {run_started}::timestamptz))sql";
-
-// Parameter numbers of one statement, "$n" each.
-struct SelectionParams {
-  std::string min_age_us, run_started, ignore_schedule, created_after, created_before;
-};
-
-std::string param(int n) { return fmt::format("${}", n); }
-
-std::string selection_where(const SelectionParams& p) {
-  return fmt::format(
-      kSelectionWhere, fmt::arg("min_age_us", p.min_age_us), fmt::arg("run_started", p.run_started),
-      fmt::arg("ignore_schedule", p.ignore_schedule), fmt::arg("created_after", p.created_after),
-      fmt::arg("created_before", p.created_before));
-}
-
-// Leasing claim: $1 run id, $2 worker, $3 min age, $4 run start, $5 ignore schedule, $6/$7
-// created window, $8/$9 keyset cursor (key, token) or NULL, $10 limit, $11 lease.
-// Dry-run claim (reads only): $1 min age, $2 run start, $3 ignore schedule, $4/$5 window,
-// $6/$7 cursor, $8 limit.
-// `key` is created_at for --all (ignore_schedule) and next_check_at otherwise; both orders are
-// served by a partial index on (key, session_token), which also makes the keyset a range scan.
-std::string claim_sql(bool ignore_schedule, bool dry_run) {
-  const int base = dry_run ? 1 : 3;
-  const std::string key = ignore_schedule ? "created_at" : "next_check_at";
-  std::string where = selection_where(SelectionParams{param(base), param(base + 1), param(base + 2),
-                                                      param(base + 3), param(base + 4)});
-  where += fmt::format(R"sql(
-  AND ({after_key}::text IS NULL
-       OR (s.{key}, s.session_token) > ({after_key}::timestamptz, {after_token}::text))
-  AND (s.lease_expires_at IS NULL OR s.lease_expires_at < now()))sql",
-                       fmt::arg("key", key), fmt::arg("after_key", param(base + 5)),
-                       fmt::arg("after_token", param(base + 6)));
-  const std::string limit = param(base + 7);
-  if (dry_run) {
-    return fmt::format(R"sql(
-SELECT s.session_token, s.checks, s.{key}::text
-FROM deposit_sessions s
-WHERE {where}
-ORDER BY s.{key}, s.session_token
-LIMIT {limit}::integer)sql",
-                       fmt::arg("where", where), fmt::arg("key", key), fmt::arg("limit", limit));
-  }
-  return fmt::format(R"sql(
-WITH picked AS (
-  SELECT s.session_token
-  FROM deposit_sessions s
-  WHERE {where}
-  ORDER BY s.{key}, s.session_token
-  LIMIT {limit}::integer
-  FOR UPDATE OF s SKIP LOCKED
-), leased AS (
-  UPDATE deposit_sessions s
-  SET lease_owner = $2::text,
-      lease_expires_at = now() + $11::bigint * interval '1 microsecond',
-      lease_run_id = $1::bigint
-  FROM picked
-  WHERE s.session_token = picked.session_token
-  RETURNING s.session_token, s.checks, s.{key} AS key
-)
-SELECT session_token, checks, key::text FROM leased ORDER BY key, session_token)sql",
-                     fmt::arg("where", where), fmt::arg("key", key), fmt::arg("limit", limit));
-}
-
-// apply(): {run} run id, {worker} worker, {batch} the batch (results_json), {stale_after_us};
-// numbered $1..$4 for the leasing statement, $1..$3 (no worker) for a dry run.
-//
-// `cur` locks the batch's rows and, in READ COMMITTED, sees their latest committed version: a
-// notification that committed a moment ago is seen, one that comes later waits for this
-// transaction and then finds the row no longer NEW. The UPDATE changes state only where that
-// locked version is NEW.
-constexpr const char* kApplyInput = R"sql(
-input AS (
-  SELECT *
-  FROM jsonb_to_recordset({batch}::jsonb) AS i(token text, kind text, gateway_state text,
-         http_status integer, attempts integer, error text, raw_answer text, checked_at_us bigint)
-),)sql";
-
-// The batch joined to its rows. The leasing variant locks them and takes only this worker's.
-constexpr const char* kApplyCurSelect = R"sql(
-  SELECT s.session_token, s.state AS row_state, s.created_at, s.stale_reported_at,
-         s.user_id, s.user_name, s.user_name_surname, s.user_email,
-         i.kind, i.gateway_state, i.http_status, i.attempts, i.error, i.raw_answer,
-         timestamptz 'epoch' + i.checked_at_us * interval '1 microsecond' AS checked_at
-  FROM input i JOIN deposit_sessions s ON s.session_token = i.token)sql";
-
-constexpr const char* kApplyCurLocked = R"sql(
-  WHERE s.lease_owner = {worker}::text
-  ORDER BY s.session_token
-  FOR UPDATE OF s)sql";
-
-constexpr const char* kApplyDecide = R"sql(
-decided AS (
-  SELECT c.*, o.outcome, f.category
-  FROM cur c
-  CROSS JOIN LATERAL (SELECT CASE
-      WHEN c.row_state <> 'NEW' THEN
-        -- The gateway still saying NEW about a row a notification just resolved is an older
-        -- view, not a disagreement; a different terminal state is.
-        CASE WHEN c.kind = 'state' AND c.gateway_state <> c.row_state
-                  AND c.gateway_state <> 'NEW'
-             THEN 'anomaly' ELSE 'conflict' END
-      WHEN c.kind <> 'state' THEN 'unchecked'
-      WHEN c.gateway_state = 'NEW' THEN 'still_new'
-      ELSE 'resolved'
-    END AS outcome) o
-  CROSS JOIN LATERAL (SELECT CASE
-      WHEN o.outcome = 'resolved' THEN
-        CASE c.gateway_state WHEN 'COMPLETED' THEN 'backfilled_completed'
-                             WHEN 'EXPIRED' THEN 'expired'
-                             ELSE 'failed' END
-      WHEN o.outcome IN ('unchecked', 'anomaly') THEN o.outcome
-      WHEN o.outcome = 'still_new' AND c.stale_reported_at IS NULL
-           AND c.created_at < now() - {stale_after_us}::bigint * interval '1 microsecond'
-           THEN 'stale'
-    END AS category) f
-),)sql";
-
-// The trigger on deposit_sessions records state changes made by others; the setting in
-// `marker` tells it that this statement records its own (in `audit`, with the raw answer).
-constexpr const char* kApplyWrite = R"sql(
-marker AS MATERIALIZED (
-  SELECT set_config('deposit_reconciler.run_id', {run}::bigint::text, true) AS run_id
-),
-applied AS (
-  UPDATE deposit_sessions s SET
-    state = CASE WHEN d.outcome = 'resolved' THEN d.gateway_state ELSE s.state END,
-    checks = s.checks + CASE WHEN d.row_state = 'NEW' THEN 1 ELSE 0 END,
-    next_check_at = CASE WHEN d.outcome IN ('still_new', 'unchecked')
-                         THEN now() + reconciler_recheck_delay(s.checks + 1)
-                         ELSE s.next_check_at END,
-    last_checked_at = CASE WHEN d.row_state = 'NEW' THEN now() ELSE s.last_checked_at END,
-    attempts = CASE WHEN d.row_state = 'NEW' THEN d.attempts ELSE s.attempts END,
-    last_http_status = CASE WHEN d.row_state = 'NEW' THEN d.http_status
-                            ELSE s.last_http_status END,
-    last_error = CASE WHEN d.row_state = 'NEW' THEN d.error ELSE s.last_error END,
-    stale_reported_at = CASE WHEN d.category = 'stale' THEN now() ELSE s.stale_reported_at END,
-    lease_owner = NULL,
-    lease_expires_at = NULL,
-    lease_run_id = NULL
-  FROM decided d, marker
-  WHERE s.session_token = d.session_token
-  RETURNING d.*
-),
-audit AS (
-  INSERT INTO session_state_changes
-    (session_token, old_state, new_state, source, run_id, gateway_answer)
-  SELECT a.session_token, a.row_state, a.gateway_state, 'reconciliation', {run}::bigint,
-         a.raw_answer
-  FROM applied a WHERE a.outcome = 'resolved'
-  RETURNING 1
-),
-notified AS MATERIALIZED (
-  SELECT pg_notify('deposit_session_state',
-                   json_build_object('session_token', a.session_token,
-                                     'state', a.gateway_state, 'run_id', {run}::bigint)::text)
-  FROM applied a
-  WHERE a.outcome = 'resolved' AND octet_length(a.session_token) < 7000
-),)sql";
-
-constexpr const char* kApplyFindings = R"sql(
-found AS (
-  INSERT INTO reconciler_findings
-    (run_id, category, session_token, user_id, user_name, user_name_surname, user_email,
-     previous_state, gateway_state, created_at, checked_at, attempts, error)
-  SELECT {run}::bigint, r.category, r.session_token, r.user_id, r.user_name, r.user_name_surname,
-         r.user_email, r.row_state, r.gateway_state, r.created_at, r.checked_at, r.attempts,
-         r.error
-  FROM {rows} r WHERE r.category IS NOT NULL
-  ON CONFLICT DO NOTHING
-  RETURNING 1
-)
-SELECT count(*) FILTER (WHERE outcome = 'resolved' AND gateway_state = 'COMPLETED'),
-       count(*) FILTER (WHERE outcome = 'resolved' AND gateway_state = 'EXPIRED'),
-       count(*) FILTER (WHERE outcome = 'resolved' AND gateway_state = 'FAILED'),
-       count(*) FILTER (WHERE outcome = 'still_new'),
-       count(*) FILTER (WHERE category = 'stale'),
-       count(*) FILTER (WHERE outcome = 'conflict'),
-       count(*) FILTER (WHERE outcome = 'anomaly'),
-       count(*) FILTER (WHERE outcome = 'unchecked'),
-       (SELECT count(*) FROM input) - count(*),
-       {notified}
-FROM {rows})sql";
-
-std::string apply_sql(bool dry_run) {
-  std::string sql = "WITH";
-  sql += kApplyInput;
-  sql += "\ncur AS (";
-  sql += kApplyCurSelect;
-  if (!dry_run) sql += kApplyCurLocked;
-  sql += "\n),";
-  sql += kApplyDecide;
-  if (!dry_run) sql += kApplyWrite;
-  sql += kApplyFindings;
-  return fmt::format(
-      fmt::runtime(sql), fmt::arg("run", "$1"), fmt::arg("worker", dry_run ? "NULL" : "$2"),
-      fmt::arg("batch", dry_run ? "$2" : "$3"), fmt::arg("stale_after_us", dry_run ? "$3" : "$4"),
-      fmt::arg("rows", dry_run ? "decided" : "applied"),
-      fmt::arg("notified", dry_run ? "0" : "(SELECT count(*) FROM notified)"));
-}
-
 // Reports read times as microseconds since the epoch: exact, and no time zone parsing here.
 std::string epoch_us(std::string_view column) {
   return fmt::format("(extract(epoch FROM {}) * 1000000)::bigint", column);
@@ -342,13 +133,16 @@ std::string epoch_us(std::string_view column) {
 
 // ---- The store ---------------------------------------------------------------------------------
 
-// A new connection with the session settings every statement here relies on.
-Result<std::unique_ptr<pqxx::connection>> open_connection(const std::string& conninfo) {
+// A new connection with the session settings every statement here relies on: UTC, and the job's
+// schema as the only search_path entry (the merchant's table is always named in full).
+Result<std::unique_ptr<pqxx::connection>> open_connection(const std::string& conninfo,
+                                                          const std::string& schema) {
   try {
     auto conn = std::make_unique<pqxx::connection>(conninfo);
     // Remembered by libpqxx and set again if it has to reconnect.
     conn->set_variable("TimeZone", "'UTC'");
     conn->set_variable("client_min_messages", "warning");
+    conn->set_variable("search_path", quote_identifier(schema));
     const std::optional<ConninfoParts> parts = parse_conninfo(conninfo);
     if (!parts || !parts->has_application_name) {
       conn->set_variable("application_name", "'deposit-reconciler'");
@@ -361,12 +155,18 @@ Result<std::unique_ptr<pqxx::connection>> open_connection(const std::string& con
   }
 }
 
+// pg_advisory_xact_lock keys: claims of one schema are serialized ("drclaims" + the schema).
+constexpr int32_t kClaimLockKey = 0x64726361;
+
 class PgSessionStore final : public SessionStore {
  public:
-  PgSessionStore(std::unique_ptr<pqxx::connection> conn, std::string conninfo, StoreOptions options)
+  PgSessionStore(std::unique_ptr<pqxx::connection> conn, std::string conninfo, StoreOptions options,
+                 ResolvedMapping mapping)
       : conn_(std::move(conn)),
         conninfo_(std::move(conninfo)),
-        options_(options),
+        options_(std::move(options)),
+        mapping_(std::move(mapping)),
+        sql_(build_session_sql(mapping_)),
         notices_(std::make_unique<NoticeLogger>(*conn_, conninfo_)) {}
 
   PgSessionStore(const PgSessionStore&) = delete;
@@ -376,6 +176,33 @@ class PgSessionStore final : public SessionStore {
     Result<SchemaStatus> s = store::check_schema(*conn_);
     if (!s) return s.error();
     return ok_status();
+  }
+
+  Result<TableHealth> inspect_sessions_table() override {
+    const std::string& table = mapping_.table;
+    const std::string& st = mapping_.state;
+    const auto& v = mapping_.mapping.state_values;
+    return with_tx<TableHealth>(
+        "cannot read the sessions table", [&](pqxx::work& tx) -> Result<TableHealth> {
+          TableHealth h;
+          h.has_rows = tx.exec1(fmt::format("SELECT EXISTS (SELECT 1 FROM {})", table))[0].as<bool>();
+          h.has_new = tx.exec_params1(fmt::format("SELECT EXISTS (SELECT 1 FROM {t} WHERE {st}::text = $1)",
+                                                  fmt::arg("t", table), fmt::arg("st", st)),
+                                      v[0])[0]
+                          .as<bool>();
+          if (h.has_rows && !h.has_new) {
+            const pqxx::result r = tx.exec_params(
+                fmt::format("SELECT DISTINCT {st}::text FROM {t} "
+                            "WHERE {st}::text NOT IN ($1, $2, $3, $4) OR {st} IS NULL LIMIT 5",
+                            fmt::arg("t", table), fmt::arg("st", st)),
+                v[0], v[1], v[2], v[3]);
+            for (const auto& row : r) {
+              h.unknown_values.push_back(row[0].is_null() ? "NULL" : row[0].as<std::string>());
+            }
+          }
+          h.has_created_index = mapping_.has_created_index;
+          return h;
+        });
   }
 
   Result<int64_t> begin_run(const RunStart& start) override {
@@ -395,8 +222,11 @@ class PgSessionStore final : public SessionStore {
           "INSERT INTO reconciler_runs (worker_id, dry_run, options) VALUES ($1, $2, $3::jsonb) "
           "RETURNING id, started_at::text",
           start.worker_id, start.dry_run, dump_json(start.options));
-      return RunContext{
-          r[0].as<int64_t>(), r[1].as<std::string>(), start.dry_run, {}, {}, false, {}, {}};
+      RunContext ctx;
+      ctx.id = r[0].as<int64_t>();
+      ctx.started_at = r[1].as<std::string>();
+      ctx.dry_run = start.dry_run;
+      return ctx;
     });
     if (!run) return run.error();
     runs_[run->id] = *run;
@@ -412,28 +242,33 @@ class PgSessionStore final : public SessionStore {
     RunContext& ctx = **run;
     Result<std::string> cutoff = checked_cutoff(ctx, filter);
     if (!cutoff) return cutoff.error();
-    // A scheduled run needs no cursor: a checked session's next check moves past the run's
-    // start. --all and dry runs would meet their checked sessions again (dry runs write
-    // nothing), so they walk their order once, from where the last claim stopped.
-    const bool use_cursor = filter.ignore_schedule || ctx.dry_run;
-    const std::string sql = claim_sql(filter.ignore_schedule, ctx.dry_run);
-    const bool same_order = ctx.cursor_ignores_schedule == filter.ignore_schedule;
-    const std::optional<std::string> after_key =
-        use_cursor && same_order ? ctx.cursor_key : std::nullopt;
-    const std::optional<std::string> after_token =
-        use_cursor && same_order ? ctx.cursor_token : std::nullopt;
+    // Every run walks the selection once, in (created_at, token) order, from where its last
+    // claim stopped: what it passed was checked, leased by another worker, or not due.
+    const std::optional<std::string> after_key = ctx.cursor_key;
+    const std::optional<std::string> after_token = ctx.cursor_token;
+    const std::string& new_value = mapping_.mapping.state_values[0];
     std::optional<std::string> last_key;
     std::optional<std::string> last_token;
+    int64_t claim_id = 0;
     auto claimed = with_tx<std::vector<ClaimedSession>>(
         "cannot claim sessions", [&](pqxx::work& tx) -> Result<std::vector<ClaimedSession>> {
-          const pqxx::result rows =
-              ctx.dry_run ? tx.exec_params(sql, micros(filter.min_age), *cutoff,
-                                           filter.ignore_schedule, filter.created_after,
-                                           filter.created_before, after_key, after_token, max_rows)
-                          : tx.exec_params(sql, run_id, worker_id, micros(filter.min_age), *cutoff,
-                                           filter.ignore_schedule, filter.created_after,
-                                           filter.created_before, after_key, after_token, max_rows,
-                                           micros(lease));
+          pqxx::result rows;
+          if (ctx.dry_run) {
+            rows = tx.exec_params(sql_.claim_dry, new_value, micros(filter.min_age), *cutoff,
+                                  filter.ignore_schedule, filter.created_after,
+                                  filter.created_before, after_key, after_token, max_rows);
+          } else {
+            // One claimer at a time per schema: the anti-join against live claims then sees
+            // every claim committed before. Expired claims go first: a worker that lost its
+            // lease finds its claim gone when it applies.
+            tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
+                           kClaimLockKey);
+            tx.exec0("DELETE FROM claims WHERE expires_at < now()");
+            rows = tx.exec_params(sql_.claim, run_id, worker_id, new_value,
+                                  micros(filter.min_age), *cutoff, filter.ignore_schedule,
+                                  filter.created_after, filter.created_before, after_key,
+                                  after_token, max_rows, micros(lease));
+          }
           std::vector<ClaimedSession> out;
           out.reserve(rows.size());
           for (const auto& row : rows) {
@@ -441,16 +276,21 @@ class PgSessionStore final : public SessionStore {
           }
           last_key.reset();
           last_token.reset();
+          claim_id = 0;
           if (!rows.empty()) {
             last_key = rows.back()[2].as<std::string>();
             last_token = rows.back()[0].as<std::string>();
+            if (!ctx.dry_run) claim_id = rows[0][3].as<int64_t>();
           }
           return out;
         });
-    if (claimed && use_cursor && last_key) {
+    if (claimed && last_key) {
       ctx.cursor_key = last_key;
       ctx.cursor_token = last_token;
-      ctx.cursor_ignores_schedule = filter.ignore_schedule;
+      if (claim_id != 0) {
+        for (const ClaimedSession& c : *claimed) claim_of_[c.token] = claim_id;
+        claim_left_[claim_id] += static_cast<int64_t>(claimed->size());
+      }
     }
     return claimed;
   }
@@ -460,13 +300,11 @@ class PgSessionStore final : public SessionStore {
     if (!run) return run.error();
     Result<std::string> cutoff = checked_cutoff(**run, filter);
     if (!cutoff) return cutoff.error();
-    const std::string sql =
-        "SELECT count(*) FROM deposit_sessions s WHERE " +
-        selection_where(SelectionParams{param(1), param(2), param(3), param(4), param(5)});
     return with_tx<int64_t>("cannot count sessions", [&](pqxx::work& tx) -> Result<int64_t> {
       return tx
-          .exec_params1(sql, micros(filter.min_age), *cutoff, filter.ignore_schedule,
-                        filter.created_after, filter.created_before)[0]
+          .exec_params1(sql_.count, mapping_.mapping.state_values[0], micros(filter.min_age),
+                        *cutoff, filter.ignore_schedule, filter.created_after,
+                        filter.created_before)[0]
           .as<int64_t>();
     });
   }
@@ -479,13 +317,25 @@ class PgSessionStore final : public SessionStore {
     if (!run) return run.error();
     // A dry run never writes session rows, whatever the caller says.
     dry_run = dry_run || (*run)->dry_run;
-    const std::string batch = results_json(results);
-    return with_tx<ApplyCounts>(
+    const std::string batch = results_json(results, claim_of_);
+    // Claims whose every session this batch answers: deleted in the same transaction.
+    std::map<int64_t, int64_t> answered;
+    for (const CheckResult& r : results) {
+      auto it = claim_of_.find(r.token);
+      if (it != claim_of_.end()) ++answered[it->second];
+    }
+    std::vector<int64_t> done;
+    for (const auto& [id, n] : answered) {
+      if (claim_left_[id] <= n) done.push_back(id);
+    }
+    const auto& v = mapping_.mapping.state_values;
+    Result<ApplyCounts> counts = with_tx<ApplyCounts>(
         "cannot store the results", [&](pqxx::work& tx) -> Result<ApplyCounts> {
           const pqxx::row r =
-              dry_run
-                  ? tx.exec_prepared1("dr_apply_dry", run_id, batch, micros(stale_after))
-                  : tx.exec_prepared1("dr_apply", run_id, worker_id, batch, micros(stale_after));
+              dry_run ? tx.exec_prepared1("dr_apply_dry", run_id, batch, micros(stale_after),
+                                          v[0], v[1], v[2], v[3])
+                      : tx.exec_prepared1("dr_apply", run_id, worker_id, batch,
+                                          micros(stale_after), v[0], v[1], v[2], v[3]);
           ApplyCounts c;
           c.completed = r[0].as<int64_t>();
           c.expired = r[1].as<int64_t>();
@@ -496,8 +346,24 @@ class PgSessionStore final : public SessionStore {
           c.anomalies = r[6].as<int64_t>();
           c.unchecked = r[7].as<int64_t>();
           c.lease_lost = r[8].as<int64_t>();
+          const auto raced = nlohmann::json::parse(r[9].as<std::string>());
+          if (!raced.empty()) classify_raced(tx, run_id, results, raced, c);
+          if (!dry_run && !done.empty()) {
+            tx.exec_params("DELETE FROM claims WHERE worker_id = $2 AND id IN "
+                           "(SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
+                           nlohmann::json(done).dump(), worker_id);
+          }
           return c;
         });
+    if (counts) {
+      for (const CheckResult& r : results) {
+        auto it = claim_of_.find(r.token);
+        if (it == claim_of_.end()) continue;
+        if (--claim_left_[it->second] <= 0) claim_left_.erase(it->second);
+        claim_of_.erase(it);
+      }
+    }
+    return counts;
   }
 
   Status heartbeat(int64_t run_id, const nlohmann::json& counts, const std::string& worker_id,
@@ -508,23 +374,23 @@ class PgSessionStore final : public SessionStore {
           run_id, dump_json(counts));
       if (r.affected_rows() == 0) return no_such_run(run_id);
       tx.exec_params(
-          "UPDATE deposit_sessions "
-          "SET lease_expires_at = now() + $2::bigint * interval '1 microsecond' "
-          "WHERE lease_owner = $1",
+          "UPDATE claims SET expires_at = now() + $2::bigint * interval '1 microsecond' "
+          "WHERE worker_id = $1",
           worker_id, micros(lease));
       return ok_status();
     });
   }
 
   Status release_leases(const std::string& worker_id) override {
-    return with_tx<Ok>("cannot release leases", [&](pqxx::work& tx) -> Status {
-      tx.exec_params(
-          "UPDATE deposit_sessions "
-          "SET lease_owner = NULL, lease_expires_at = NULL, lease_run_id = NULL "
-          "WHERE lease_owner = $1",
-          worker_id);
+    Status s = with_tx<Ok>("cannot release leases", [&](pqxx::work& tx) -> Status {
+      tx.exec_params("DELETE FROM claims WHERE worker_id = $1", worker_id);
       return ok_status();
     });
+    if (s) {
+      claim_of_.clear();
+      claim_left_.clear();
+    }
+    return s;
   }
 
   Status finish_run(int64_t run_id, RunStatus status, const nlohmann::json& counts) override {
@@ -613,34 +479,42 @@ ORDER BY category, created_at, session_token)sql",
     if (follow_up.category) category = std::string(to_string(*follow_up.category));
     return with_tx<int64_t>("cannot mark findings", [&](pqxx::work& tx) -> Result<int64_t> {
       const pqxx::result r = tx.exec_params(
-          "UPDATE reconciler_findings SET followed_up_at = now(), followed_up_by = $2 "
-          "WHERE run_id = $1 AND followed_up_at IS NULL "
+          "INSERT INTO follow_ups (run_id, session_token, category, followed_up_by) "
+          "SELECT f.run_id, f.session_token, f.category, $2 FROM reconciler_findings f "
+          "WHERE f.run_id = $1 AND f.followed_up_at IS NULL "
           "  AND ($3::jsonb IS NULL "
-          "       OR session_token IN (SELECT jsonb_array_elements_text($3::jsonb))) "
-          "  AND ($4::text IS NULL OR category = $4::text)",
+          "       OR f.session_token IN (SELECT jsonb_array_elements_text($3::jsonb))) "
+          "  AND ($4::text IS NULL OR f.category = $4::text) "
+          "ON CONFLICT DO NOTHING",
           follow_up.run_id, follow_up.by, tokens, category);
       return static_cast<int64_t>(r.affected_rows());
     });
   }
 
   Status insert_new_session(const NewSessionRow& row) override {
+    if (!mapping_.mapping.is_default_table()) {
+      return Error::invalid(
+          "create-session stores sessions only in the default table (public.deposit_sessions); "
+          "with --sessions-table the merchant's application stores them");
+    }
     return with_tx<Ok>("cannot store the new session", [&](pqxx::work& tx) -> Status {
-      tx.exec_params(
-          "INSERT INTO deposit_sessions (session_token, user_id, user_name, user_name_surname, "
-          "  user_email, redirect_url, checkout_url, min_payment_usd, max_payment_usd, "
-          "  fiat_currency, language) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric, $9::numeric, $10, $11)",
-          row.session_token, row.user_id, row.user_name, row.user_name_surname, row.user_email,
-          row.redirect_url, row.checkout_url, row.min_payment_usd, row.max_payment_usd,
-          row.fiat_currency, row.language);
+      tx.exec_params(sql_.insert, row.session_token, row.user_id, row.user_name,
+                     row.user_name_surname, row.user_email, row.redirect_url, row.checkout_url,
+                     row.min_payment_usd, row.max_payment_usd, row.fiat_currency, row.language,
+                     mapping_.mapping.state_values[0]);
+      if (!mapping_.has_audit_trigger) {
+        tx.exec_params(
+            "INSERT INTO session_state_changes (session_token, old_state, new_state, source) "
+            "VALUES ($1, NULL, 'NEW', 'creation')",
+            row.session_token);
+      }
       return ok_status();
     });
   }
 
-  // Prepares the statements used on every batch; libpqxx prepares them on first use (and again
-  // after a reconnect).
   Status reconnect() override {
-    Result<std::unique_ptr<pqxx::connection>> fresh = open_connection(conninfo_);
+    Result<std::unique_ptr<pqxx::connection>> fresh =
+        open_connection(conninfo_, mapping_.mapping.schema);
     if (!fresh) return fresh.error();
     notices_.reset();
     conn_ = std::move(*fresh);
@@ -655,9 +529,11 @@ ORDER BY category, created_at, session_token)sql",
     return ok_status();
   }
 
+  // Prepares the statements used on every batch; libpqxx prepares them on first use (and again
+  // after a reconnect).
   void prepare_statements() {
-    conn_->prepare("dr_apply", apply_sql(false));
-    conn_->prepare("dr_apply_dry", apply_sql(true));
+    conn_->prepare("dr_apply", sql_.apply);
+    conn_->prepare("dr_apply_dry", sql_.apply_dry);
   }
 
  private:
@@ -665,14 +541,52 @@ ORDER BY category, created_at, session_token)sql",
     int64_t id = 0;
     std::string started_at;  // as PostgreSQL prints it, to pass back exactly
     bool dry_run = false;
-    // Keyset position of the last claim of a --all or dry run: (key, token), where key is
-    // created_at if cursor_ignores_schedule, else next_check_at.
+    // Keyset position of the run's last claim: (created_at as text, token).
     std::optional<std::string> cursor_key;
     std::optional<std::string> cursor_token;
-    bool cursor_ignores_schedule = false;
     std::string cutoff_for;  // the --not-checked-since value `cutoff` was computed from
     std::string cutoff;
   };
+
+  // Sessions whose state changed between the statement's snapshot and its guarded update (a
+  // notification won the race): read again, now that the change is committed, and counted as
+  // the conflict or anomaly they are. Rare, so one statement per anomaly is fine.
+  void classify_raced(pqxx::work& tx, int64_t run_id, const std::vector<CheckResult>& results,
+                      const nlohmann::json& raced, ApplyCounts& c) {
+    std::unordered_map<std::string_view, const CheckResult*> by_token;
+    for (const CheckResult& r : results) by_token[r.token] = &r;
+    const pqxx::result rows = tx.exec_params(sql_.current, raced.dump());
+    int64_t seen = 0;
+    for (const auto& row : rows) {
+      const std::string token = row[0].as<std::string>();
+      auto it = by_token.find(token);
+      if (it == by_token.end()) continue;
+      ++seen;
+      const CheckResult& r = *it->second;
+      const auto now_state = mapping_.mapping.state_of(row[1].as<std::string>());
+      if (!now_state || *now_state == gateway::SessionState::kNew) {
+        ++c.lease_lost;  // not applied; the next run asks again
+        continue;
+      }
+      if (r.gateway_state && *r.gateway_state != *now_state) {
+        ++c.anomalies;
+        tx.exec_params(
+            "INSERT INTO findings (run_id, category, session_token, user_id, user_name, "
+            "  user_name_surname, user_email, previous_state, gateway_state, created_at, "
+            "  checked_at, attempts) "
+            "VALUES ($1, 'anomaly', $2, coalesce($3, ''), coalesce($4, ''), $5, $6, $7, $8, "
+            "  $9::timestamptz, timestamptz 'epoch' + $10::bigint * interval '1 microsecond', $11) "
+            "ON CONFLICT DO NOTHING",
+            run_id, token, opt_string(row[3]), opt_string(row[4]), opt_string(row[5]),
+            opt_string(row[6]), std::string(gateway::to_string(*now_state)),
+            std::string(gateway::to_string(*r.gateway_state)), row[2].as<std::string>(),
+            micros(r.checked_at), r.attempts);
+      } else {
+        ++c.conflicts;
+      }
+    }
+    c.lease_lost += static_cast<int64_t>(raced.size()) - seen;  // deleted meanwhile
+  }
 
   // The instant that separates "already checked in this run" from "not yet": the run's start,
   // or the caller's shared cut-off, whichever is earlier (as PostgreSQL prints it).
@@ -704,8 +618,11 @@ ORDER BY category, created_at, session_token)sql",
           const pqxx::result r = tx.exec_params(
               "SELECT started_at::text, dry_run FROM reconciler_runs WHERE id = $1", run_id);
           if (r.empty()) return no_such_run(run_id);
-          return RunContext{
-              run_id, r[0][0].as<std::string>(), r[0][1].as<bool>(), {}, {}, false, {}, {}};
+          RunContext ctx;
+          ctx.id = run_id;
+          ctx.started_at = r[0][0].as<std::string>();
+          ctx.dry_run = r[0][1].as<bool>();
+          return ctx;
         });
     if (!loaded) return loaded.error();
     return &(runs_[run_id] = *loaded);
@@ -758,7 +675,13 @@ ORDER BY category, created_at, session_token)sql",
   std::unique_ptr<pqxx::connection> conn_;
   std::string conninfo_;  // kept only to redact its password from error messages
   StoreOptions options_;
+  ResolvedMapping mapping_;
+  SessionSql sql_;
   std::map<int64_t, RunContext> runs_;
+  // Sessions claimed and not yet applied: the claim each came from, and how many of each claim
+  // are still out (a claim is deleted with the apply that answers its last session).
+  std::unordered_map<std::string, int64_t> claim_of_;
+  std::unordered_map<int64_t, int64_t> claim_left_;
   std::unique_ptr<NoticeLogger> notices_;  // after conn_: unregisters before the connection goes
 };
 
@@ -766,10 +689,14 @@ ORDER BY category, created_at, session_token)sql",
 
 Result<std::unique_ptr<SessionStore>> SessionStore::connect(const std::string& conninfo,
                                                             const StoreOptions& options) {
-  Result<std::unique_ptr<pqxx::connection>> conn = open_connection(conninfo);
+  Result<std::unique_ptr<pqxx::connection>> conn =
+      open_connection(conninfo, options.mapping.schema);
   if (!conn) return conn.error();
+  Result<ResolvedMapping> mapping = resolve_mapping(**conn, options.mapping);
+  if (!mapping) return mapping.error();
   try {
-    auto store = std::make_unique<PgSessionStore>(std::move(*conn), conninfo, options);
+    auto store =
+        std::make_unique<PgSessionStore>(std::move(*conn), conninfo, options, std::move(*mapping));
     store->prepare_statements();
     log::debug("connected to database {}", describe_conninfo(conninfo));
     return std::unique_ptr<SessionStore>(std::move(store));

@@ -13,6 +13,7 @@
 #include "common/result.h"
 #include "gateway/session_state.h"
 #include "pacing/clock.h"
+#include "store/table_mapping.h"
 
 namespace dr::store {
 
@@ -171,6 +172,18 @@ struct StoreOptions {
   pacing::Duration abandon_after = kDefaultAbandonAfter;
   // Tries of a transaction that hits a serialization failure or deadlock before giving up.
   int transaction_attempts = kDefaultTransactionAttempts;
+  // The merchant's sessions table and the job's own schema.
+  TableMapping mapping;
+};
+
+// What a run can tell about the mapped sessions table before it claims anything: an empty
+// table, or one holding no NEW value but values the mapping does not know, means the job is
+// probably pointed at the wrong table or values ("silent green").
+struct TableHealth {
+  bool has_rows = false;
+  bool has_new = false;                     // a row with the mapped NEW value exists
+  std::vector<std::string> unknown_values;  // up to 5, looked for only when !has_new
+  bool has_created_index = false;           // claims can walk an index on created_at
 };
 
 // ---- The store ---------------------------------------------------------------------------------
@@ -192,7 +205,8 @@ struct StoreOptions {
 class SessionStore {
  public:
   // Connects to `conninfo` (URL or key=value; empty = libpq defaults and PG* variables). The
-  // session uses time zone UTC.
+  // session uses time zone UTC and the job's schema (options.mapping.schema) as search_path.
+  // Checks the mapping against the catalog first: kInvalidArgument names what does not fit.
   static Result<std::unique_ptr<SessionStore>> connect(const std::string& conninfo,
                                                        const StoreOptions& options = {});
 
@@ -201,18 +215,22 @@ class SessionStore {
   // kSchema unless every migration this binary knows is applied (see migrator.h).
   virtual Status check_schema() = 0;
 
+  // See TableHealth. Reads only; cheap on a big table unless it holds no NEW row at all.
+  virtual Result<TableHealth> inspect_sessions_table() = 0;
+
   // Records a new run ('running', heartbeat now) and returns its id. First marks 'abandoned' the
   // runs left 'running' whose heartbeat is older than StoreOptions::abandon_after.
   virtual Result<int64_t> begin_run(const RunStart& start) = 0;
 
-  // Leases up to `max_rows` sessions to `worker_id` for `lease`, in one transaction (FOR UPDATE
-  // SKIP LOCKED), so concurrent workers never get the same session. Selected: state NEW, created
-  // at least filter.min_age ago, inside the created window, not leased (or lease expired), not
-  // checked since this run started, and due: next_check_at at or before the run's start, unless
-  // filter.ignore_schedule. Scheduled runs take the most overdue first, --all runs the oldest
-  // first. An empty result means nothing is left for this run.
-  // Dry runs lease nothing and write nothing: they page through the selection once (a new store
-  // object, as after a reconnect, starts that walk again).
+  // Leases up to `max_rows` sessions to `worker_id` for `lease` as ONE row of the job's `claims`
+  // table (no write to the sessions table), under a per-schema advisory lock so concurrent
+  // workers never get the same session. Selected: the mapped NEW value, created at least
+  // filter.min_age ago, inside the created window, not in a live claim (expired claims are
+  // deleted first), not checked since the cut-off, and due (no schedule row, or next_check_at at
+  // or before the cut-off) unless filter.ignore_schedule. Every run walks its selection once in
+  // (created_at, token) order, from where its last claim stopped (kept in this object, so a
+  // reconnect keeps the place). An empty result means nothing is left for this run.
+  // Dry runs lease nothing and write nothing: they page through the selection the same way.
   virtual Result<std::vector<ClaimedSession>> claim(int64_t run_id, const std::string& worker_id,
                                                     const ClaimFilter& filter, int max_rows,
                                                     pacing::Duration lease) = 0;
@@ -220,21 +238,25 @@ class SessionStore {
   // How many sessions the filter selects now (leased ones included): for progress display.
   virtual Result<int64_t> count_selected(int64_t run_id, const ClaimFilter& filter) = 0;
 
-  // Stores a batch of gateway answers in one statement. Only rows still leased by `worker_id`
-  // are touched (others count as lease_lost), and only a row still NEW at commit time changes
-  // state — never a terminal one. Per row:
-  //   NEW + gateway terminal   state set, state change recorded (source reconciliation, run id,
-  //                            raw answer), finding expired/failed/backfilled_completed,
-  //                            NOTIFY deposit_session_state {"session_token","state","run_id"}
-  //   NEW + gateway NEW        checks+1, next check after reconciler_recheck_delay(checks), and
-  //                            a 'stale' finding once if created more than `stale_after` ago
-  //   NEW + not found/failed   last_error, last_http_status, attempts, checks+1, rescheduled,
+  // Stores a batch of gateway answers in one statement. Only sessions whose claim `worker_id`
+  // still holds are touched (others count as lease_lost), and only a row still holding the NEW
+  // value at commit time changes state — never a terminal one. Per session:
+  //   NEW + gateway terminal   the guarded state update (the only write to the merchant's
+  //                            table) and its audit row (source reconciliation, run id, raw
+  //                            answer, the report's person fields): that row is the finding
+  //                            expired/failed/backfilled_completed. One NOTIFY per batch on
+  //                            deposit_session_state {"run_id","changes","first_change_id",
+  //                            "last_change_id"} (read the audit rows of that id range).
+  //   NEW + gateway NEW        schedule upserted: checks+1, next check after
+  //                            reconciler_recheck_delay(checks); a 'stale' finding once if
+  //                            created more than `stale_after` ago
+  //   NEW + not found/failed   schedule upserted with last_error, last_http_status, attempts;
   //                            finding 'unchecked'
-  //   no longer NEW            state untouched; finding 'anomaly' if the gateway disagrees,
-  //                            else counted as a conflict
-  // Every touched row's lease is cleared. With `dry_run`, deposit_sessions and
-  // session_state_changes are not written at all; findings are, computed the same way.
-  // Repeating a batch after kUnavailable is safe (an applied row is no longer leased).
+  //   no longer NEW            state untouched; finding 'anomaly' if the gateway names another
+  //                            terminal state, else counted as a conflict
+  // A claim is deleted with the batch that answers its last session. With `dry_run`, nothing
+  // but findings is written (all categories, computed the same way).
+  // Repeating a batch after kUnavailable is safe (an applied claim no longer exists).
   virtual Result<ApplyCounts> apply(int64_t run_id, const std::string& worker_id,
                                     const std::vector<CheckResult>& results, bool dry_run,
                                     pacing::Duration stale_after) = 0;

@@ -17,6 +17,7 @@
 #include "sim/outcomes.h"
 #include "support/run_binary.h"
 #include "support/sim_process.h"
+#include "support/store_schema.h"
 
 namespace dr::test {
 namespace {
@@ -89,6 +90,7 @@ class PgRestartTest : public ::testing::Test {
     server_ = std::make_unique<OwnServer>();
     ASSERT_FALSE(server_->url().empty()) << server_->error();
     ASSERT_EQ(run_reconciler({"migrate"}, env_db()).exit_code, 0);
+    prepare_test_sessions(server_->url());
     pqxx::connection c(server_->url());
     pqxx::work w(c);
     w.exec(fmt::format(
@@ -130,7 +132,7 @@ class PgRestartTest : public ::testing::Test {
     pqxx::connection c(server_->url());
     {
       pqxx::work w(c);
-      w.exec("UPDATE deposit_sessions SET lease_expires_at = now() - interval '1 second' WHERE lease_owner IS NOT NULL");
+      w.exec("UPDATE claims SET expires_at = now() - interval '1 second'");
       w.commit();
     }
     auto r = run_reconciler(args(), env());
@@ -144,7 +146,7 @@ class PgRestartTest : public ::testing::Test {
     }
     EXPECT_EQ(n, kSessions);
     EXPECT_EQ(w.exec1("SELECT count(*) FROM (SELECT 1 FROM session_state_changes GROUP BY session_token, new_state HAVING count(*) > 1) d")[0].as<int>(), 0);
-    EXPECT_EQ(w.exec1("SELECT count(*) FROM deposit_sessions WHERE lease_owner IS NOT NULL")[0].as<int>(), 0);
+    EXPECT_EQ(w.exec1("SELECT count(*) FROM test_sessions WHERE lease_owner IS NOT NULL")[0].as<int>(), 0);
   }
 
   static constexpr int kSessions = 3000;
@@ -154,7 +156,7 @@ class PgRestartTest : public ::testing::Test {
 
 TEST_F(PgRestartTest, RestartMidRunIsRiddenOut) {
   BackgroundProcess job(DR_RECONCILER_BIN, args(), env());
-  for (int i = 0; i < 300 && scalar("SELECT count(*) FROM deposit_sessions WHERE last_checked_at IS NOT NULL") < 300; ++i) {
+  for (int i = 0; i < 300 && scalar("SELECT count(*) FROM test_sessions WHERE last_checked_at IS NOT NULL") < 300; ++i) {
     std::this_thread::sleep_for(10ms);
   }
   auto restart = server_->control("restart");
@@ -170,7 +172,7 @@ TEST_F(PgRestartTest, RestartMidRunIsRiddenOut) {
 
 TEST_F(PgRestartTest, LongOutageExitsFiveThenRerunFinishes) {
   BackgroundProcess job(DR_RECONCILER_BIN, args(), env());
-  for (int i = 0; i < 300 && scalar("SELECT count(*) FROM deposit_sessions WHERE last_checked_at IS NOT NULL") < 300; ++i) {
+  for (int i = 0; i < 300 && scalar("SELECT count(*) FROM test_sessions WHERE last_checked_at IS NOT NULL") < 300; ++i) {
     std::this_thread::sleep_for(10ms);
   }
   ASSERT_EQ(server_->control("down").exit_code, 0);

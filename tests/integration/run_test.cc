@@ -14,6 +14,7 @@
 #include "sim/outcomes.h"
 #include "support/run_binary.h"
 #include "support/sim_process.h"
+#include "support/store_schema.h"
 #include "support/test_database.h"
 
 namespace dr::test {
@@ -44,6 +45,7 @@ class RunTest : public ::testing::Test {
     std::filesystem::remove_all(report_dir_);
     auto r = run_reconciler({"migrate"}, env_without_gateway());
     ASSERT_EQ(r.exit_code, 0) << r.err;
+    prepare_test_sessions(db_->url());
   }
   void TearDown() override { std::filesystem::remove_all(report_dir_); }
 
@@ -132,7 +134,7 @@ TEST_F(RunTest, MixedOutcomesReachExactlyTheExpectedStates) {
             terminal);
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'backfilled_completed'"),
             count_expected(kN, gateway::SessionState::kCompleted));
-  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE lease_owner IS NOT NULL"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_sessions WHERE lease_owner IS NOT NULL"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE status = 'succeeded'"), 1);
   // stdout: the summary, then the three report paths.
   EXPECT_NE(r.out.find("succeeded"), std::string::npos) << r.out;
@@ -147,11 +149,11 @@ TEST_F(RunTest, MixedOutcomesReachExactlyTheExpectedStates) {
   EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), 0);
 
   // Once due, exactly the still-NEW ones are re-checked.
-  exec("UPDATE deposit_sessions SET next_check_at = now() - interval '1 second' WHERE state = 'NEW'");
+  exec("UPDATE session_checks SET next_check_at = now() - interval '1 second'");
   r = run_reconciler(run_args(), env(sim));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), count_expected(kN, gateway::SessionState::kNew));
-  EXPECT_EQ(scalar("SELECT min(checks) FROM deposit_sessions WHERE state = 'NEW'"), 2);
+  EXPECT_EQ(scalar("SELECT min(checks) FROM test_sessions WHERE state = 'NEW'"), 2);
 }
 
 TEST_F(RunTest, NotificationDuringFlightIsNeverOverwritten) {
@@ -167,7 +169,7 @@ TEST_F(RunTest, NotificationDuringFlightIsNeverOverwritten) {
     pqxx::connection c(db_->url());
     pqxx::work w(c);
     auto rows = w.exec(
-        "SELECT session_token FROM deposit_sessions WHERE lease_owner IS NOT NULL AND state = 'NEW'");
+        "SELECT session_token FROM test_sessions WHERE lease_owner IS NOT NULL AND state = 'NEW'");
     for (auto row : rows) {
       auto token = row[0].as<std::string>();
       auto outcome = sim::outcome_for(token, kSeed, mix());
@@ -224,27 +226,27 @@ TEST_F(RunTest, KillNineThenRerunCompletesWithoutDuplicates) {
   {
     BackgroundProcess job(DR_RECONCILER_BIN, run_args({"--concurrency", "8", "--batch-size", "50"}), env(sim));
     // Let it commit some batches, then kill it without warning.
-    for (int i = 0; i < 500 && scalar("SELECT count(*) FROM deposit_sessions WHERE last_checked_at IS NOT NULL") < 200; ++i) {
+    for (int i = 0; i < 500 && scalar("SELECT count(*) FROM test_sessions WHERE last_checked_at IS NOT NULL") < 200; ++i) {
       std::this_thread::sleep_for(20ms);
     }
     job.signal(SIGKILL);
     auto r = job.wait();
     EXPECT_EQ(r.exit_code, 128 + SIGKILL);
   }
-  long long done_before = scalar("SELECT count(*) FROM deposit_sessions WHERE last_checked_at IS NOT NULL");
+  long long done_before = scalar("SELECT count(*) FROM test_sessions WHERE last_checked_at IS NOT NULL");
   EXPECT_GT(done_before, 0);
   EXPECT_LT(done_before, kN);
-  EXPECT_GT(scalar("SELECT count(*) FROM deposit_sessions WHERE lease_owner IS NOT NULL"), 0);
+  EXPECT_GT(scalar("SELECT count(*) FROM test_sessions WHERE lease_owner IS NOT NULL"), 0);
   // Time passes for the dead worker: its heartbeat and leases are old.
   exec("UPDATE reconciler_runs SET heartbeat_at = now() - interval '1 day', started_at = now() - interval '1 day'");
-  exec("UPDATE deposit_sessions SET lease_expires_at = now() - interval '1 second' WHERE lease_owner IS NOT NULL");
+  exec("UPDATE claims SET expires_at = now() - interval '1 second'");
   auto r = run_reconciler(run_args(), env(sim));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_states_match_simulator(kN);
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE status = 'abandoned'"), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM (SELECT session_token FROM session_state_changes "
                    "GROUP BY session_token, new_state HAVING count(*) > 1) d"), 0);
-  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE lease_owner IS NOT NULL"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_sessions WHERE lease_owner IS NOT NULL"), 0);
 }
 
 TEST_F(RunTest, SigtermCommitsReleasesAndRecordsInterrupted) {
@@ -257,9 +259,9 @@ TEST_F(RunTest, SigtermCommitsReleasesAndRecordsInterrupted) {
   auto r = job.wait(30s);
   EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.err;
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE status = 'interrupted'"), 1);
-  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE lease_owner IS NOT NULL"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_sessions WHERE lease_owner IS NOT NULL"), 0);
   long long answered = sim.stats()["responses_by_status"].value("200", 0LL);
-  long long stored = scalar("SELECT count(*) FROM deposit_sessions WHERE last_checked_at IS NOT NULL");
+  long long stored = scalar("SELECT count(*) FROM test_sessions WHERE last_checked_at IS NOT NULL");
   EXPECT_GT(stored, 0);
   // Everything answered before the stop was committed (the grace period covers those in flight).
   EXPECT_EQ(stored, answered);
@@ -296,7 +298,7 @@ TEST_F(RunTest, ExhaustedRetriesAreRecordedAndExitThree) {
   SimProcess sim(sim_options({"--force-status", "503"}));
   auto r = run_reconciler(run_args({"--max-attempts", "2"}), env(sim));
   EXPECT_EQ(r.exit_code, 3) << r.err;
-  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE state = 'NEW' AND last_http_status = 503 AND last_error IS NOT NULL"), kN);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_sessions WHERE state = 'NEW' AND last_http_status = 503 AND last_error IS NOT NULL"), kN);
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'unchecked'"), kN);
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE status = 'partial'"), 1);
   EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), 2 * kN);
@@ -311,8 +313,8 @@ TEST_F(RunTest, MixedFaultsEndResolvedOrRecorded) {
   long long unchecked = scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'unchecked'");
   EXPECT_EQ(r.exit_code == 3, unchecked > 0);
   // Every session was either answered or recorded with its error.
-  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE last_checked_at IS NULL"), 0);
-  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE state = 'NEW' AND last_error IS NULL AND checks = 0"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_sessions WHERE last_checked_at IS NULL"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_sessions WHERE state = 'NEW' AND last_error IS NULL AND checks = 0"), 0);
 }
 
 TEST_F(RunTest, RejectedKeyStopsWithinAHandfulOfRequests) {
@@ -324,7 +326,7 @@ TEST_F(RunTest, RejectedKeyStopsWithinAHandfulOfRequests) {
   auto r = run_reconciler(run_args({"--concurrency", "64"}), e);
   EXPECT_EQ(r.exit_code, 4) << r.err;
   EXPECT_LE(sim.stats()["requests_total"].get<long long>(), 5);
-  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE state <> 'NEW' OR lease_owner IS NOT NULL"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_sessions WHERE state <> 'NEW' OR lease_owner IS NOT NULL"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE status = 'auth_rejected'"), 1);
   EXPECT_EQ(r.err.find("wrong-key"), std::string::npos);
 }
@@ -359,7 +361,7 @@ TEST_F(RunTest, DryRunWritesNoSessionRowsButAReport) {
   auto r = run_reconciler(run_args({"--dry-run"}), env(sim));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), kN);
-  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE state <> 'NEW' OR last_checked_at IS NOT NULL OR checks <> 0 OR lease_owner IS NOT NULL"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_sessions WHERE state <> 'NEW' OR last_checked_at IS NOT NULL OR checks <> 0 OR lease_owner IS NOT NULL"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM session_state_changes WHERE source = 'reconciliation'"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'backfilled_completed'"),
             count_expected(kN, gateway::SessionState::kCompleted));
@@ -446,8 +448,7 @@ TEST_F(RunTest, InFlightCapAndRateHoldAtTheSimulator) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(sim.stats()["max_in_flight"].get<int>(), 64);
   }
-  exec("UPDATE deposit_sessions SET state = 'NEW', next_check_at = now() - interval '1 second', "
-       "last_checked_at = NULL");
+  exec("UPDATE deposit_sessions SET state = 'NEW'; DELETE FROM session_checks");
   {
     // --rate 100 --burst 5 at concurrency 64: our starts never exceed rate + burst in any
     // second (counted exactly by the run), and the simulator sees the same pace (its clock
@@ -520,7 +521,7 @@ TEST_F(RunTest, EveryAnswerA404PointsAtTheGatewayUrl) {
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'unchecked'"), 8);
   // A 404 among real answers is a finding, not a failed run.
   seed(0, 20);
-  exec("UPDATE deposit_sessions SET next_check_at = now() - interval '1 second'");
+  exec("UPDATE session_checks SET next_check_at = now() - interval '1 second'");
   r = run_reconciler(run_args(), env(sim));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   // follow-up: a token with no open finding is named, not silently ignored.

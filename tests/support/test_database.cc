@@ -54,6 +54,9 @@ std::unique_ptr<TestDatabase> TestDatabase::create() {
     pqxx::connection conn(*server);
     pqxx::nontransaction tx(conn);
     tx.exec0("CREATE DATABASE " + tx.quote_name(name));
+    // Tests' own SQL finds the job's tables (schema deposit_reconciler) and the default
+    // sessions table (public) by their short names; the job itself sets its search_path.
+    tx.exec0("ALTER DATABASE " + tx.quote_name(name) + " SET search_path = deposit_reconciler, public");
   } catch (const std::exception& e) {
     ADD_FAILURE() << "cannot create test database " << name << ": " << e.what();
     return nullptr;

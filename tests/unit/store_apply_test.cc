@@ -49,8 +49,7 @@ class ApplyTest : public test::SuiteDatabaseTest<StoreSchema> {
     row.user_email = token + "@example.com";
     ASSERT_TRUE(store_->insert_new_session(row).ok());
     exec_sql(url(), fmt::format("UPDATE deposit_sessions SET created_at = now() - interval '{} "
-                                "hours', next_check_at = now() - interval '1 minute' "
-                                "WHERE session_token = '{}'",
+                                "hours' WHERE session_token = '{}'",
                                 age.count(), token));
   }
 
@@ -150,10 +149,11 @@ TEST_F(ApplyTest, CompletedAnswerResolvesTheSessionRecordsItOnceAndNotifies) {
   EXPECT_EQ(c.completed, 1);
   EXPECT_EQ(c.total(), 1);
 
-  EXPECT_EQ(value("SELECT state || ',' || checks || ',' || attempts || ',' || last_http_status "
-                  "|| ',' || coalesce(last_error, '-') || ',' || coalesce(lease_owner, '-') || "
-                  "',' || (last_checked_at IS NOT NULL) FROM deposit_sessions"),
-            "COMPLETED,1,1,200,-,-,true");
+  // A resolved session needs no schedule: the state update is its only write besides the audit.
+  EXPECT_EQ(value("SELECT state || ',' || checks || ',' || coalesce(lease_owner, '-') || ',' || "
+                  "(next_check_at IS NULL) FROM test_sessions"),
+            "COMPLETED,0,-,true");
+  EXPECT_EQ(value("SELECT count(*) FROM claims"), "0");
   EXPECT_NE(value("SELECT updated_at::text FROM deposit_sessions"), updated_before);
   EXPECT_EQ(changes("tok"),
             (Strings{"->NEW:creation:-", fmt::format("NEW>COMPLETED:reconciliation:{}", run)}));
@@ -166,12 +166,16 @@ TEST_F(ApplyTest, CompletedAnswerResolvesTheSessionRecordsItOnceAndNotifies) {
                   "FROM reconciler_findings"),
             "user-tok,Ann,Ann Lee,tok@example.com,1,true");
 
+  // One notification per batch, naming the audit rows to read.
   listener.await_notification(5, 0);
   ASSERT_EQ(receiver.payloads.size(), 1u);
   const auto payload = nlohmann::json::parse(receiver.payloads[0]);
-  EXPECT_EQ(payload["session_token"], "tok");
-  EXPECT_EQ(payload["state"], "COMPLETED");
+  const std::string change_id =
+      value("SELECT id FROM session_state_changes WHERE source = 'reconciliation'");
   EXPECT_EQ(payload["run_id"], run);
+  EXPECT_EQ(payload["changes"], 1);
+  EXPECT_EQ(std::to_string(payload["first_change_id"].get<int64_t>()), change_id);
+  EXPECT_EQ(std::to_string(payload["last_change_id"].get<int64_t>()), change_id);
 }
 
 TEST_F(ApplyTest, TerminalAnswersBecomeTheirFindings) {
@@ -199,12 +203,12 @@ TEST_F(ApplyTest, StillNewIsRecheckedOnAGrowingSchedule) {
                                              "06:45:00", "20:15:00", "1 day",    "1 day"};
   for (size_t i = 0; i < expected.size(); ++i) {
     SCOPED_TRACE(i);
-    exec_sql(url(), "UPDATE deposit_sessions SET next_check_at = now() - interval '1 second'");
+    exec_sql(url(), "UPDATE session_checks SET next_check_at = now() - interval '1 second'");
     const int64_t run = begin();
     ASSERT_EQ(store_->claim(run, "w", {}, 10, 1min)->size(), 1u);
     EXPECT_EQ(apply(run, {answer("slow", SessionState::kNew)}).still_new, 1);
     EXPECT_EQ(value("SELECT (next_check_at - last_checked_at)::text || ',' || checks "
-                    "FROM deposit_sessions"),
+                    "FROM test_sessions"),
               expected[i] + "," + std::to_string(i + 1));
   }
   EXPECT_EQ(changes("slow"), (Strings{"->NEW:creation:-"}));
@@ -220,7 +224,7 @@ TEST_F(ApplyTest, StaleSessionIsReportedOnce) {
   EXPECT_EQ(c.still_new, 2);
   EXPECT_EQ(c.stale, 1);
   EXPECT_EQ(findings(first), (Strings{"stale:old:NEW:NEW"}));
-  EXPECT_EQ(value("SELECT count(*) FROM deposit_sessions WHERE stale_reported_at IS NOT NULL"),
+  EXPECT_EQ(value("SELECT count(*) FROM test_sessions WHERE stale_reported_at IS NOT NULL"),
             "1");
 
   const int64_t second = begin();
@@ -241,7 +245,7 @@ TEST_F(ApplyTest, UncheckedSessionsKeepTheErrorAndAreRescheduled) {
   EXPECT_EQ(value("SELECT string_agg(session_token || ':' || state || ':' || checks || ':' || "
                   "coalesce(last_http_status::text, '-') || ':' || attempts || ':' || last_error "
                   "|| ':' || (next_check_at - last_checked_at)::text || ':' || "
-                  "coalesce(lease_owner, '-'), ',' ORDER BY session_token) FROM deposit_sessions"),
+                  "coalesce(lease_owner, '-'), ',' ORDER BY session_token) FROM test_sessions"),
             "flaky:NEW:1:-:4:timed out after 6 s:00:05:00:-,gone:NEW:1:404:1:HTTP 404:00:05:00:-");
   EXPECT_EQ(findings(run), (Strings{"unchecked:flaky:NEW:-", "unchecked:gone:NEW:-"}));
   EXPECT_EQ(value("SELECT string_agg(error || '/' || attempts, ',' ORDER BY session_token) "
@@ -267,7 +271,7 @@ TEST_F(ApplyTest, NotificationThatCameFirstIsNeverOverwritten) {
   EXPECT_EQ(c.anomalies, 1);
   EXPECT_EQ(c.resolved(), 0);
   EXPECT_EQ(value("SELECT string_agg(session_token || '=' || state || '/' || checks || '/' || "
-                  "coalesce(lease_owner, '-'), ',' ORDER BY session_token) FROM deposit_sessions"),
+                  "coalesce(lease_owner, '-'), ',' ORDER BY session_token) FROM test_sessions"),
             "agree=COMPLETED/0/-,disagree=COMPLETED/0/-,older=COMPLETED/0/-");
   EXPECT_EQ(changes("agree"), (Strings{"->NEW:creation:-", "NEW>COMPLETED:notification:-"}));
   EXPECT_EQ(changes("disagree"), (Strings{"->NEW:creation:-", "NEW>COMPLETED:notification:-"}));
@@ -321,7 +325,7 @@ TEST_F(ApplyTest, RowLeasedByAnotherWorkerIsLeftAlone) {
       run, {answer("a", SessionState::kCompleted), answer("unknown", SessionState::kCompleted)});
   EXPECT_EQ(c.lease_lost, 2);
   EXPECT_EQ(c.total(), 2);
-  EXPECT_EQ(value("SELECT state || '/' || lease_owner FROM deposit_sessions"), "NEW/other");
+  EXPECT_EQ(value("SELECT state || '/' || lease_owner FROM test_sessions"), "NEW/other");
   EXPECT_TRUE(findings(run).empty());
 }
 
@@ -341,7 +345,7 @@ TEST_F(ApplyTest, RepeatedBatchChangesNothingTheSecondTime) {
   EXPECT_EQ(second.total(), 2);
   EXPECT_EQ(value("SELECT count(*) FROM session_state_changes"), "3");  // 2 creations, 1 change
   EXPECT_EQ(value("SELECT count(*) FROM reconciler_findings"), "2");
-  EXPECT_EQ(value("SELECT max(checks) FROM deposit_sessions"), "1");
+  EXPECT_EQ(value("SELECT max(checks) FROM test_sessions"), "1");
 }
 
 TEST_F(ApplyTest, DryRunWritesNoSessionRowsButFindings) {
@@ -427,9 +431,9 @@ TEST_F(ApplyTest, UnusualAnswersAreStoredSafely) {
   r.raw_answer = std::string("<html>\xff\xfe not utf-8 ") + std::string(20000, 'x');
   ApplyCounts c = apply(run, {r});
   EXPECT_EQ(c.unchecked, 1);
-  EXPECT_EQ(value("SELECT last_error FROM deposit_sessions"), "bad \"gateway\" \\ answerwith nul");
+  EXPECT_EQ(value("SELECT last_error FROM test_sessions"), "bad \"gateway\" \\ answerwith nul");
   // A state answer whose raw body is odd is still applied; the body is kept, bounded.
-  exec_sql(url(), "UPDATE deposit_sessions SET next_check_at = now() - interval '1 second'");
+  exec_sql(url(), "UPDATE session_checks SET next_check_at = now() - interval '1 second'");
   const int64_t second = begin();
   ASSERT_EQ(claim_all(second), 1u);
   CheckResult done = answer("odd", SessionState::kCompleted);

@@ -5,6 +5,7 @@
 
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
+#include <pqxx/transaction>
 #include <pqxx/result>
 #include <thread>
 
@@ -26,10 +27,11 @@ class MigratorTest : public DatabaseTest {
     for (const auto& r :
          tx.exec("SELECT table_name || '.' || column_name || ':' || data_type || ':' || "
                  "coalesce(column_default, '') FROM information_schema.columns "
-                 "WHERE table_schema = 'public' ORDER BY 1")) {
+                 "WHERE table_schema IN ('public', 'deposit_reconciler') ORDER BY 1")) {
       out += r[0].as<std::string>() + "\n";
     }
-    for (const auto& r : tx.exec("SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' "
+    for (const auto& r : tx.exec("SELECT indexdef FROM pg_indexes "
+                                 "WHERE schemaname IN ('public', 'deposit_reconciler') "
                                  "ORDER BY 1")) {
       out += r[0].as<std::string>() + "\n";
     }
@@ -51,6 +53,7 @@ class MigratorTest : public DatabaseTest {
   }
 
   int latest_known() { return load_migrations(embedded_migrations())->back().version; }
+  size_t own_count() { return own_schema_embedded().size(); }
 };
 
 TEST_F(MigratorTest, FirstRunAppliesEverythingInOrderAndSecondRunIsANoOp) {
@@ -58,8 +61,8 @@ TEST_F(MigratorTest, FirstRunAppliesEverythingInOrderAndSecondRunIsANoOp) {
   ASSERT_TRUE(first.ok()) << first.error().message;
   EXPECT_EQ(first->from_version, 0);
   EXPECT_EQ(first->to_version, latest_known());
-  ASSERT_EQ(first->applied.size(), embedded_migrations().size());
-  EXPECT_EQ(first->applied.front(), "0001_sessions.sql");
+  ASSERT_EQ(first->applied.size(), own_count());
+  EXPECT_EQ(first->applied.front(), "0003_own_schema.sql");
   const std::string before = schema_fingerprint();
 
   auto second = migrate(url());
@@ -88,11 +91,10 @@ TEST_F(MigratorTest, ConcurrentMigrationsApplyEachMigrationOnce) {
     ASSERT_TRUE(r->ok()) << r->error().message;
     applied += (*r)->applied.size();
   }
-  EXPECT_EQ(applied, embedded_migrations().size());
+  EXPECT_EQ(applied, own_count());
   pqxx::connection conn(url());
   pqxx::nontransaction tx(conn);
-  EXPECT_EQ(tx.exec1("SELECT count(*) FROM schema_migrations")[0].as<size_t>(),
-            embedded_migrations().size());
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM schema_migrations")[0].as<size_t>(), own_count());
 }
 
 TEST_F(MigratorTest, EmptyDatabaseIsMissingSchema) {
@@ -104,24 +106,24 @@ TEST_F(MigratorTest, EmptyDatabaseIsMissingSchema) {
 }
 
 TEST_F(MigratorTest, PendingMigrationMeansOutdated) {
-  std::vector<EmbeddedMigration> first_only = {embedded_migrations().front()};
-  auto r = migrate(url(), first_only);
+  const std::vector<EmbeddedMigration> both = {{"0003_a.sql", "CREATE TABLE a (x int);"},
+                                               {"0004_b.sql", "CREATE TABLE b (x int);"}};
+  auto r = migrate(url(), {both.front()});
   ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->to_version, 1);
+  EXPECT_EQ(r->to_version, 3);
   pqxx::connection conn(url());
-  auto status = check_schema(conn);
+  auto status = check_schema(conn, both);
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(status.error().code, ErrorCode::kSchema);
   EXPECT_EQ(status.error().message,
-            fmt::format("database schema is outdated (version 1, this binary needs {}): run "
-                        "`deposit-reconciler migrate`",
-                        latest_known()));
+            "database schema is outdated (version 3, this binary needs 4): run "
+            "`deposit-reconciler migrate`");
   // The rest applies on top.
-  auto rest = migrate(url());
+  auto rest = migrate(url(), both);
   ASSERT_TRUE(rest.ok()) << rest.error().message;
-  EXPECT_EQ(rest->from_version, 1);
-  EXPECT_EQ(rest->applied.size(), embedded_migrations().size() - 1);
-  EXPECT_TRUE(check_schema(conn).ok());
+  EXPECT_EQ(rest->from_version, 3);
+  EXPECT_EQ(rest->applied.size(), 1u);
+  EXPECT_TRUE(check_schema(conn, both).ok());
 }
 
 TEST_F(MigratorTest, NewerSchemaIsRefusedByMigrateAndCheck) {
@@ -171,8 +173,9 @@ TEST_F(MigratorTest, FailingMigrationIsRolledBackAndNotRecorded) {
   EXPECT_FALSE(tx.exec1("SELECT to_regclass('a') IS NULL")[0].as<bool>());
 }
 
-// A merchant who already has deposit_sessions (with rows) keeps it; the migration adds to it.
-TEST_F(MigratorTest, ExistingSessionTableKeepsItsRows) {
+// A merchant who already has deposit_sessions (with rows) keeps it exactly as it is: the job's
+// bookkeeping goes into its own schema.
+TEST_F(MigratorTest, ExistingSessionTableKeepsItsRowsAndItsDefinition) {
   exec(R"sql(
     CREATE TABLE deposit_sessions (
       session_token text PRIMARY KEY, user_id text NOT NULL, user_name text NOT NULL,
@@ -182,14 +185,86 @@ TEST_F(MigratorTest, ExistingSessionTableKeepsItsRows) {
       updated_at timestamptz NOT NULL DEFAULT now());
     INSERT INTO deposit_sessions (session_token, user_id, user_name, state)
     VALUES ('old-1', 'u1', 'Ann', 'NEW'), ('old-2', 'u2', 'Bob', 'COMPLETED');)sql");
+  auto columns = [&] {
+    pqxx::connection conn(url());
+    pqxx::nontransaction tx(conn);
+    return tx.exec1("SELECT string_agg(column_name || ' ' || data_type, ',' ORDER BY ordinal_position) "
+                    "FROM information_schema.columns WHERE table_schema = 'public' "
+                    "AND table_name = 'deposit_sessions'")[0].as<std::string>();
+  };
+  const std::string before = columns();
+  auto r = migrate(url());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(columns(), before);
+  pqxx::connection conn(url());
+  pqxx::nontransaction tx(conn);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM public.deposit_sessions")[0].as<int>(), 2);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND "
+                     "tgrelid = 'public.deposit_sessions'::regclass")[0].as<int>(), 0);
+  EXPECT_FALSE(tx.exec1("SELECT to_regclass('deposit_reconciler.session_checks') IS NULL")[0]
+                   .as<bool>());
+}
+
+// An installation from before the job had its own schema (0001 and 0002 applied in public):
+// its history, findings and schedule move over; the merchant's notification handler keeps
+// recording into the audit trail; the old columns stay, unused.
+TEST_F(MigratorTest, InstallationFromBeforeTheOwnSchemaIsMovedWithItsHistory) {
+  {
+    pqxx::connection conn(url());
+    pqxx::work tx(conn);
+    tx.exec0("SET LOCAL search_path = public");
+    for (const EmbeddedMigration& e : embedded_migrations()) {
+      if (e.name.rfind("0001_", 0) == 0 || e.name.rfind("0002_", 0) == 0) tx.exec(e.sql);
+    }
+    tx.exec0(R"sql(
+      CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now(), checksum text NOT NULL);
+      INSERT INTO schema_migrations (version, name, checksum)
+        VALUES (1, '0001_sessions.sql', 'x'), (2, '0002_reconciler.sql', 'y');
+      INSERT INTO reconciler_runs (worker_id, status) VALUES ('old-worker', 'succeeded');
+      INSERT INTO deposit_sessions (session_token, user_id, user_name) VALUES
+        ('waiting', 'u1', 'Ann'), ('done', 'u2', 'Bob');
+      UPDATE deposit_sessions SET checks = 3, last_checked_at = now(),
+        next_check_at = now() + interval '2 hours', last_error = 'HTTP 404'
+        WHERE session_token = 'waiting';
+      SELECT set_config('deposit_reconciler.run_id', '1', true);
+      UPDATE deposit_sessions SET state = 'EXPIRED' WHERE session_token = 'done';
+      INSERT INTO session_state_changes (session_token, old_state, new_state, source, run_id)
+        VALUES ('done', 'NEW', 'EXPIRED', 'reconciliation', 1);
+      INSERT INTO reconciler_findings (run_id, category, session_token, user_id, user_name,
+        previous_state, gateway_state, created_at, followed_up_at, followed_up_by)
+        VALUES (1, 'expired', 'done', 'u2', 'Bob', 'NEW', 'EXPIRED', now(), now(), 'carol');
+    )sql");
+    tx.commit();
+  }
   auto r = migrate(url());
   ASSERT_TRUE(r.ok()) << r.error().message;
   pqxx::connection conn(url());
   pqxx::nontransaction tx(conn);
-  EXPECT_EQ(tx.exec1("SELECT count(*) FROM deposit_sessions WHERE checks = 0 "
-                     "AND next_check_at IS NOT NULL")[0]
-                .as<int>(),
-            2);
+  auto value = [&](const std::string& sql) {
+    const pqxx::row row = tx.exec1(sql);
+    return row[0].is_null() ? std::string("NULL") : row[0].as<std::string>();
+  };
+  EXPECT_EQ(value("SELECT worker_id FROM deposit_reconciler.reconciler_runs"), "old-worker");
+  EXPECT_EQ(value("SELECT checks || '/' || last_error || '/' || (next_check_at > now()) "
+                  "FROM deposit_reconciler.session_checks"),
+            "3/HTTP 404/true");
+  // The old run's finding, once (not again from its audit row), with its follow-up.
+  EXPECT_EQ(value("SELECT string_agg(category || ':' || session_token || ':' || followed_up_by, "
+                  "',') FROM deposit_reconciler.reconciler_findings"),
+            "expired:done:carol");
+  EXPECT_EQ(value("SELECT to_regclass('public.reconciler_runs') IS NULL"), "t");
+  // The merchant's handler (search_path public) still records its changes.
+  tx.exec0("SET search_path = public");
+  tx.exec0("UPDATE deposit_sessions SET state = 'COMPLETED' WHERE session_token = 'waiting'");
+  EXPECT_EQ(value("SELECT string_agg(source || ':' || new_state, ',' ORDER BY id) "
+                  "FROM deposit_reconciler.session_state_changes WHERE session_token = 'waiting'"),
+            "creation:NEW,notification:COMPLETED");
+  // And the job's schema is current.
+  pqxx::connection job(url());
+  job.set_variable("search_path", "deposit_reconciler");
+  auto status = check_schema(job);
+  EXPECT_TRUE(status.ok()) << status.error().message;
 }
 
 }  // namespace

@@ -46,7 +46,7 @@ class RunsTest : public test::SuiteDatabaseTest<StoreSchema> {
     exec_sql(
         url(),
         fmt::format(
-            "INSERT INTO reconciler_findings (run_id, category, session_token, "
+            "INSERT INTO findings (run_id, category, session_token, "
             "user_id, user_name, previous_state, gateway_state, created_at, "
             "checked_at, attempts, error) VALUES ({}, '{}', '{}', 'u-{}', 'N', "
             "'NEW', NULL, '2024-01-01 12:00:00+00'::timestamptz - interval '{} minutes', now(), 2, "
@@ -113,24 +113,25 @@ TEST_F(RunsTest, FinishedRunReadsBack) {
 
 TEST_F(RunsTest, HeartbeatStoresCountsAndExtendsOnlyThisWorkersLeases) {
   exec_sql(url(),
-           "INSERT INTO deposit_sessions (session_token, user_id, user_name, "
-           "lease_owner, lease_expires_at) VALUES "
-           "('mine', 'u', 'n', 'w', now() + interval '1 minute'), "
-           "('theirs', 'u', 'n', 'x', now() + interval '1 minute')");
+           "INSERT INTO deposit_sessions (session_token, user_id, user_name) VALUES "
+           "('mine', 'u', 'n'), ('theirs', 'u', 'n'); "
+           "INSERT INTO claims (run_id, worker_id, expires_at, tokens) VALUES "
+           "(0, 'w', now() + interval '1 minute', ARRAY['mine']), "
+           "(0, 'x', now() + interval '1 minute', ARRAY['theirs'])");
   const int64_t run = begin();
   exec_sql(url(), "UPDATE reconciler_runs SET heartbeat_at = now() - interval '5 minutes'");
   ASSERT_TRUE(store_->heartbeat(run, {{"checked", 42}}, "w", 30min).ok());
   EXPECT_EQ(value("SELECT (counts->>'checked') || '/' || (heartbeat_at > now() - interval '1 "
                   "minute') FROM reconciler_runs"),
             "42/true");
-  EXPECT_EQ(value("SELECT string_agg(session_token || '=' || (lease_expires_at > now() + "
-                  "interval '29 minutes'), ',' ORDER BY session_token) FROM deposit_sessions"),
+  EXPECT_EQ(value("SELECT string_agg(tokens[1] || '=' || (expires_at > now() + "
+                  "interval '29 minutes'), ',' ORDER BY tokens[1]) FROM claims"),
             "mine=true,theirs=false");
   EXPECT_EQ(store_->heartbeat(run + 1000, {}, "w", 1min).error().code, ErrorCode::kNotFound);
 
   ASSERT_TRUE(store_->release_leases("w").ok());
   EXPECT_EQ(value("SELECT string_agg(session_token || '=' || coalesce(lease_owner, '-'), ',' "
-                  "ORDER BY session_token) FROM deposit_sessions"),
+                  "ORDER BY session_token) FROM test_sessions"),
             "mine=-,theirs=x");
 }
 
@@ -162,7 +163,7 @@ TEST_F(RunsTest, FindingsAreListedByCategoryThenCreationThenToken) {
 TEST_F(RunsTest, ManyFindingsAreStreamedInOrder) {
   const int64_t run = begin();
   exec_sql(url(),
-           fmt::format("INSERT INTO reconciler_findings (run_id, category, session_token, user_id, "
+           fmt::format("INSERT INTO findings (run_id, category, session_token, user_id, "
                        "user_name, previous_state, created_at) "
                        "SELECT {}, 'stale', 's' || lpad(g::text, 5, '0'), 'u', 'n', 'NEW', "
                        "'2024-01-01'::timestamptz FROM generate_series(1, 1234) g",
@@ -245,7 +246,8 @@ TEST_F(RunsTest, NewSessionIsStoredAsNewWithItsCreationRecorded) {
   ASSERT_TRUE(store_->insert_new_session(row).ok());
   EXPECT_EQ(value("SELECT concat_ws('|', session_token, user_id, user_name, user_name_surname, "
                   "user_email, redirect_url, checkout_url, min_payment_usd, max_payment_usd, "
-                  "fiat_currency, language, state, checks) FROM deposit_sessions"),
+                  "fiat_currency, language, state, checks) FROM deposit_sessions "
+                  "JOIN test_sessions USING (session_token, state)"),
             "op-1|42|Ann|ann@example.com|https://pay.example/op-1|0.5|5000|EUR|de|NEW|0");
   EXPECT_EQ(value("SELECT source || ':' || new_state FROM session_state_changes"), "creation:NEW");
 

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <string>
+
+#include "store/table_mapping.h"
+
+namespace dr::store {
+
+// The statements that read the merchant's sessions table, built once per connection from the
+// checked mapping: identifiers are quoted (never taken as SQL), values are always parameters.
+// The job's own tables are unqualified: every connection's search_path is the job's schema.
+//
+// Parameter lists (all values as text, cast in SQL):
+//   claim        $1 run, $2 worker, $3 NEW value, $4 min age (µs), $5 cut-off (run start),
+//                $6 ignore schedule, $7 created after, $8 created before, $9/$10 keyset
+//                (created_at, token) or NULL, $11 limit, $12 lease (µs)
+//   claim_dry    $1 NEW value, $2 min age, $3 cut-off, $4 ignore schedule, $5/$6 window,
+//                $7/$8 keyset, $9 limit
+//   count        $1 NEW value, $2 min age, $3 cut-off, $4 ignore schedule, $5/$6 window
+//   apply        $1 run, $2 worker, $3 batch (jsonb), $4 stale after (µs), $5..$8 the mapped
+//                NEW, COMPLETED, EXPIRED, FAILED values
+//   apply_dry    $1 run, $2 batch, $3 stale after, $4..$7 the mapped values
+//   current      $1 tokens (jsonb array): token, state value, created_at, person fields
+//   insert       $1..$11 a NewSessionRow, $12 the NEW value (default table only)
+struct SessionSql {
+  std::string claim;
+  std::string claim_dry;
+  std::string count;
+  std::string apply;
+  std::string apply_dry;
+  std::string current;
+  std::string insert;
+};
+
+SessionSql build_session_sql(const ResolvedMapping& m);
+
+// The opt-in notification trigger on the mapped table (`migrate --notification-trigger`):
+// records every insert and every state change not made by the job into session_state_changes,
+// with the mapped values translated to the gateway's state names.
+std::string notification_trigger_sql(const ResolvedMapping& m);
+
+}  // namespace dr::store
