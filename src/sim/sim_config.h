@@ -18,7 +18,7 @@ namespace dr::sim {
 // Fractions of gateway requests (after the key check) answered with an injected fault instead of
 // the real answer, drawn per request from a seeded generator. Their sum is at most 1.
 struct FaultMix {
-  double status_500 = 0;     // 500 {"error":"errorInternal"}
+  double status_500 = 0;     // 500 {"errorCode":"errorInternal",...}
   double status_503 = 0;     // 503 with Retry-After: 1
   double timeout = 0;        // held unanswered until the client gives up (or hold_limit passes)
   double malformed = 0;      // 200 with a truncated JSON body
@@ -50,7 +50,10 @@ struct SimConfig {
   bool demo_credentials = true;              // true when either one is the built-in default
 
   OutcomeMix outcomes;
-  pacing::Duration new_for{0};  // answer NEW for this long after a session's creation
+  // Answer NEW for this long after a session's creation (preloaded ones: the simulator's start),
+  // then the seeded outcome. 0: preloaded sessions answer their outcome at once, and sessions
+  // made by POST stay NEW until their checkout page moves them.
+  pacing::Duration new_for{0};
   uint64_t preload = 0;         // sessions sim-<seed>-<i>, i < preload
   std::string preload_file;     // CSV token,user_id,outcome written at start when set
   bool accept_any_token = false;
