@@ -82,6 +82,9 @@ pg_start() {
     -c "CREATE EXTENSION pg_stat_statements" -c "CREATE EXTENSION pg_walinspect" >/dev/null
   PG_POSTMASTER=$(head -1 "$BENCH_WORK/pg/data/postmaster.pid")
   [[ -n "$url" ]] || bench_die "no server URL"
+  sleep 1
+  # The server's own processes (checkpointer, walwriter, ...), counted when idle.
+  PG_AUX_COUNT=$(pg_children | grep -vc ' Z$' || true)
 }
 pg_url() { echo "postgresql://postgres@127.0.0.1:$PG_PORT/$1"; }
 # Measurement queries: not counted by pg_stat_statements.
@@ -93,10 +96,36 @@ pg_fresh_db() {  # pg_fresh_db NAME: drop and create an empty database
   pg_q postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
 }
 
-# CPU time of the whole server in clock ticks: the postmaster, its live children (backends,
-# checkpointer, walwriter, ...) and, through cutime/cstime, every child that exited (a client's
-# backend ends when it disconnects; the postmaster reaps it and inherits its time).
+# The postmaster's children: "PID STATE" lines.
+pg_children() {
+  local f stat rest
+  for f in /proc/[0-9]*/stat; do
+    stat=$(cat "$f" 2>/dev/null) || continue
+    rest=${stat##*) }
+    read -r -a a <<<"$rest"
+    [[ "${a[1]}" == "$PG_POSTMASTER" ]] && echo "${f//[^0-9]/} ${a[0]}"
+  done
+  return 0
+}
+# Waits (at most 10 s) until only the server's own processes are left: a backend whose client
+# has gone is still exiting, or a zombie the postmaster has not reaped yet, and until it is
+# reaped its CPU time shows neither in its own /proc entry nor in the postmaster's cutime.
+pg_settle() {
+  local i lines
+  for i in $(seq 1 200); do
+    lines=$(pg_children)
+    if ! grep -q ' Z$' <<<"$lines" && (($(grep -c . <<<"$lines") <= PG_AUX_COUNT)); then
+      return 0
+    fi
+    sleep 0.05
+  done
+  bench_log "warning: PostgreSQL backends still exiting after 10 s; CPU figures may be low"
+}
+# CPU time of the whole server in clock ticks: the postmaster, its live children (checkpointer,
+# walwriter, ...) and, through cutime/cstime, every child that exited (a client's backend ends
+# when it disconnects; the postmaster reaps it and inherits its time). Settles first.
 pg_cpu_ticks() {
+  pg_settle
   local total=0 f stat rest ppid
   stat=$(cat "/proc/$PG_POSTMASTER/stat") || bench_die "postmaster $PG_POSTMASTER is gone"
   rest=${stat##*) }
