@@ -57,9 +57,17 @@ size_t decode_one(std::string_view s, size_t i, int32_t& cp) {
 
 template <typename Keep>
 std::string clean(std::string_view s, Keep keep) {
+  // Printable ASCII, which is what tokens, ids, e-mails, states and timestamps almost always
+  // are, is kept as it is by both cleaners: copy that prefix in one go (the report cleans every
+  // field of every row once per format; decoding byte by byte was a visible part of its cost).
+  size_t i = 0;
+  while (i < s.size() && static_cast<unsigned char>(s[i]) >= 0x20 &&
+         static_cast<unsigned char>(s[i]) < 0x7F) {
+    ++i;
+  }
   std::string out;
   out.reserve(s.size());
-  size_t i = 0;
+  out.append(s.substr(0, i));
   while (i < s.size()) {
     int32_t cp = 0;
     const size_t n = decode_one(s, i, cp);
