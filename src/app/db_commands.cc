@@ -4,7 +4,8 @@
 #include <cstdio>
 
 #include "app/commands.h"
-#include "app/common_options.h"
+#include "app/command_lines.h"
+#include "app/options.h"
 #include "app/report_output.h"
 #include "common/log.h"
 #include "common/time_format.h"
@@ -67,17 +68,10 @@ Result<std::vector<std::string>> write_reports(store::SessionStore& store, int64
 }
 
 int migrate_command(const std::vector<std::string>& argv, const EnvLookup& env) {
-  std::vector<OptionSpec> specs = database_options();
-  for (auto& o : logging_options()) specs.push_back(o);
-  ParsedArgs args;
-  if (auto done =
-          parse_command(specs, argv, "deposit-reconciler migrate [OPTIONS]",
-                        "Creates or upgrades the schema from the migrations built into this "
-                        "binary,\nin order, once each, under an advisory lock. Safe to run on "
-                        "every deploy.",
-                        env, args))
-    return *done;
-  auto url = load_database_url(args, env);
+  ConnectionSettings settings;
+  auto cl = migrate_command_line(settings);
+  if (auto done = parse_command(*cl, argv, settings)) return *done;
+  auto url = load_database_url(*cl, settings, env);
   if (!url) return fail(ExitCode::kUsage, url.error().message);
   auto r = store::migrate(*url);
   if (!r) return fail(database_exit_code(r.error()), r.error().message + database_hint(*url, env));
@@ -91,38 +85,16 @@ int migrate_command(const std::vector<std::string>& argv, const EnvLookup& env) 
 }
 
 int report_command(const std::vector<std::string>& argv, const EnvLookup& env) {
-  std::vector<OptionSpec> specs = {
-      {"run", true, "ID", "the run to render"},
-      {"latest", false, "", "render the latest run"},
-      {"report-dir", true, "DIR", "where to write (default ./reports)"},
-      {"report-formats", true, "LIST", "csv,json,html (default all three)"},
-      {"include-open", false, "", "also list earlier findings nobody has marked as followed up"},
-  };
-  for (auto& o : database_options()) specs.push_back(o);
-  for (auto& o : logging_options()) specs.push_back(o);
-  ParsedArgs args;
-  if (auto done =
-          parse_command(specs, argv, "deposit-reconciler report (--run ID | --latest) [OPTIONS]",
-                        "Re-renders the report of a past run from the database: byte for byte "
-                        "what the run wrote\n(given the same formats and --include-open).",
-                        env, args))
-    return *done;
-  if (args.has("run") == args.has("latest")) {
+  ReportSettings settings;
+  auto cl = report_command_line(settings);
+  if (auto done = parse_command(*cl, argv, settings.connection)) return *done;
+  if (settings.run_id.has_value() == settings.latest) {
     return fail(ExitCode::kUsage, "give exactly one of --run ID or --latest");
   }
-  std::optional<int64_t> run_id;
-  if (auto v = args.get("run")) {
-    auto n = parse_integer("run", *v, 1, std::numeric_limits<int64_t>::max());
-    if (!n) return fail(ExitCode::kUsage, n.error().message);
-    run_id = *n;
-  }
-  std::filesystem::path dir = args.get("report-dir").value_or("reports");
-  auto formats = report::parse_report_formats(args.get("report-formats").value_or("csv,json,html"));
-  if (!formats)
-    return fail(ExitCode::kUsage, fmt::format("--report-formats: {}", formats.error().message));
-  if (auto s = report::prepare_report_dir(dir); !s)
+  std::optional<int64_t> run_id = settings.run_id;
+  if (auto s = report::prepare_report_dir(settings.report_dir); !s)
     return fail(ExitCode::kUsage, s.error().message);
-  auto url = load_database_url(args, env);
+  auto url = load_database_url(*cl, settings.connection, env);
   if (!url) return fail(ExitCode::kUsage, url.error().message);
   auto store = store::SessionStore::connect(*url);
   if (!store) return fail(database_exit_code(store.error()), store.error().message);
@@ -133,7 +105,8 @@ int report_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     if (!latest->has_value()) return fail(ExitCode::kUsage, "there are no runs yet");
     run_id = **latest;
   }
-  auto paths = write_reports(**store, *run_id, dir, *formats, args.has("include-open"));
+  auto paths =
+      write_reports(**store, *run_id, settings.report_dir, settings.formats, settings.include_open);
   if (!paths) {
     auto code = paths.error().code == ErrorCode::kNotFound      ? ExitCode::kUsage
                 : paths.error().code == ErrorCode::kUnavailable ? ExitCode::kDatabase
@@ -145,37 +118,23 @@ int report_command(const std::vector<std::string>& argv, const EnvLookup& env) {
 }
 
 int follow_up_command(const std::vector<std::string>& argv, const EnvLookup& env) {
-  std::vector<OptionSpec> specs = {
-      {"run", true, "ID", "the run whose findings to mark (required)"},
-      {"all", false, "", "mark every open finding of the run"},
-      {"by", true, "NAME", "who followed up (default $USER)"},
-  };
-  for (auto& o : database_options()) specs.push_back(o);
-  for (auto& o : logging_options()) specs.push_back(o);
-  ParsedArgs args;
-  if (auto done = parse_command(
-          specs, argv, "deposit-reconciler follow-up --run ID (--all | TOKEN...) [OPTIONS]",
-          "Marks findings as followed up, so `--include-open` stops listing them.\n"
-          "Merchant tools may instead set reconciler_findings.followed_up_at "
-          "themselves.",
-          env, args))
-    return *done;
-  auto run = args.get("run");
-  if (!run) return fail(ExitCode::kUsage, "--run ID is required");
-  auto run_id = parse_integer("run", *run, 1, std::numeric_limits<int64_t>::max());
-  if (!run_id) return fail(ExitCode::kUsage, run_id.error().message);
-  if (args.has("all") == !args.positionals().empty()) {
+  FollowUpSettings settings;
+  settings.by = env("USER").value_or("deposit-reconciler");
+  auto cl = follow_up_command_line(settings);
+  if (auto done = parse_command(*cl, argv, settings.connection)) return *done;
+  if (!settings.run_id) return fail(ExitCode::kUsage, "--run ID is required");
+  if (settings.all == !settings.tokens.empty()) {
     return fail(ExitCode::kUsage, "give either --all or the session tokens to mark");
   }
-  std::string by = args.get("by").value_or(env("USER").value_or("deposit-reconciler"));
-  auto url = load_database_url(args, env);
+  const std::string& by = settings.by;
+  auto url = load_database_url(*cl, settings.connection, env);
   if (!url) return fail(ExitCode::kUsage, url.error().message);
   auto store = store::SessionStore::connect(*url);
   if (!store) return fail(database_exit_code(store.error()), store.error().message);
   if (auto s = (*store)->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
   store::FollowUp follow_up;
-  follow_up.run_id = *run_id;
-  follow_up.tokens = args.positionals();
+  follow_up.run_id = *settings.run_id;
+  follow_up.tokens = settings.tokens;
   follow_up.by = by;
   auto n = (*store)->mark_followed_up(follow_up);
   if (!n) return fail(ExitCode::kDatabase, n.error().message);
@@ -186,7 +145,7 @@ int follow_up_command(const std::vector<std::string>& argv, const EnvLookup& env
                 fmt::format("{} of the {} token(s) given have no open finding in run {} (a typo, "
                             "or already followed up?)",
                             follow_up.tokens.size() - static_cast<size_t>(*n),
-                            follow_up.tokens.size(), *run_id));
+                            follow_up.tokens.size(), *settings.run_id));
   }
   std::printf("%lld finding(s) marked as followed up by %s\n", static_cast<long long>(*n),
               by.c_str());

@@ -1,11 +1,15 @@
 #include <curl/curl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <stdlib.h>
 
 #include <cstdio>
 #include <exception>
+#include <functional>
 
+#include "app/command_lines.h"
 #include "app/commands.h"
+#include "app/run_settings.h"
 #include "common/exit_codes.h"
 #include "common/log.h"
 #include "common/version.h"
@@ -13,26 +17,76 @@
 namespace dr::app {
 namespace {
 
-constexpr const char* kUsage = R"(usage: deposit-reconciler COMMAND [OPTIONS]
+struct Command {
+  std::string_view name;
+  std::string_view summary;
+  int (*run)(const std::vector<std::string>&, const EnvLookup&);
+  // The command's option names that a configuration file may set.
+  std::set<std::string> (*config_keys)();
+};
 
-Finds deposit sessions whose outcome notification was lost, asks the gateway for their state,
-stores what it learns (never over a notification) and reports what people must follow up.
+template <typename Settings>
+std::set<std::string> keys_of(std::unique_ptr<cli::CommandLine> (*make)(Settings&)) {
+  Settings s;
+  auto names = make(s)->option_names();
+  names.erase("help");
+  return names;
+}
 
-commands:
-  migrate          create or upgrade the database schema (safe on every deploy)
-  run              the reconciliation job
-  create-session   sign and POST a new deposit session; store it as NEW
-  status TOKEN     ask the gateway for one session's state; print it as JSON
-  report           re-render the report of a past run (--run ID or --latest)
-  follow-up        mark report entries as followed up
+const std::vector<Command>& commands() {
+  static const std::vector<Command> kCommands = {
+      {"migrate", "create or upgrade the database schema (safe on every deploy)", migrate_command,
+       [] { return keys_of(migrate_command_line); }},
+      {"run", "the reconciliation job", run_command, [] { return keys_of(run_command_line); }},
+      {"create-session", "sign and POST a new deposit session; store it as NEW",
+       create_session_command, [] { return keys_of(create_session_command_line); }},
+      {"status", "ask the gateway for one session's state; print it as JSON (status TOKEN)",
+       status_command, [] { return keys_of(status_command_line); }},
+      {"report", "re-render the report of a past run (--run ID or --latest)", report_command,
+       [] { return keys_of(report_command_line); }},
+      {"follow-up", "mark report entries as followed up", follow_up_command,
+       [] { return keys_of(follow_up_command_line); }},
+  };
+  return kCommands;
+}
 
-Run `deposit-reconciler COMMAND --help` for a command's options.
-exit codes: 0 ok, 1 internal error, 2 usage/configuration, 3 partial (some sessions unchecked),
-            4 credentials rejected, 5 database unavailable or schema missing/outdated,
-            130/143 interrupted by SIGINT/SIGTERM
-)";
+const Command* find_command(std::string_view name) {
+  for (const auto& c : commands()) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+std::string usage() {
+  std::string out =
+      "usage: deposit-reconciler COMMAND [OPTIONS]\n"
+      "       deposit-reconciler help COMMAND | --help | --version\n\n"
+      "Finds deposit sessions whose outcome notification was lost, asks the gateway for their "
+      "state,\nstores what it learns (never over a notification) and reports what people must "
+      "follow up.\n\ncommands:\n";
+  for (const auto& c : commands()) out += fmt::format("  {:<17}{}\n", c.name, c.summary);
+  out += fmt::format(
+      "\nRun `deposit-reconciler help COMMAND` (or COMMAND --help) for a command's options.\n"
+      "Every option can also be set by an environment variable (shown in the help) or a key of\n"
+      "--config FILE (or {}); a flag beats the environment, which beats the file.\n"
+      "  --version        print the version and the git revision\n"
+      "exit codes: 0 ok, 1 internal error, 2 usage/configuration, 3 partial (some sessions "
+      "unchecked),\n            4 credentials rejected, 5 database unavailable or schema "
+      "missing/outdated,\n            130/143 interrupted by SIGINT/SIGTERM\n",
+      kConfigEnv);
+  return out;
+}
 
 }  // namespace
+
+bool known_option_elsewhere(std::string_view section, std::string_view key) {
+  if (key.empty()) return find_command(section) != nullptr;
+  for (const auto& c : commands()) {
+    if (!section.empty() && c.name != section) continue;
+    if (c.config_keys().count(std::string(key)) > 0) return true;
+  }
+  return false;
+}
 
 int main_entry(int argc, char** argv) {
   // curl and libpq write to sockets; a peer that hangs up must not kill the process.
@@ -49,18 +103,21 @@ int main_entry(int argc, char** argv) {
       std::printf("deposit-reconciler %s (git %s)\n", kVersion, kGitRevision);
       return 0;
     }
+    if (command == "help" && !args.empty()) {
+      const Command* c = find_command(args[0]);
+      if (c == nullptr) {
+        return fail(ExitCode::kUsage,
+                    fmt::format("unknown command \"{}\" (see deposit-reconciler --help)", args[0]));
+      }
+      return c->run({"--help"}, env);
+    }
     if (command.empty() || command == "--help" || command == "-h" || command == "help") {
-      std::fputs(kUsage, command.empty() ? stderr : stdout);
+      std::fputs(usage().c_str(), command.empty() ? stderr : stdout);
       return command.empty() ? to_int(ExitCode::kUsage) : 0;
     }
-    if (command == "run") return run_command(args, env);
-    if (command == "migrate") return migrate_command(args, env);
-    if (command == "create-session") return create_session_command(args, env);
-    if (command == "status") return status_command(args, env);
-    if (command == "report") return report_command(args, env);
-    if (command == "follow-up") return follow_up_command(args, env);
+    if (const Command* c = find_command(command)) return c->run(args, env);
     std::fprintf(stderr, "deposit-reconciler: unknown command \"%s\"\n\n%s", command.c_str(),
-                 kUsage);
+                 usage().c_str());
     return to_int(ExitCode::kUsage);
   } catch (const std::exception& e) {
     log::error("internal error: {}", e.what());

@@ -7,7 +7,8 @@
 #include <thread>
 
 #include "app/commands.h"
-#include "app/common_options.h"
+#include "app/command_lines.h"
+#include "app/options.h"
 #include "common/duration.h"
 #include "common/log.h"
 #include "gateway/create_session.h"
@@ -36,13 +37,13 @@ struct GatewaySetup {
   std::unique_ptr<http::CurlEngine> engine;
 };
 
-Result<GatewaySetup> gateway_setup(const ParsedArgs& args, const EnvLookup& env,
+Result<GatewaySetup> gateway_setup(const ConnectionSettings& s, const EnvLookup& env,
                                    pacing::Duration timeout) {
   GatewaySetup g;
-  auto url = load_gateway_url(args, env);
+  auto url = check_gateway_url(s.gateway_url);
   if (!url) return url.error();
   g.base_url = *url;
-  auto key = load_api_key(args, env);
+  auto key = load_api_key(s, env);
   if (!key) return key.error();
   g.api_key = *key;
   http::EngineOptions eo;
@@ -76,65 +77,18 @@ int gateway_failure(const http::HttpResponse& r, std::string_view what,
   return fail(ExitCode::kPartial, msg);
 }
 
-Result<pacing::Duration> timeout_option(const ParsedArgs& args) {
-  if (auto v = args.get("timeout")) {
-    auto d = parse_duration(*v);
-    if (!d) return Error::invalid(fmt::format("--timeout: {}", d.error().message));
-    if (*d <= pacing::Duration::zero()) return Error::invalid("--timeout must be more than 0");
-    return *d;
-  }
-  return reconcile::RunOptions::kDefaultTimeout;
-}
-
 }  // namespace
 
 int create_session_command(const std::vector<std::string>& argv, const EnvLookup& env) {
-  std::vector<OptionSpec> specs = {
-      {"user-id", true, "TEXT", "userId: your user's unique id (1..4000 characters, required)"},
-      {"user-name", true, "TEXT", "userName: display name (1..4000 characters, required)"},
-      {"user-name-surname", true, "TEXT", "userNameSurname (1..4000 characters)"},
-      {"user-email", true, "TEXT", "userEmail (1..4000 characters)"},
-      {"min-payment-usd", true, "AMOUNT",
-       "minPaymentAmountInUSD (>= 0; the gateway's default is 10)"},
-      {"max-payment-usd", true, "AMOUNT",
-       "maxPaymentAmountInUSD (>= min; the gateway's default is 5000)"},
-      {"fiat-currency", true, "CODE", "sessionDefaultFiatCurrency: USD, EUR, GBP, KRW, BRL or TRY"},
-      {"language", true, "XX", "sessionDefaultLanguage: two letters"},
-      {"redirect-url", true, "URL", "redirectUrl: absolute http(s) URL after checkout"},
-      {"timeout", true, "DURATION", "request timeout (default 6s)"},
-  };
-  for (auto& o : database_options()) specs.push_back(o);
-  for (auto& o : gateway_options(true)) specs.push_back(o);
-  for (auto& o : logging_options()) specs.push_back(o);
-  ParsedArgs args;
-  if (auto done = parse_command(
-          specs, argv, "deposit-reconciler create-session --user-id ID --user-name NAME [OPTIONS]",
-          "Signs and POSTs a new deposit-tracking session, stores it as NEW when a "
-          "database is configured,\nand prints its token and checkout URL.",
-          env, args))
-    return *done;
-
-  gateway::CreateSessionRequest req;
-  req.user_id = args.get("user-id").value_or("");
-  req.user_name = args.get("user-name").value_or("");
-  if (!args.has("user-id")) return fail(ExitCode::kUsage, "--user-id is required");
-  if (!args.has("user-name")) return fail(ExitCode::kUsage, "--user-name is required");
-  req.user_name_surname = args.get("user-name-surname");
-  req.user_email = args.get("user-email");
-  req.fiat_currency = args.get("fiat-currency");
-  req.language = args.get("language");
-  req.redirect_url = args.get("redirect-url");
-  for (auto [flag, field] : {std::pair{"min-payment-usd", &req.min_payment_usd},
-                             std::pair{"max-payment-usd", &req.max_payment_usd}}) {
-    if (auto v = args.get(flag)) {
-      auto n = parse_number(flag, *v, -1e18, 1e18);
-      if (!n) return fail(ExitCode::kUsage, n.error().message);
-      *field = *n;
-    }
-  }
+  CreateSessionSettings settings;
+  auto cl = create_session_command_line(settings);
+  if (auto done = parse_command(*cl, argv, settings.connection)) return *done;
+  const gateway::CreateSessionRequest& req = settings.request;
+  if (!cl->has("user-id")) return fail(ExitCode::kUsage, "--user-id is required");
+  if (!cl->has("user-name")) return fail(ExitCode::kUsage, "--user-name is required");
   if (auto s = gateway::validate(req); !s) return fail(ExitCode::kUsage, s.error().message);
 
-  auto secret = load_secret(args, "hmac-secret-file", "GATEWAY_HMAC_SECRET",
+  auto secret = load_secret(settings.connection.hmac_secret_file, "GATEWAY_HMAC_SECRET",
                             "GATEWAY_HMAC_SECRET_FILE", "HMAC secret", env);
   if (!secret) return fail(ExitCode::kUsage, secret.error().message);
   if (!secret->has_value()) {
@@ -142,11 +96,9 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
                 "no HMAC secret: set GATEWAY_HMAC_SECRET or GATEWAY_HMAC_SECRET_FILE, or pass "
                 "--hmac-secret-file");
   }
-  auto timeout = timeout_option(args);
-  if (!timeout) return fail(ExitCode::kUsage, timeout.error().message);
-  auto gw = gateway_setup(args, env, *timeout);
+  auto gw = gateway_setup(settings.connection, env, settings.timeout);
   if (!gw) return fail(exit_code_for(gw.error()), gw.error().message);
-  auto db_url = load_database_url(args, env);
+  auto db_url = load_database_url(*cl, settings.connection, env);
   if (!db_url) return fail(ExitCode::kUsage, db_url.error().message);
 
   // Connect before the POST: a session the gateway created but we failed to store is worse
@@ -208,34 +160,16 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
 }
 
 int status_command(const std::vector<std::string>& argv, const EnvLookup& env) {
-  std::vector<OptionSpec> specs = {
-      {"timeout", true, "DURATION", "per attempt (default 6s)"},
-      {"max-attempts", true, "N", "attempts on transient errors, the first included (default 3)"},
-  };
-  for (auto& o : gateway_options(false)) specs.push_back(o);
-  for (auto& o : logging_options()) specs.push_back(o);
-  ParsedArgs args;
-  if (auto done =
-          parse_command(specs, argv, "deposit-reconciler status TOKEN [OPTIONS]",
-                        "Asks the gateway for one session's state and prints the answer as JSON.\n"
-                        "Exit code 0 with an answer, 3 for an unknown token (404) or no answer, 4 "
-                        "for a rejected key.",
-                        env, args))
-    return *done;
-  if (args.positionals().size() != 1) {
+  StatusSettings settings;
+  auto cl = status_command_line(settings);
+  if (auto done = parse_command(*cl, argv, settings.connection)) return *done;
+  if (settings.tokens.size() != 1) {
     return fail(ExitCode::kUsage, "status takes exactly one session token");
   }
-  const std::string& token = args.positionals()[0];
+  const std::string& token = settings.tokens[0];
   if (token.empty()) return fail(ExitCode::kUsage, "the session token is empty");
-  int max_attempts = 3;
-  if (auto v = args.get("max-attempts")) {
-    auto n = parse_integer("max-attempts", *v, 1, 20);
-    if (!n) return fail(ExitCode::kUsage, n.error().message);
-    max_attempts = static_cast<int>(*n);
-  }
-  auto timeout = timeout_option(args);
-  if (!timeout) return fail(ExitCode::kUsage, timeout.error().message);
-  auto gw = gateway_setup(args, env, *timeout);
+  const int max_attempts = settings.max_attempts;
+  auto gw = gateway_setup(settings.connection, env, settings.timeout);
   if (!gw) return fail(exit_code_for(gw.error()), gw.error().message);
 
   pacing::SystemClock clock;

@@ -9,7 +9,8 @@
 #include <random>
 
 #include "app/commands.h"
-#include "app/common_options.h"
+#include "app/options.h"
+#include "app/run_settings.h"
 #include "app/report_output.h"
 #include "common/duration.h"
 #include "common/log.h"
@@ -48,161 +49,7 @@ void install_signal_handlers() {
   sigaction(SIGINT, &sa, nullptr);
 }
 
-std::vector<OptionSpec> run_options_spec() {
-  std::vector<OptionSpec> v = {
-      {"rate", true, "N",
-       fmt::format("requests per second, retries included (default {}; 0 = unlimited, for local "
-                   "benchmarks)",
-                   reconcile::RunOptions::kDefaultRate)},
-      {"burst", true, "N",
-       fmt::format("requests that may start at once after a quiet spell (default {})",
-                   reconcile::RunOptions::kDefaultBurst)},
-      {"concurrency", true, "N",
-       fmt::format("requests in flight (default {})", reconcile::RunOptions::kDefaultConcurrency)},
-      {"timeout", true, "DURATION", "per request, connect included (default 6s)"},
-      {"max-attempts", true, "N",
-       fmt::format("attempts per session, the first included (default {})",
-                   reconcile::RunOptions::kDefaultMaxAttempts)},
-      {"batch-size", true, "N",
-       fmt::format("sessions claimed and results written per database round trip (default {})",
-                   reconcile::RunOptions::kDefaultBatchSize)},
-      {"min-age", true, "DURATION", "leave sessions younger than this alone (default 15m)"},
-      {"stale-after", true, "DURATION",
-       "report sessions still NEW at the gateway after this (default 48h)"},
-      {"created-after", true, "TIME",
-       "only sessions created at or after TIME (ISO-8601; backfills)"},
-      {"created-before", true, "TIME", "only sessions created before TIME (ISO-8601; backfills)"},
-      {"not-checked-since", true, "TIME",
-       "sessions checked at or after TIME count as done (default: this run's start); give every "
-       "worker of one parallel backfill the same TIME"},
-      {"limit", true, "N", "check at most N sessions"},
-      {"all", false, "", "ignore the re-check schedule: check every unresolved session once"},
-      {"dry-run", false, "",
-       "query the gateway, write nothing to the sessions: only the run and its report"},
-      {"worker-id", true, "ID",
-       "this worker's name in leases and the runs table (default host:pid)"},
-      {"lease", true, "DURATION", "how long a claim lives if this worker dies (default 5m)"},
-      {"grace-period", true, "DURATION",
-       "on SIGTERM, how long requests in flight may finish (default 10s)"},
-      {"report-dir", true, "DIR", "where reports go (default ./reports; created if missing)"},
-      {"report-formats", true, "LIST", "comma-separated: csv,json,html (default all three)"},
-      {"include-open", false, "", "also list earlier findings nobody has marked as followed up"},
-      {"metrics-file", true, "PATH",
-       "write Prometheus text-format metrics here (node_exporter textfile collector)"},
-      {"progress", true, "auto|always|never",
-       "live progress line on a terminal, periodic log lines elsewhere (default auto)"},
-  };
-  for (auto& o : database_options()) v.push_back(o);
-  for (auto& o : gateway_options(false)) v.push_back(o);
-  for (auto& o : logging_options()) v.push_back(o);
-  return v;
-}
-
-std::string default_worker_id() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
-  return fmt::format("{}:{}", host, ::getpid());
-}
-
-struct RunSetup {
-  reconcile::RunOptions run;
-  std::string database_url;
-  std::filesystem::path report_dir = "reports";
-  std::set<report::ReportFormat> formats;
-  bool include_open = false;
-  std::optional<std::filesystem::path> metrics_file;
-  report::ProgressMode progress = report::ProgressMode::kAuto;
-};
-
-Result<RunSetup> read_setup(const ParsedArgs& args, const EnvLookup& env) {
-  RunSetup s;
-  auto& o = s.run;
-  auto gw = load_gateway_url(args, env);
-  if (!gw) return gw.error();
-  o.gateway_url = *gw;
-  auto key = load_api_key(args, env);
-  if (!key) return key.error();
-  o.api_key = *key;
-  auto db = load_database_url(args, env);
-  if (!db) return db.error();
-  s.database_url = *db;
-
-  auto num = [&](const char* name, double& out, double min, double max) -> Status {
-    if (auto v = args.get(name)) {
-      auto r = parse_number(name, *v, min, max);
-      if (!r) return r.error();
-      out = *r;
-    }
-    return ok_status();
-  };
-  auto integer = [&](const char* name, int& out, long long min, long long max) -> Status {
-    if (auto v = args.get(name)) {
-      auto r = parse_integer(name, *v, min, max);
-      if (!r) return r.error();
-      out = static_cast<int>(*r);
-    }
-    return ok_status();
-  };
-  auto duration = [&](const char* name, pacing::Duration& out) -> Status {
-    if (auto v = args.get(name)) {
-      auto r = parse_duration(*v);
-      if (!r) return Error::invalid(fmt::format("--{}: {}", name, r.error().message));
-      out = *r;
-    }
-    return ok_status();
-  };
-  for (auto st : {num("rate", o.rate, 0, 1e6), num("burst", o.burst, 1, 1e6),
-                  integer("concurrency", o.concurrency, 1, 4096),
-                  integer("max-attempts", o.max_attempts, 1, 100),
-                  integer("batch-size", o.batch_size, 1, 100000), duration("timeout", o.timeout),
-                  duration("min-age", o.min_age), duration("stale-after", o.stale_after),
-                  duration("lease", o.lease), duration("grace-period", o.grace_period)}) {
-    if (!st) return st.error();
-  }
-  if (o.timeout <= pacing::Duration::zero()) return Error::invalid("--timeout must be more than 0");
-  o.connect_timeout = std::min(o.connect_timeout, o.timeout);
-  if (o.min_age >= o.stale_after) {
-    return Error::invalid(fmt::format(
-        "--min-age ({}) must be shorter than --stale-after ({}): no session could become stale",
-        format_duration(o.min_age), format_duration(o.stale_after)));
-  }
-  if (o.lease < 4 * o.timeout) {
-    return Error::invalid(fmt::format("--lease ({}) must be at least 4 x --timeout ({})",
-                                      format_duration(o.lease), format_duration(o.timeout)));
-  }
-  if (auto v = args.get("limit")) {
-    auto r = parse_integer("limit", *v, 1, std::numeric_limits<int64_t>::max());
-    if (!r) return r.error();
-    o.limit = *r;
-  }
-  for (const char* name : {"created-after", "created-before", "not-checked-since"}) {
-    if (auto v = args.get(name)) {
-      if (auto st = check_timestamp(name, *v); !st) return st.error();
-      std::string_view n(name);
-      (n == "created-after"    ? o.created_after
-       : n == "created-before" ? o.created_before
-                               : o.not_checked_since) = *v;
-    }
-  }
-  o.all = args.has("all");
-  o.dry_run = args.has("dry-run");
-  o.worker_id = args.get("worker-id").value_or(default_worker_id());
-  if (o.worker_id.empty() || o.worker_id.size() > 200) {
-    return Error::invalid("--worker-id must be 1..200 characters");
-  }
-  if (auto v = args.get("report-dir")) s.report_dir = *v;
-  auto formats = report::parse_report_formats(args.get("report-formats").value_or("csv,json,html"));
-  if (!formats) return Error::invalid(fmt::format("--report-formats: {}", formats.error().message));
-  s.formats = *formats;
-  s.include_open = args.has("include-open");
-  if (auto v = args.get("metrics-file")) s.metrics_file = *v;
-  auto progress = report::parse_progress_mode(args.get("progress").value_or("auto"));
-  if (!progress) return Error::invalid(fmt::format("--progress: {}", progress.error().message));
-  s.progress = *progress;
-  return s;
-}
-
-nlohmann::json options_json(const RunSetup& s) {
+nlohmann::json options_json(const RunSettings& s) {
   const auto& o = s.run;
   nlohmann::json j;
   j["gateway_url"] = o.gateway_url;  // checked at start: never carries userinfo
@@ -266,19 +113,18 @@ double previous_last_success(const std::filesystem::path& metrics_file) {
 }  // namespace
 
 int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
-  auto specs = run_options_spec();
-  ParsedArgs args;
-  if (auto done = parse_command(
-          specs, argv, "deposit-reconciler run [OPTIONS]",
-          "Checks unresolved (NEW) sessions at the gateway and stores the answers.", env, args))
-    return *done;
-  if (!args.positionals().empty()) {
-    return fail(ExitCode::kUsage,
-                fmt::format("run takes no arguments, got \"{}\"", args.positionals()[0]));
-  }
-  auto setup_r = read_setup(args, env);
-  if (!setup_r) return fail(exit_code_for(setup_r.error()), setup_r.error().message);
-  RunSetup& setup = *setup_r;
+  RunSettings setup;
+  auto cl = run_command_line(setup);
+  if (auto done = parse_command(*cl, argv, setup.connection)) return *done;
+  if (auto s = finish_run_settings(setup); !s) return fail(ExitCode::kUsage, s.error().message);
+  auto gateway_url = check_gateway_url(setup.connection.gateway_url);
+  if (!gateway_url) return fail(ExitCode::kUsage, gateway_url.error().message);
+  setup.run.gateway_url = *gateway_url;
+  auto key = load_api_key(setup.connection, env);
+  if (!key) return fail(exit_code_for(key.error()), key.error().message);
+  setup.run.api_key = *key;
+  auto database_url = load_database_url(*cl, setup.connection, env);
+  if (!database_url) return fail(ExitCode::kUsage, database_url.error().message);
   const auto& o = setup.run;
 
   // Everything that can be refused is refused before the first request.
@@ -296,10 +142,10 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
 
   // From here on a SIGTERM is a clean stop, not a kill (the run record is written below).
   install_signal_handlers();
-  auto store_r = store::SessionStore::connect(setup.database_url);
+  auto store_r = store::SessionStore::connect(*database_url);
   if (!store_r) {
     return fail(database_exit_code(store_r.error()),
-                store_r.error().message + database_hint(setup.database_url, env));
+                store_r.error().message + database_hint(*database_url, env));
   }
   auto& store = *store_r;
   if (auto s = store->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
@@ -406,7 +252,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   auto counts = counts_json(stats, totals);
 
   // The run record and the report need the database; after losing it, try a fresh connection.
-  auto finisher = store::SessionStore::connect(setup.database_url);
+  auto finisher = store::SessionStore::connect(*database_url);
   std::vector<std::string> paths;
   if (finisher) {
     if (auto s = (*finisher)->finish_run(run_id, status, counts); !s) {

@@ -24,15 +24,6 @@ EnvLookup process_env() {
   };
 }
 
-std::optional<std::string> setting(const ParsedArgs& args, std::string_view flag,
-                                   std::string_view env_name, const EnvLookup& env) {
-  if (auto v = args.get(flag)) return v;
-  if (!env_name.empty()) {
-    if (auto v = env(env_name); v && !v->empty()) return v;
-  }
-  return std::nullopt;
-}
-
 Result<std::string> read_secret_file(const std::string& path, std::string_view what) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
@@ -62,25 +53,53 @@ Result<std::string> read_secret_file(const std::string& path, std::string_view w
   return value;
 }
 
-Result<std::optional<std::string>> load_secret(const ParsedArgs& args, std::string_view file_flag,
+namespace {
+
+// One trailing line end is how files and pasted values usually end; anything else that is a
+// control character cannot be sent in an HTTP header and is a mistake worth naming.
+Result<std::string> clean_secret(std::string value, std::string_view setting) {
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+  if (value.empty()) return Error::invalid(fmt::format("{} is empty", setting));
+  for (unsigned char c : value) {
+    if (c < 0x20 || c == 0x7f) {
+      return Error::invalid(fmt::format(
+          "{} contains a control character (a line break inside it?); it cannot be sent as "
+          "an HTTP header",
+          setting));
+    }
+  }
+  return value;
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> load_secret(const std::optional<std::string>& file_option,
                                                std::string_view env_value,
                                                std::string_view env_file, std::string_view what,
                                                const EnvLookup& env) {
-  if (auto path = args.get(file_flag)) {
-    auto v = read_secret_file(*path, what);
+  if (file_option) {
+    auto v = read_secret_file(*file_option, what);
     if (!v) return v.error();
-    return std::optional<std::string>(std::move(*v));
+    auto clean = clean_secret(std::move(*v), fmt::format("the {} file {}", what, *file_option));
+    if (!clean) return clean.error();
+    return std::optional<std::string>(std::move(*clean));
   }
   auto direct = env(env_value);
   auto file = env(env_file);
   if (direct && !direct->empty() && file && !file->empty()) {
     return Error::invalid(fmt::format("both {} and {} are set; set only one", env_value, env_file));
   }
-  if (direct && !direct->empty()) return std::optional<std::string>(*direct);
+  if (direct && !direct->empty()) {
+    auto clean = clean_secret(*direct, env_value);
+    if (!clean) return clean.error();
+    return std::optional<std::string>(std::move(*clean));
+  }
   if (file && !file->empty()) {
     auto v = read_secret_file(*file, what);
     if (!v) return v.error();
-    return std::optional<std::string>(std::move(*v));
+    auto clean = clean_secret(std::move(*v), fmt::format("the {} file {}", what, *file));
+    if (!clean) return clean.error();
+    return std::optional<std::string>(std::move(*clean));
   }
   return std::optional<std::string>();
 }
@@ -92,9 +111,10 @@ bool conninfo_has_password(std::string_view conninfo) {
   return std::regex_search(s, kUrlPassword) || std::regex_search(s, kKeyword);
 }
 
-Result<std::string> load_database_url(const ParsedArgs& args, const EnvLookup& env) {
-  if (auto v = args.get("database-url")) {
-    if (conninfo_has_password(*v)) {
+Result<std::string> load_database_url(const std::optional<std::string>& option,
+                                      bool on_command_line, const EnvLookup& env) {
+  if (const auto& v = option) {
+    if (on_command_line && conninfo_has_password(*v)) {
       log::warn(
           "--database-url carries a password, which other users can see in the process list; "
           "use DATABASE_URL, DATABASE_URL_FILE or a ~/.pgpass file instead");
@@ -111,9 +131,7 @@ Result<std::string> load_database_url(const ParsedArgs& args, const EnvLookup& e
   return std::string();
 }
 
-Result<std::string> load_gateway_url(const ParsedArgs& args, const EnvLookup& env) {
-  std::string url = setting(args, "gateway-url", "GATEWAY_BASE_URL", env)
-                        .value_or(std::string(gateway::kDefaultBaseUrl));
+Result<std::string> check_gateway_url(const std::string& url) {
   if (auto s = http::check_base_url(url); !s) {
     return Error::invalid(fmt::format("bad gateway URL: {}", s.error().message));
   }

@@ -1,0 +1,136 @@
+#include "app/run_settings.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <limits>
+
+#include "common/duration.h"
+
+namespace dr::app {
+namespace {
+
+using reconcile::RunOptions;
+
+std::string default_worker_id() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+  return fmt::format("{}:{}", host, ::getpid());
+}
+
+}  // namespace
+
+Result<double> parse_rate(std::string_view text) { return cli::parse_number(text, 0, 1e6); }
+
+void declare_run_options(cli::CommandLine& cl, RunSettings& s) {
+  RunOptions& o = s.run;
+  cl.value<double>(
+      "rate", "N",
+      "requests per second to the gateway, retries included; 0 = unlimited (local benchmarks)",
+      parse_rate, [&o](double v) { o.rate = v; }, fmt::format("{}", o.rate));
+  cl.number("burst", o.burst, 1, 1e6, "requests that may start at once after a quiet spell");
+  cl.integer("concurrency", o.concurrency, 1, 4096, "requests in flight");
+  cl.duration("timeout", o.timeout,
+              "per request, connect included (the gateway's sample client uses 6s)",
+              std::chrono::milliseconds(1));
+  cl.integer("max-attempts", o.max_attempts, 1, 100, "attempts per session, the first included");
+  cl.integer("batch-size", o.batch_size, 1, 100000,
+             "sessions claimed and results written per database round trip");
+  cl.duration("min-age", o.min_age,
+              "leave sessions younger than this alone (their notification may still come)");
+  cl.duration("stale-after", o.stale_after,
+              "report a session still NEW at the gateway after this as stale (once)");
+  for (auto [name, field, help] :
+       {std::tuple{"created-after", &o.created_after,
+                   "only sessions created at or after TIME (ISO-8601; backfills)"},
+        std::tuple{"created-before", &o.created_before,
+                   "only sessions created before TIME (ISO-8601; backfills)"},
+        std::tuple{"not-checked-since", &o.not_checked_since,
+                   "sessions checked at or after TIME count as done (default: the run's start); "
+                   "give every worker of one parallel backfill the same TIME"}}) {
+    cl.value<std::string>(
+        name, "TIME", help, parse_timestamp, [field](std::string v) { *field = std::move(v); });
+  }
+  cl.integer("limit", o.limit, 1, std::numeric_limits<int64_t>::max(), "check at most N sessions");
+  cl.flag("all", o.all, "ignore the re-check schedule: check every unresolved session once");
+  cl.flag("dry-run", o.dry_run,
+          "query the gateway, write no session rows: only the run record, its findings and the "
+          "report");
+  cl.text("worker-id", o.worker_id, "this worker's name in leases and the runs table", "ID")
+      ->default_str("host:pid");
+  cl.duration("lease", o.lease,
+              "how long a claim lives if this worker dies (heartbeats extend it); at least 4 x "
+              "--timeout");
+  cl.duration("grace-period", o.grace_period,
+              "on SIGTERM or SIGINT, how long requests in flight may finish");
+  cl.value<std::filesystem::path>(
+      "report-dir", "DIR",
+      "where reports go; created if missing, refused (exit 2) before any request if not "
+      "writable",
+      [](std::string_view t) -> Result<std::filesystem::path> {
+        auto v = cli::parse_text(t);
+        if (!v) return v.error();
+        return std::filesystem::path(*v);
+      },
+      [&s](std::filesystem::path v) { s.report_dir = std::move(v); },
+      std::string(RunSettings::kDefaultReportDir));
+  cl.value<std::set<report::ReportFormat>>(
+      "report-formats", "LIST", "comma-separated: csv, json, html", report::parse_report_formats,
+      [&s](std::set<report::ReportFormat> v) { s.formats = std::move(v); },
+      std::string(RunSettings::kDefaultReportFormats));
+  cl.flag("include-open", s.include_open,
+          "also list earlier findings nobody has marked as followed up");
+  cl.value<std::filesystem::path>(
+      "metrics-file", "PATH",
+      "write Prometheus text-format metrics here, atomically (node_exporter textfile collector)",
+      [](std::string_view t) -> Result<std::filesystem::path> {
+        auto v = cli::parse_text(t);
+        if (!v) return v.error();
+        return std::filesystem::path(*v);
+      },
+      [&s](std::filesystem::path v) { s.metrics_file = std::move(v); });
+  cl.value<report::ProgressMode>(
+      "progress", "auto|always|never",
+      "a live line on a terminal (auto), log lines every 5 s elsewhere; always, never",
+      report::parse_progress_mode, [&s](report::ProgressMode m) { s.progress = m; }, "auto");
+  declare_database_options(cl, s.connection);
+  declare_gateway_options(cl, s.connection, /*with_hmac_secret=*/false);
+  declare_logging_options(cl, s.connection);
+}
+
+std::unique_ptr<cli::CommandLine> run_command_line(RunSettings& s) {
+  auto cl = make_command_line(
+      "run", "deposit-reconciler run [OPTIONS]",
+      "Checks unresolved (NEW) sessions at the gateway and stores the answers.");
+  declare_run_options(*cl, s);
+  return cl;
+}
+
+Status finish_run_settings(RunSettings& s) {
+  RunOptions& o = s.run;
+  o.connect_timeout = std::min(o.connect_timeout, o.timeout);
+  if (o.min_age >= o.stale_after) {
+    return Error::invalid(fmt::format(
+        "--min-age ({}) must be shorter than --stale-after ({}): no session could become stale",
+        format_duration(o.min_age), format_duration(o.stale_after)));
+  }
+  if (o.lease < 4 * o.timeout) {
+    return Error::invalid(fmt::format("--lease ({}) must be at least 4 x --timeout ({})",
+                                      format_duration(o.lease), format_duration(o.timeout)));
+  }
+  if (o.created_after && o.created_before) {
+    auto after = timestamp_unix_micros(*o.created_after);
+    auto before = timestamp_unix_micros(*o.created_before);
+    if (after && before && *after >= *before) {
+      return Error::invalid(fmt::format(
+          "--created-after ({}) must be earlier than --created-before ({}): the window is empty",
+          *o.created_after, *o.created_before));
+    }
+  }
+  if (o.worker_id.empty()) o.worker_id = default_worker_id();
+  if (o.worker_id.size() > 200) return Error::invalid("--worker-id must be 1..200 characters");
+  return ok_status();
+}
+
+}  // namespace dr::app

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "app/options.h"
+#include "common/command_line.h"
+#include "common/result.h"
+#include "reconcile/run_options.h"
+#include "report/progress.h"
+#include "report/report_types.h"
+
+namespace dr::app {
+
+// Everything `run` is told, with its defaults. declare_run_options() binds every field to its
+// option (and so to its environment variable and --config key); finish_run_settings() checks
+// what one option cannot check alone. Both are pure: unit tests call them without a process.
+struct RunSettings {
+  static constexpr std::string_view kDefaultReportDir = "reports";
+  static constexpr std::string_view kDefaultReportFormats = "csv,json,html";
+  // Whether the key check of a --rate value also accepts words ("auto"): see parse_rate().
+
+  ConnectionSettings connection;
+  reconcile::RunOptions run;
+  std::filesystem::path report_dir{kDefaultReportDir};
+  std::set<report::ReportFormat> formats = {report::ReportFormat::kCsv, report::ReportFormat::kJson,
+                                            report::ReportFormat::kHtml};
+  bool include_open = false;
+  std::optional<std::filesystem::path> metrics_file;
+  report::ProgressMode progress = report::ProgressMode::kAuto;
+};
+
+// The value of --rate: requests per second, 0 = unlimited. (The place to accept `auto` later.)
+Result<double> parse_rate(std::string_view text);
+
+// The one place where `run`'s options are declared.
+void declare_run_options(cli::CommandLine& cl, RunSettings& s);
+
+// `run`'s command line, options declared, bound to `s`.
+std::unique_ptr<cli::CommandLine> run_command_line(RunSettings& s);
+
+// Checks across options (--min-age < --stale-after, --lease >= 4 x --timeout, an ordered
+// window...) and fills what defaults to something computed (--worker-id). The error names the
+// options.
+Status finish_run_settings(RunSettings& s);
+
+}  // namespace dr::app
