@@ -138,8 +138,10 @@ std::unique_ptr<cli::CommandLine> sim_command_line(SimFlags& f) {
       parse_outcome_mix, [&c](OutcomeMix m) { c.outcomes = m; },
       "completed=0.6,expired=0.2,failed=0.1,new=0.1");
   cl->duration("new-for", c.new_for,
-               "answer NEW until this long after a session's creation (preloaded and "
-               "--accept-any-token sessions: after the simulator's start), then the outcome");
+               "answer NEW for this long after a session's creation (preloaded and "
+               "--accept-any-token sessions: after the simulator's start), then the seeded "
+               "outcome; 0: those answer their outcome at once, and sessions made by POST stay "
+               "NEW until their checkout page moves them");
   cl->value<uint64_t>(
       "preload", "N",
       "know the N sessions sim-<seed>-0 .. sim-<seed>-<N-1> (no memory used)",
