@@ -15,6 +15,25 @@
 
 namespace dr::app {
 
+report::RunListing run_listing(const store::RunRecord& run) {
+  report::RunListing l;
+  l.id = run.id;
+  l.worker_id = run.worker_id;
+  l.status = std::string(store::to_string(run.status));
+  l.started_at = format_utc(run.started_at);
+  if (run.finished_at) {
+    l.finished_at = format_utc(*run.finished_at);
+    l.duration_seconds = std::chrono::duration<double>(*run.finished_at - run.started_at).count();
+  }
+  if (run.options.is_object()) {
+    auto it = run.options.find("rate");
+    if (it != run.options.end() && it->is_number()) l.rate_limit = it->get<double>();
+  }
+  l.dry_run = run.dry_run;
+  l.counts = run.counts;
+  return l;
+}
+
 Result<std::vector<std::string>> write_reports(store::SessionStore& store, int64_t run_id,
                                                const std::filesystem::path& dir,
                                                const std::set<report::ReportFormat>& formats,
@@ -29,17 +48,12 @@ Result<std::vector<std::string>> write_reports(store::SessionStore& store, int64
   facts.status = std::string(store::to_string(run->status));
   facts.dry_run = run->dry_run;
   facts.options = run->options;
-  // Counts by category first, in the report's order, then the rest of the run's counters.
-  if (run->counts.is_object()) {
-    for (auto cat : report::kCategories) {
-      auto it = run->counts.find(std::string(cat));
-      facts.counts.emplace_back(
-          std::string(cat), it != run->counts.end() && it->is_number() ? it->get<int64_t>() : 0);
-    }
-    for (auto& [k, v] : run->counts.items()) {
-      if (report::category_rank(k) < 0 && v.is_number())
-        facts.counts.emplace_back(k, v.get<int64_t>());
-    }
+  facts.counts = run->counts;
+  facts.include_open = include_open;
+  auto recent = store.recent_runs(report::kTrendRuns, run_id);
+  if (!recent) return recent.error();
+  for (auto it = recent->rbegin(); it != recent->rend(); ++it) {
+    facts.recent_runs.push_back(run_listing(*it));
   }
   auto writer = report::ReportWriter::open(dir, facts, formats);
   if (!writer) return writer.error();
@@ -60,6 +74,8 @@ Result<std::vector<std::string>> write_reports(store::SessionStore& store, int64
     row.attempts = f.attempts;
     row.error = f.error.value_or("");
     row.run_id = f.run_id;
+    row.followed_up_at = f.followed_up_at ? format_utc(*f.followed_up_at) : "";
+    row.followed_up_by = f.followed_up_by.value_or("");
     row_status = writer->add(row);
   });
   if (!s) return s.error();
@@ -142,8 +158,8 @@ int follow_up_command(const std::vector<std::string>& argv, const EnvLookup& env
     std::printf("%lld finding(s) marked as followed up by %s\n", static_cast<long long>(*n),
                 by.c_str());
     return fail(ExitCode::kUsage,
-                fmt::format("{} of the {} token(s) given have no open finding in run {} (a typo, "
-                            "or already followed up?)",
+                fmt::format("{} of the {} token(s) given have no open finding in run {} or an "
+                            "earlier one (a typo, or already followed up?)",
                             follow_up.tokens.size() - static_cast<size_t>(*n),
                             follow_up.tokens.size(), *settings.run_id));
   }

@@ -8,9 +8,13 @@
 
 #include "common/result.h"
 #include "report/report_types.h"
+#include "report/run_listing.h"
 #include "store/session_store.h"
 
 namespace dr::app {
+
+// A run record as `runs` lists it and the report's trend chart plots it.
+report::RunListing run_listing(const store::RunRecord& run);
 
 // Renders the report of one run from the database (the run record and its findings, streamed),
 // in the given formats, into dir. The run command and `report --run` both call this, which is

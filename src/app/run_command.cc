@@ -73,23 +73,23 @@ nlohmann::json options_json(const RunSettings& s) {
   return j;
 }
 
-nlohmann::json counts_json(const reconcile::PipelineStats& p, const store::ApplyCounts& a) {
-  nlohmann::json j;
-  j["claimed"] = p.claimed;
-  j["checked"] = p.answered - p.unchecked;
-  j["backfilled_completed"] = a.completed;
-  j["expired"] = a.expired;
-  j["failed"] = a.failed;
-  j["still_new"] = a.still_new;
-  j["stale"] = a.stale;
-  j["anomaly"] = a.anomalies;
-  j["already_resolved"] = a.conflicts;
-  j["lease_lost"] = a.lease_lost;
-  j["unchecked"] = a.unchecked;
-  j["requests"] = p.requests;
-  j["retries"] = p.retries;
-  j["throttled"] = p.throttles;
-  return j;
+reconcile::RunCounts run_counts(const reconcile::PipelineStats& p, const store::ApplyCounts& a) {
+  reconcile::RunCounts c;
+  c.expired = a.expired;
+  c.failed = a.failed;
+  c.backfilled_completed = a.completed;
+  c.unchecked = a.unchecked;
+  c.stale = a.stale;
+  c.anomaly = a.anomalies;
+  c.checked = p.answered - p.unchecked;
+  c.still_new = a.still_new;
+  c.already_resolved = a.conflicts;
+  c.claimed = p.claimed;
+  c.lease_lost = a.lease_lost;
+  c.requests = p.requests;
+  c.retries = p.retries;
+  c.throttled = p.throttles;
+  return c;
 }
 
 double previous_last_success(const std::filesystem::path& metrics_file) {
@@ -202,10 +202,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   hooks.on_progress = [&](const reconcile::PipelineStats& st) {
     double rate = st.seconds > 0 ? static_cast<double>(st.requests) / st.seconds : 0;
     progress.update(st.answered, total, st.unchecked, rate);
-    worker.set_progress({{"claimed", st.claimed},
-                         {"answered", st.answered},
-                         {"unchecked", st.unchecked},
-                         {"requests", st.requests}});
+    worker.set_progress(run_counts(st, worker.totals()));
   };
   reconcile::Pipeline pipeline(o, *engine, worker, clock, random, hooks);
 
@@ -249,7 +246,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     status = store::RunStatus::kSucceeded;
     code = ExitCode::kOk;
   }
-  auto counts = counts_json(stats, totals);
+  const reconcile::RunCounts counts = run_counts(stats, totals);
 
   // The run record and the report need the database; after losing it, try a fresh connection.
   auto finisher = store::SessionStore::connect(*database_url);
@@ -276,15 +273,9 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   if (setup.metrics_file) {
     report::MetricsSnapshot m;
     m.run_id = run_id;
-    for (auto& [k, v] : counts.items()) {
-      if (k != "requests" && k != "retries" && k != "throttled" && k != "claimed" &&
-          k != "lease_lost") {
-        m.sessions_by_outcome[k] = v.get<int64_t>();
-      }
-    }
+    m.counts = counts;
     m.responses_by_status = stats.responses_by_status;
     m.transport_errors = stats.transport_errors;
-    m.retries = stats.retries;
     m.duration_seconds = stats.seconds;
     m.achieved_rate = stats.seconds > 0 ? static_cast<double>(stats.requests) / stats.seconds : 0;
     m.last_success_unixtime =

@@ -6,6 +6,7 @@
 
 #include "common/result.h"
 #include "pacing/clock.h"
+#include "reconcile/run_counts.h"
 #include "store/session_store.h"
 
 namespace dr::reconcile {
@@ -18,7 +19,7 @@ class RunStore {
   virtual ~RunStore() = default;
   virtual Result<std::vector<store::ClaimedSession>> claim(int max_rows) = 0;
   virtual Result<store::ApplyCounts> apply(const std::vector<store::CheckResult>& results) = 0;
-  virtual Status heartbeat(const nlohmann::json& counts) = 0;
+  virtual Status heartbeat(const RunCounts& counts) = 0;
   virtual Status release_leases() = 0;
   // Drops the connection and opens a new one (after kUnavailable).
   virtual Status reconnect() = 0;
@@ -44,7 +45,7 @@ class StoreAdapter final : public RunStore {
   Result<store::ApplyCounts> apply(const std::vector<store::CheckResult>& results) override {
     return store_->apply(b_.run_id, b_.worker_id, results, b_.dry_run, b_.stale_after);
   }
-  Status heartbeat(const nlohmann::json& counts) override {
+  Status heartbeat(const RunCounts& counts) override {
     return store_->heartbeat(b_.run_id, counts, b_.worker_id, b_.lease);
   }
   Status release_leases() override { return store_->release_leases(b_.worker_id); }

@@ -62,9 +62,9 @@ size_t StoreWorker::backlog() const {
   return queued_.size() + writing_;
 }
 
-void StoreWorker::set_progress(nlohmann::json counts) {
+void StoreWorker::set_progress(const RunCounts& counts) {
   std::lock_guard lock(mu_);
-  progress_ = std::move(counts);
+  progress_ = counts;
 }
 
 std::optional<Error> StoreWorker::failure() const {
@@ -177,7 +177,7 @@ void StoreWorker::loop() {
       wake_();
     }
     if (Clock::now() - last_heartbeat >= options_.heartbeat_interval) {
-      nlohmann::json progress;
+      RunCounts progress;
       {
         std::lock_guard lock(mu_);
         progress = progress_;

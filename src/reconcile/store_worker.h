@@ -53,8 +53,8 @@ class StoreWorker {
   // Results queued or being written: the event loop slows down claiming while this is large.
   size_t backlog() const;
 
-  // Counts shown in heartbeats (set by the event loop).
-  void set_progress(nlohmann::json counts);
+  // Counts stored with each heartbeat (set by the event loop).
+  void set_progress(const RunCounts& counts);
 
   // Writes everything queued, releases the leases this worker still holds and stops the
   // thread. Returns the first fatal error, if the worker gave up.
@@ -84,7 +84,7 @@ class StoreWorker {
   std::vector<store::CheckResult> queued_;
   size_t writing_ = 0;
   std::chrono::steady_clock::time_point oldest_queued_{};
-  nlohmann::json progress_;
+  RunCounts progress_;
   std::optional<Error> failure_;
   store::ApplyCounts totals_{};
 

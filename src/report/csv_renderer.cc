@@ -9,7 +9,7 @@ namespace {
 constexpr std::string_view kBom = "\xEF\xBB\xBF";
 constexpr std::string_view kHeader =
     "category,session_token,user_id,user_name,user_name_surname,user_email,previous_state,"
-    "gateway_state,created_at,checked_at,attempts,error,run_id\r\n";
+    "gateway_state,created_at,checked_at,attempts,error,run_id,followed_up_at,followed_up_by\r\n";
 
 class CsvRenderer final : public ReportRenderer {
  public:
@@ -25,8 +25,8 @@ class CsvRenderer final : public ReportRenderer {
       out.append(csv_cell(*field));
       out.push_back(',');
     }
-    fmt::format_to(std::back_inserter(out), "{},{},{}\r\n", r.attempts, csv_cell(r.error),
-                   r.run_id);
+    fmt::format_to(std::back_inserter(out), "{},{},{},{},{}\r\n", r.attempts, csv_cell(r.error),
+                   r.run_id, csv_cell(r.followed_up_at), csv_cell(r.followed_up_by));
   }
 
   void end(std::string&) override {}

@@ -28,7 +28,9 @@ class JsonRenderer final : public ReportRenderer {
         f.options.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), nullptr,
         /*allow_exceptions=*/false);
     nlohmann::ordered_json counts = nlohmann::ordered_json::object();
-    for (const auto& [key, n] : f.counts) counts[to_valid_utf8(key)] = n;
+    for (const auto& field : reconcile::kRunCountFields) {
+      counts[std::string(field.name)] = f.counts.*(field.member);
+    }
     out.append("{\n\"run\": ");
     out.append(dump(run));
     out.append(",\n\"counts\": ");
@@ -51,6 +53,8 @@ class JsonRenderer final : public ReportRenderer {
     j["attempts"] = r.attempts;
     j["error"] = to_valid_utf8(r.error);
     j["run_id"] = r.run_id;
+    j["followed_up_at"] = text_or_null(r.followed_up_at);
+    j["followed_up_by"] = text_or_null(r.followed_up_by);
     out.append(first_ ? "\n" : ",\n");
     first_ = false;
     out.append(dump(j));

@@ -68,11 +68,10 @@ std::string render_metrics(const MetricsSnapshot& s) {
   e.sample("last_run_info", "status", s.status, "1");
   e.family("last_run_id", "Id of the last run (the runs table in the database).");
   e.sample("last_run_id", fmt::format("{}", s.run_id));
-  if (!s.sessions_by_outcome.empty()) {
-    e.family("last_run_sessions", "Sessions handled by the last run, by outcome.");
-    for (const auto& [outcome, n] : s.sessions_by_outcome) {
-      e.sample("last_run_sessions", "outcome", outcome, fmt::format("{}", n));
-    }
+  e.family("last_run_sessions", "Sessions handled by the last run, by outcome.");
+  for (const auto& f : reconcile::kRunCountFields) {
+    if (f.kind == reconcile::RunCountKind::kInternal) continue;
+    e.sample("last_run_sessions", "outcome", f.name, fmt::format("{}", s.counts.*(f.member)));
   }
   if (!s.responses_by_status.empty()) {
     e.family("last_run_responses", "Gateway responses in the last run, by HTTP status code.");
@@ -84,7 +83,7 @@ std::string render_metrics(const MetricsSnapshot& s) {
            "Requests in the last run that got no HTTP response (connect, TLS, timeout).");
   e.sample("last_run_transport_errors", fmt::format("{}", s.transport_errors));
   e.family("last_run_retries", "Requests in the last run that were retries.");
-  e.sample("last_run_retries", fmt::format("{}", s.retries));
+  e.sample("last_run_retries", fmt::format("{}", s.counts.retries));
   e.family("last_run_duration_seconds", "Wall-clock duration of the last run.");
   e.sample("last_run_duration_seconds", number(s.duration_seconds));
   e.family("last_run_request_rate", "Gateway requests per second achieved by the last run.");

@@ -6,16 +6,16 @@
 #include <string>
 
 #include "common/result.h"
+#include "reconcile/run_counts.h"
 
 namespace dr::report {
 
 // What one run did, for monitoring (node_exporter's textfile collector scrapes the file).
 struct MetricsSnapshot {
   int64_t run_id = 0;
-  std::map<std::string, int64_t> sessions_by_outcome;  // e.g. completed, expired, unchecked
-  std::map<int, int64_t> responses_by_status;          // HTTP status -> responses
-  int64_t transport_errors = 0;                        // requests that got no HTTP response
-  int64_t retries = 0;
+  reconcile::RunCounts counts;                // sessions by outcome, retries
+  std::map<int, int64_t> responses_by_status;  // HTTP status -> responses
+  int64_t transport_errors = 0;                // requests that got no HTTP response
   double duration_seconds = 0;
   double achieved_rate = 0;          // requests per second over the run
   double last_success_unixtime = 0;  // end of the last run that checked everything; 0 if never
@@ -24,7 +24,8 @@ struct MetricsSnapshot {
 
 // The snapshot in the Prometheus text exposition format (version 0.0.4): HELP and TYPE lines,
 // all metrics gauges describing the last run, named deposit_reconciler_*, label values escaped.
-// Families with no sample (an empty map) are left out. Deterministic: maps are ordered.
+// Every outcome of RunCounts (categories and other outcomes, not the internal counters) is a
+// sample, zeros included; responses with no sample (an empty map) are left out. Deterministic.
 //
 //   deposit_reconciler_last_run_info{status="partial"} 1
 //   deposit_reconciler_last_run_id 42

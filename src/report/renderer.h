@@ -23,9 +23,15 @@ class ReportRenderer {
 std::unique_ptr<ReportRenderer> make_csv_renderer();
 // JSON: {"run": {...}, "counts": {...}, "sessions": [...]}, one session object per line.
 std::unique_ptr<ReportRenderer> make_json_renderer();
-// HTML: one self-contained page (inline CSS and JS, a CSP that forbids any fetch), summary on top,
-// one sortable table per category (<table id="cat-<category>">).
+// HTML: one self-contained page (inline CSS and JS, a CSP that forbids any fetch): the summary
+// (six categories, what to do about each), the run facts, then one section per category in the
+// summary's order. Each section's rows travel as a JSON array (<script type="application/json"
+// id="rows-<category>">, at most kHtmlRowsPerTable rows per table) that the page's script renders
+// a page at a time into <table id="cat-<category>"> (this run's findings) and
+// <table id="open-<category>"> (open findings of earlier runs), sortable and filterable; a
+// category with more rows says so and links the complete list (RunFacts::full_list_file).
 std::unique_ptr<ReportRenderer> make_html_renderer();
+inline constexpr int64_t kHtmlRowsPerTable = 10000;
 
 std::unique_ptr<ReportRenderer> make_renderer(ReportFormat format);
 

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "common/result.h"
+#include "reconcile/run_counts.h"
+#include "report/run_listing.h"
 
 namespace dr::report {
 
@@ -24,10 +26,19 @@ struct RunFacts {
   std::string status;
   bool dry_run = false;
   nlohmann::json options = nlohmann::json::object();  // never holds a secret (the caller's duty)
-  // Counts in the order they are shown, e.g. {"expired", 12}. Keys that name a category (below)
-  // are linked to that category's table in the HTML report.
-  std::vector<std::pair<std::string, int64_t>> counts;
+  reconcile::RunCounts counts;
+  bool include_open = false;  // the rows include open findings of earlier runs
+  // Set by ReportWriter: the file of this run that holds every row ("reconciliation-run-42.csv"),
+  // which the HTML links to when a category holds more rows than the page embeds; empty if the
+  // run writes neither CSV nor JSON.
+  std::string full_list_file;
+  // The runs up to this one (oldest first, this run last), for the trend chart; at most
+  // kTrendRuns are shown. Empty: no chart.
+  std::vector<RunListing> recent_runs;
 };
+
+// How many runs the HTML report's trend chart shows.
+inline constexpr int64_t kTrendRuns = 30;
 
 // One session in the report. Empty strings stand for SQL NULL.
 struct FindingRow {
@@ -44,6 +55,8 @@ struct FindingRow {
   int attempts = 0;
   std::string error;
   int64_t run_id = 0;  // the run that produced the finding; earlier for entries still open
+  std::string followed_up_at;  // when someone marked it as dealt with; empty if nobody has
+  std::string followed_up_by;
 };
 
 // The categories, in the order a person should read them. Rows should arrive in this order

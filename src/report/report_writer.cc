@@ -101,6 +101,12 @@ Result<ReportWriter> ReportWriter::open(const std::filesystem::path& dir, RunFac
                                         const std::set<ReportFormat>& formats) {
   auto impl = std::make_unique<Impl>();
   impl->facts = std::move(facts);
+  impl->facts.full_list_file.clear();
+  for (ReportFormat f : {ReportFormat::kCsv, ReportFormat::kJson}) {
+    if (formats.count(f) != 0 && impl->facts.full_list_file.empty()) {
+      impl->facts.full_list_file = report_file_name(impl->facts.run_id, f);
+    }
+  }
   for (ReportFormat f : formats) {
     auto file = AtomicFile::create(dir / report_file_name(impl->facts.run_id, f));
     if (!file) return file.error();
@@ -142,8 +148,9 @@ Result<std::vector<std::string>> ReportWriter::finish() {
     paths.push_back(std::move(path));
   }
 
-  for (const auto& [key, expected] : impl_->facts.counts) {
-    if (category_rank(key) < 0) continue;
+  for (std::string_view category : kCategories) {
+    const std::string key(category);
+    const int64_t expected = reconcile::category_count(impl_->facts.counts, key).value_or(0);
     auto it = impl_->rows_by_category.find(key);
     const int64_t got = it == impl_->rows_by_category.end() ? 0 : it->second;
     if (got != expected) {

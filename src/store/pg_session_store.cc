@@ -78,6 +78,25 @@ std::string dump_json(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// The runs table keeps a run's counts as jsonb, one key per RunCounts field.
+std::string counts_json(const reconcile::RunCounts& counts) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& f : reconcile::kRunCountFields) j[std::string(f.name)] = counts.*(f.member);
+  return dump_json(j);
+}
+
+// Keys the binary does not know (an older or newer version's) are ignored; missing ones are 0.
+reconcile::RunCounts parse_counts(const std::string& text) {
+  reconcile::RunCounts c;
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return c;
+  for (const auto& f : reconcile::kRunCountFields) {
+    auto it = j.find(std::string(f.name));
+    if (it != j.end() && it->is_number_integer()) c.*(f.member) = it->get<int64_t>();
+  }
+  return c;
+}
+
 std::string_view kind_name(CheckKind k) {
   switch (k) {
     case CheckKind::kState:
@@ -129,6 +148,29 @@ std::string results_json(const std::vector<CheckResult>& results,
 // Reports read times as microseconds since the epoch: exact, and no time zone parsing here.
 std::string epoch_us(std::string_view column) {
   return fmt::format("(extract(epoch FROM {}) * 1000000)::bigint", column);
+}
+
+// The columns run_from_row() reads, in its order.
+std::string run_select() {
+  return fmt::format(
+      "SELECT id, worker_id, {}, {}, {}, status, dry_run, options::text, counts::text "
+      "FROM reconciler_runs",
+      epoch_us("started_at"), epoch_us("finished_at"), epoch_us("heartbeat_at"));
+}
+
+RunRecord run_from_row(const pqxx::row& r) {
+  RunRecord run;
+  run.id = r[0].as<int64_t>();
+  run.worker_id = r[1].as<std::string>();
+  run.started_at = wall_from_micros(r[2].as<int64_t>());
+  run.finished_at = opt_time(r[3]);
+  run.heartbeat_at = wall_from_micros(r[4].as<int64_t>());
+  run.status = parse_run_status(r[5].as<std::string>()).value_or(RunStatus::kFailed);
+  run.dry_run = r[6].as<bool>();
+  run.options = nlohmann::json::parse(r[7].as<std::string>(), nullptr, /*allow_exceptions=*/false);
+  if (run.options.is_discarded()) run.options = nlohmann::json::object();
+  run.counts = parse_counts(r[8].as<std::string>());
+  return run;
 }
 
 // ---- The store ---------------------------------------------------------------------------------
@@ -366,12 +408,12 @@ class PgSessionStore final : public SessionStore {
     return counts;
   }
 
-  Status heartbeat(int64_t run_id, const nlohmann::json& counts, const std::string& worker_id,
-                   pacing::Duration lease) override {
+  Status heartbeat(int64_t run_id, const reconcile::RunCounts& counts,
+                   const std::string& worker_id, pacing::Duration lease) override {
     return with_tx<Ok>("cannot record the heartbeat", [&](pqxx::work& tx) -> Status {
       const pqxx::result r = tx.exec_params(
           "UPDATE reconciler_runs SET heartbeat_at = now(), counts = $2::jsonb WHERE id = $1",
-          run_id, dump_json(counts));
+          run_id, counts_json(counts));
       if (r.affected_rows() == 0) return no_such_run(run_id);
       tx.exec_params(
           "UPDATE claims SET expires_at = now() + $2::bigint * interval '1 microsecond' "
@@ -393,13 +435,14 @@ class PgSessionStore final : public SessionStore {
     return s;
   }
 
-  Status finish_run(int64_t run_id, RunStatus status, const nlohmann::json& counts) override {
+  Status finish_run(int64_t run_id, RunStatus status,
+                    const reconcile::RunCounts& counts) override {
     Status s = with_tx<Ok>("cannot record the end of the run", [&](pqxx::work& tx) -> Status {
       const pqxx::result r = tx.exec_params(
           "UPDATE reconciler_runs "
           "SET status = $2, finished_at = now(), heartbeat_at = now(), counts = $3::jsonb "
           "WHERE id = $1",
-          run_id, std::string(to_string(status)), dump_json(counts));
+          run_id, std::string(to_string(status)), counts_json(counts));
       if (r.affected_rows() == 0) return no_such_run(run_id);
       return ok_status();
     });
@@ -408,26 +451,39 @@ class PgSessionStore final : public SessionStore {
   }
 
   Result<RunRecord> load_run(int64_t run_id) override {
-    const std::string sql = fmt::format(
-        "SELECT id, worker_id, {}, {}, {}, status, dry_run, options::text, counts::text "
-        "FROM reconciler_runs WHERE id = $1",
-        epoch_us("started_at"), epoch_us("finished_at"), epoch_us("heartbeat_at"));
+    const std::string sql = run_select() + " WHERE id = $1";
     return with_tx<RunRecord>("cannot read the run", [&](pqxx::work& tx) -> Result<RunRecord> {
       const pqxx::result rows = tx.exec_params(sql, run_id);
       if (rows.empty()) return no_such_run(run_id);
-      const pqxx::row& r = rows[0];
-      RunRecord run;
-      run.id = r[0].as<int64_t>();
-      run.worker_id = r[1].as<std::string>();
-      run.started_at = wall_from_micros(r[2].as<int64_t>());
-      run.finished_at = opt_time(r[3]);
-      run.heartbeat_at = wall_from_micros(r[4].as<int64_t>());
-      run.status = parse_run_status(r[5].as<std::string>()).value_or(RunStatus::kFailed);
-      run.dry_run = r[6].as<bool>();
-      run.options = nlohmann::json::parse(r[7].as<std::string>());
-      run.counts = nlohmann::json::parse(r[8].as<std::string>());
-      return run;
+      return run_from_row(rows[0]);
     });
+  }
+
+  Result<std::vector<RunRecord>> recent_runs(int64_t limit,
+                                             std::optional<int64_t> up_to_run_id) override {
+    const std::string sql =
+        run_select() + " WHERE ($2::bigint IS NULL OR id <= $2) ORDER BY id DESC LIMIT $1";
+    return with_tx<std::vector<RunRecord>>(
+        "cannot read the runs", [&](pqxx::work& tx) -> Result<std::vector<RunRecord>> {
+          std::vector<RunRecord> out;
+          for (const auto& row : tx.exec_params(sql, limit, up_to_run_id)) {
+            out.push_back(run_from_row(row));
+          }
+          return out;
+        });
+  }
+
+  Result<std::optional<pacing::WallTime>> last_success_at() override {
+    const std::string sql = fmt::format(
+        "SELECT {} FROM reconciler_runs WHERE status = 'succeeded' AND NOT dry_run "
+        "ORDER BY finished_at DESC NULLS LAST LIMIT 1",
+        epoch_us("finished_at"));
+    return with_tx<std::optional<pacing::WallTime>>(
+        "cannot read the runs", [&](pqxx::work& tx) -> Result<std::optional<pacing::WallTime>> {
+          const pqxx::result rows = tx.exec(sql);
+          if (rows.empty()) return std::optional<pacing::WallTime>{};
+          return opt_time(rows[0][0]);
+        });
   }
 
   Result<std::optional<int64_t>> latest_run_id() override {
@@ -454,7 +510,8 @@ FROM (
      OR ({open} AND f.run_id < {run} AND f.followed_up_at IS NULL)
   ORDER BY f.session_token, f.category, f.run_id DESC
 ) f
-ORDER BY category, created_at, session_token)sql",
+ORDER BY array_position(ARRAY['expired', 'failed', 'backfilled_completed', 'unchecked', 'stale',
+                        'anomaly'], category), created_at, session_token)sql",
         fmt::arg("created", epoch_us("created_at")), fmt::arg("checked", epoch_us("checked_at")),
         fmt::arg("followed", epoch_us("followed_up_at")), fmt::arg("run", run_id),
         fmt::arg("open", include_open ? "true" : "false"));
@@ -481,7 +538,10 @@ ORDER BY category, created_at, session_token)sql",
       const pqxx::result r = tx.exec_params(
           "INSERT INTO follow_ups (run_id, session_token, category, followed_up_by) "
           "SELECT f.run_id, f.session_token, f.category, $2 FROM reconciler_findings f "
-          "WHERE f.run_id = $1 AND f.followed_up_at IS NULL "
+          "WHERE f.followed_up_at IS NULL "
+          // A token is marked wherever its open finding is: this run, or an earlier one whose
+          // finding this run's report listed again (--include-open).
+          "  AND (f.run_id = $1 OR ($3::jsonb IS NOT NULL AND f.run_id < $1)) "
           "  AND ($3::jsonb IS NULL "
           "       OR f.session_token IN (SELECT jsonb_array_elements_text($3::jsonb))) "
           "  AND ($4::text IS NULL OR f.category = $4::text) "

@@ -13,6 +13,7 @@
 #include "common/result.h"
 #include "gateway/session_state.h"
 #include "pacing/clock.h"
+#include "reconcile/run_counts.h"
 #include "store/table_mapping.h"
 
 namespace dr::store {
@@ -120,7 +121,7 @@ struct RunRecord {
   RunStatus status = RunStatus::kRunning;
   bool dry_run = false;
   nlohmann::json options;
-  nlohmann::json counts;
+  reconcile::RunCounts counts;  // zero for a run that recorded none (keys it lacks read as 0)
 };
 
 struct FindingRecord {
@@ -144,7 +145,9 @@ struct FindingRecord {
 // Which findings a person has dealt with.
 struct FollowUp {
   int64_t run_id = 0;
-  std::vector<std::string> tokens;          // empty: every open finding of the run
+  // Empty: every open finding of the run. Otherwise the open findings of these tokens in this run
+  // or an earlier one (the report of a run with --include-open lists those too).
+  std::vector<std::string> tokens;
   std::optional<FindingCategory> category;  // only this category
   std::string by;                           // who (a name, a ticket); required
 };
@@ -263,21 +266,30 @@ class SessionStore {
 
   // Marks the run alive and stores its counts so far; extends every lease `worker_id` holds to
   // now + `lease`.
-  virtual Status heartbeat(int64_t run_id, const nlohmann::json& counts,
+  virtual Status heartbeat(int64_t run_id, const reconcile::RunCounts& counts,
                            const std::string& worker_id, pacing::Duration lease) = 0;
 
   // Gives back every session leased by `worker_id` that was not applied yet, at once.
   virtual Status release_leases(const std::string& worker_id) = 0;
 
   // Sets the run's final status, end time and counts.
-  virtual Status finish_run(int64_t run_id, RunStatus status, const nlohmann::json& counts) = 0;
+  virtual Status finish_run(int64_t run_id, RunStatus status,
+                            const reconcile::RunCounts& counts) = 0;
 
   // For reports. kNotFound if there is no such run.
   virtual Result<RunRecord> load_run(int64_t run_id) = 0;
   // The newest run, or nullopt if none ever ran.
   virtual Result<std::optional<int64_t>> latest_run_id() = 0;
+  // Up to `limit` runs, newest first; with `up_to_run_id`, only runs with that id or a lower
+  // one (a past run's report shows the runs before it, so re-rendering it gives the same page).
+  virtual Result<std::vector<RunRecord>> recent_runs(int64_t limit,
+                                                     std::optional<int64_t> up_to_run_id) = 0;
+  // When the last run that was not a dry run finished with status succeeded (checked every
+  // selected session), or nullopt if none has.
+  virtual Result<std::optional<pacing::WallTime>> last_success_at() = 0;
 
-  // Calls `fn` for each finding of the run, ordered by category, created_at, session_token,
+  // Calls `fn` for each finding of the run, ordered by category (in report order: expired,
+  // failed, backfilled_completed, unchecked, stale, anomaly), created_at, session_token,
   // fetched through a cursor a few hundred rows at a time (memory stays bounded). With
   // `include_open`, also the findings of earlier runs nobody has followed up yet (the latest per
   // session and category; FindingRecord::run_id tells them apart). `fn` must not throw.

@@ -118,7 +118,7 @@ class MemoryStore final : public RunStore {
     ++apply_calls;
     return c;
   }
-  Status heartbeat(const nlohmann::json&) override { return ok_status(); }
+  Status heartbeat(const RunCounts&) override { return ok_status(); }
   Status release_leases() override {
     std::lock_guard lock(mu);
     ++releases;

@@ -24,15 +24,16 @@ using test::TempDir;
 MetricsSnapshot sample() {
   MetricsSnapshot s;
   s.run_id = 42;
-  s.sessions_by_outcome = {
-      {"completed", 950}, {"expired", 30}, {"unchecked", 3}, {"we\"ird\\out\ncome \xFF", 1}};
+  s.counts.backfilled_completed = 950;
+  s.counts.expired = 30;
+  s.counts.unchecked = 3;
+  s.counts.retries = 18;
   s.responses_by_status = {{200, 983}, {429, 12}, {503, 4}};
   s.transport_errors = 2;
-  s.retries = 18;
   s.duration_seconds = 61.5;
   s.achieved_rate = 16.25;
   s.last_success_unixtime = 1714557792;
-  s.status = "partial";
+  s.status = "we\"ird\\sta\ntus \xFF";
   return s;
 }
 
@@ -183,14 +184,18 @@ TEST(Metrics, RendersEveryFieldUnderStrictParsing) {
   auto samples = parse_exposition(text, err);
   ASSERT_TRUE(err.empty()) << err << "\n" << text;
   const std::string p = "deposit_reconciler_";
-  EXPECT_EQ(value_of(samples, p + "last_run_info", {{"status", "partial"}}), 1);
+  EXPECT_EQ(value_of(samples, p + "last_run_info", {{"status", "we\"ird\\sta\ntus \xEF\xBF\xBD"}}),
+            1);
   EXPECT_EQ(value_of(samples, p + "last_run_id"), 42);
-  EXPECT_EQ(value_of(samples, p + "last_run_sessions", {{"outcome", "completed"}}), 950);
+  EXPECT_EQ(value_of(samples, p + "last_run_sessions", {{"outcome", "backfilled_completed"}}), 950);
   EXPECT_EQ(value_of(samples, p + "last_run_sessions", {{"outcome", "expired"}}), 30);
   EXPECT_EQ(value_of(samples, p + "last_run_sessions", {{"outcome", "unchecked"}}), 3);
-  EXPECT_EQ(
-      value_of(samples, p + "last_run_sessions", {{"outcome", "we\"ird\\out\ncome \xEF\xBF\xBD"}}),
-      1);
+  EXPECT_EQ(value_of(samples, p + "last_run_sessions", {{"outcome", "anomaly"}}), 0);
+  EXPECT_EQ(value_of(samples, p + "last_run_sessions", {{"outcome", "already_resolved"}}), 0);
+  for (const auto& s : samples) {
+    EXPECT_TRUE(s.name != p + "last_run_sessions" || s.labels.at("outcome") != "requests")
+        << "internal counters are not session outcomes";
+  }
   EXPECT_EQ(value_of(samples, p + "last_run_responses", {{"status", "200"}}), 983);
   EXPECT_EQ(value_of(samples, p + "last_run_responses", {{"status", "429"}}), 12);
   EXPECT_EQ(value_of(samples, p + "last_run_responses", {{"status", "503"}}), 4);
@@ -199,8 +204,8 @@ TEST(Metrics, RendersEveryFieldUnderStrictParsing) {
   EXPECT_EQ(value_of(samples, p + "last_run_duration_seconds"), 61.5);
   EXPECT_EQ(value_of(samples, p + "last_run_request_rate"), 16.25);
   EXPECT_EQ(value_of(samples, p + "last_success_timestamp_seconds"), 1714557792);
-  EXPECT_EQ(samples.size(), 14u);
-  EXPECT_NE(text.find("{outcome=\"we\\\"ird\\\\out\\ncome \xEF\xBF\xBD\"}"), std::string::npos);
+  EXPECT_EQ(samples.size(), 19u);  // 9 outcomes, 3 statuses, 7 single samples
+  EXPECT_NE(text.find("{status=\"we\\\"ird\\\\sta\\ntus \xEF\xBF\xBD\"}"), std::string::npos);
   EXPECT_EQ(render_metrics(sample()), text) << "deterministic";
 }
 
@@ -212,7 +217,8 @@ TEST(Metrics, EmptyMapsAndOddNumbersStayValid) {
   std::string err;
   auto samples = parse_exposition(text, err);
   ASSERT_TRUE(err.empty()) << err << "\n" << text;
-  EXPECT_EQ(text.find("last_run_sessions"), std::string::npos);
+  EXPECT_EQ(value_of(samples, "deposit_reconciler_last_run_sessions", {{"outcome", "expired"}}), 0)
+      << "outcomes are always there, zeros included";
   EXPECT_EQ(text.find("last_run_responses"), std::string::npos);
   EXPECT_TRUE(std::isnan(value_of(samples, "deposit_reconciler_last_run_duration_seconds")));
   EXPECT_EQ(value_of(samples, "deposit_reconciler_last_run_request_rate"), HUGE_VAL);

@@ -11,6 +11,7 @@
 #include <regex>
 #include <sstream>
 
+#include "report/renderer.h"
 #include "support/temp_dir.h"
 
 namespace dr::report {
@@ -95,13 +96,20 @@ std::vector<std::vector<std::string>> parse_csv(std::string_view s, std::string&
   return records;
 }
 
-// The <tbody> rows of <table id="...">, or -1 if there is no such table.
-int body_rows(const std::string& html, const std::string& table_id) {
-  const size_t start = html.find("<table id=\"" + table_id + "\"");
-  if (start == std::string::npos) return -1;
-  const size_t body = html.find("<tbody>", start);
-  const size_t end = html.find("</tbody>", body);
-  return static_cast<int>(count_of(std::string_view(html).substr(body, end - body), "<tr>"));
+// The rows a category's section embeds (<script type="application/json" id="rows-...">), as
+// JSON arrays; a JSON null if there is no such block.
+nlohmann::json embedded_rows(const std::string& html, const std::string& slug) {
+  const std::string open = "<script type=\"application/json\" class=\"rows\" id=\"rows-" + slug + "\"";
+  const size_t start = html.find(open);
+  if (start == std::string::npos) return nullptr;
+  const size_t body = html.find('>', start) + 1;
+  const size_t end = html.find("</script>", body);
+  return nlohmann::json::parse(html.substr(body, end - body));
+}
+
+int body_rows(const std::string& html, const std::string& slug) {
+  const nlohmann::json rows = embedded_rows(html, slug);
+  return rows.is_null() ? -1 : static_cast<int>(rows.size());
 }
 
 RunFacts sample_facts() {
@@ -113,9 +121,12 @@ RunFacts sample_facts() {
   f.status = "partial";
   f.dry_run = false;
   f.options = {{"rate", 20}, {"concurrency", 8}, {"report_formats", "csv,json,html"}};
-  f.counts = {{"expired", 2},   {"failed", 1}, {"backfilled_completed", 1},
-              {"unchecked", 1}, {"stale", 0},  {"anomaly", 1},
-              {"checked", 5}};
+  f.counts.expired = 2;
+  f.counts.failed = 1;
+  f.counts.backfilled_completed = 1;
+  f.counts.unchecked = 1;
+  f.counts.anomaly = 1;
+  f.counts.checked = 5;
   return f;
 }
 
@@ -227,8 +238,9 @@ TEST(ReportWriter, CsvKeepsNastyTextIntactAndDefusesFormulas) {
   EXPECT_EQ(recs[0], (std::vector<std::string>{"category", "session_token", "user_id", "user_name",
                                                "user_name_surname", "user_email", "previous_state",
                                                "gateway_state", "created_at", "checked_at",
-                                               "attempts", "error", "run_id"}));
-  for (const auto& r : recs) ASSERT_EQ(r.size(), 13u);
+                                               "attempts", "error", "run_id",
+                                               "followed_up_at", "followed_up_by"}));
+  for (const auto& r : recs) ASSERT_EQ(r.size(), 15u);
 
   EXPECT_EQ(recs[1][0], "expired");
   EXPECT_EQ(recs[1][1], "tok-expired-1");
@@ -272,7 +284,21 @@ TEST(ReportWriter, JsonCarriesRunFactsCountsAndIntactSessions) {
   EXPECT_EQ(j["run"]["options"]["report_formats"], "csv,json,html");
   std::vector<std::pair<std::string, int64_t>> counts;
   for (const auto& [k, v] : j["counts"].items()) counts.emplace_back(k, v.get<int64_t>());
-  EXPECT_EQ(counts, sample_facts().counts);  // the given order is kept
+  // Every count by name, the six categories first in report order.
+  EXPECT_EQ(counts, (std::vector<std::pair<std::string, int64_t>>{{"expired", 2},
+                                                                  {"failed", 1},
+                                                                  {"backfilled_completed", 1},
+                                                                  {"unchecked", 1},
+                                                                  {"stale", 0},
+                                                                  {"anomaly", 1},
+                                                                  {"checked", 5},
+                                                                  {"still_new", 0},
+                                                                  {"already_resolved", 0},
+                                                                  {"claimed", 0},
+                                                                  {"lease_lost", 0},
+                                                                  {"requests", 0},
+                                                                  {"retries", 0},
+                                                                  {"throttled", 0}}));
 
   const auto& s = j["sessions"];
   ASSERT_EQ(s.size(), 6u);
@@ -293,7 +319,8 @@ TEST(ReportWriter, JsonCarriesRunFactsCountsAndIntactSessions) {
   EXPECT_EQ(keys, (std::vector<std::string>{"category", "session_token", "user_id", "user_name",
                                             "user_name_surname", "user_email", "previous_state",
                                             "gateway_state", "created_at", "checked_at", "attempts",
-                                            "error", "run_id"}));
+                                            "error", "run_id", "followed_up_at",
+                                            "followed_up_by"}));
 }
 
 TEST(ReportWriter, JsonOfARunningRunWithoutRowsIsValid) {
@@ -301,17 +328,17 @@ TEST(ReportWriter, JsonOfARunningRunWithoutRowsIsValid) {
   RunFacts f = sample_facts();
   f.finished_at.clear();
   f.options = nlohmann::json::object();
-  f.counts.clear();
+  f.counts = {};
   write_report(dir.path(), f, {}, {ReportFormat::kJson, ReportFormat::kCsv});
   auto j = nlohmann::json::parse(slurp(dir.path() / "reconciliation-run-42.json"));
   EXPECT_TRUE(j["run"]["finished_at"].is_null());
-  EXPECT_TRUE(j["counts"].is_object() && j["counts"].empty());
+  EXPECT_TRUE(j["counts"].is_object() && j["counts"]["expired"] == 0);
   EXPECT_TRUE(j["sessions"].is_array() && j["sessions"].empty());
   EXPECT_EQ(slurp(dir.path() / "reconciliation-run-42.csv"),
             "\xEF\xBB\xBF"
             "category,session_token,user_id,user_name,user_name_surname,"
-            "user_email,previous_state,gateway_state,created_at,checked_at,attempts,error,run_id"
-            "\r\n");
+            "user_email,previous_state,gateway_state,created_at,checked_at,attempts,error,run_id,"
+            "followed_up_at,followed_up_by\r\n");
 }
 
 TEST(ReportWriter, HtmlIsSelfContainedAndEscapesEverything) {
@@ -334,44 +361,117 @@ TEST(ReportWriter, HtmlIsSelfContainedAndEscapesEverything) {
     EXPECT_EQ((*it)[1].str().rfind("#", 0), 0u) << (*it)[0].str();
   }
 
-  // Only our own markup: one script, one h1, balanced table structure.
-  EXPECT_EQ(count_of(html, "<script"), 1u);
+  // Only our own markup: one script that runs, data blocks that cannot be closed early, one h1,
+  // balanced table structure.
+  EXPECT_EQ(count_of(html, "<script>"), 1u);
+  EXPECT_EQ(count_of(html, "<script type=\"application/json\" class=\"rows\""), 5u);
+  EXPECT_EQ(count_of(html, "<script"), count_of(html, "</script>"));
   EXPECT_EQ(count_of(html, "<h1"), 1u);
   EXPECT_EQ(count_of(html, "<table"), count_of(html, "</table>"));
   EXPECT_EQ(count_of(html, "<tr"), count_of(html, "</tr>"));
   EXPECT_EQ(count_of(html, "<td"), count_of(html, "</td>"));
-
-  EXPECT_NE(html.find("<td>Zoë 東京 ✓</td>"), std::string::npos);
-  EXPECT_NE(html.find("<td>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</td>"),
-            std::string::npos);
-  EXPECT_NE(html.find("&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;&lt;h1&gt;pwned&lt;/h1&gt;"),
-            std::string::npos);
-  EXPECT_NE(html.find("<td>O&#39;Brien, &quot;Bob&quot;</td>"), std::string::npos);
-  EXPECT_NE(html.find("<td>bad" + kFffd + kFffd + " bytes</td>"), std::string::npos);
-  EXPECT_NE(html.find("<td>ctl" + kFffd + "x</td>"), std::string::npos);
-  EXPECT_NE(html.find("pod-7 &lt;b&gt;"), std::string::npos);
+  EXPECT_EQ(html.find("<script>alert"), std::string::npos);
+  EXPECT_EQ(html.find("<h1>pwned"), std::string::npos);
   EXPECT_EQ(html.find('\x01'), std::string::npos);
+  EXPECT_NE(html.find("pod-7 &lt;b&gt;"), std::string::npos);
 
-  EXPECT_EQ(body_rows(html, "cat-expired"), 2);
-  EXPECT_EQ(body_rows(html, "cat-failed"), 1);
-  EXPECT_EQ(body_rows(html, "cat-backfilled_completed"), 1);
-  EXPECT_EQ(body_rows(html, "cat-unchecked"), 1);
-  EXPECT_EQ(body_rows(html, "cat-anomaly"), 1);
-  EXPECT_EQ(body_rows(html, "cat-stale"), -1);
+  // The rows arrive intact as data, cleaned for display.
+  const nlohmann::json expired = embedded_rows(html, "expired");
+  ASSERT_EQ(expired.size(), 2u);
+  EXPECT_EQ(expired[0][0], "tok-expired-1");
+  EXPECT_EQ(expired[0][2], "Zoë 東京 ✓");
+  EXPECT_EQ(expired[0][3], "O'Brien, \"Bob\"");
+  EXPECT_EQ(expired[0][4], "=HYPERLINK(\"http://evil.test\",\"click\")");
+  EXPECT_EQ(expired[1][2], "<script>alert('x')</script>");
+  EXPECT_EQ(expired[1][3], "line1\nline2\r\nline3");
+  EXPECT_EQ(expired[0][7], 1);
+  EXPECT_EQ(expired[0][11], 42);
+  const nlohmann::json failed = embedded_rows(html, "failed");
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0][2], "bad" + kFffd + kFffd + " bytes");
+  EXPECT_EQ(failed[0][4], "ctl" + kFffd + "x");
+  EXPECT_EQ(failed[0][8], "</td></tr></table><h1>pwned</h1>");
+
+  EXPECT_EQ(body_rows(html, "expired"), 2);
+  EXPECT_EQ(body_rows(html, "failed"), 1);
+  EXPECT_EQ(body_rows(html, "backfilled_completed"), 1);
+  EXPECT_EQ(body_rows(html, "unchecked"), 1);
+  EXPECT_EQ(body_rows(html, "anomaly"), 1);
+  EXPECT_EQ(body_rows(html, "stale"), -1);
   EXPECT_NE(html.find("<section id=\"sec-stale\" class=\"category\">"), std::string::npos);
+  EXPECT_NE(html.find("<table id=\"cat-expired\" class=\"findings\">"), std::string::npos);
 
-  // The summary sits above the first table and carries the counts.
+  // The summary sits above the first table, lists the six categories with what to do, and the
+  // sections follow in its order.
   const size_t summary = html.find("<table class=\"counts\" id=\"counts\">");
   ASSERT_NE(summary, std::string::npos);
   EXPECT_LT(summary, html.find("<table id=\"cat-"));
-  EXPECT_NE(html.find("<tr data-key=\"expired\"><th scope=\"row\"><a href=\"#sec-expired\">"
-                      "Expired</a><span class=\"key\">expired</span></th><td class=\"num\">2</td>"),
+  EXPECT_NE(html.find("<tr data-key=\"expired\" class=\"some\"><th scope=\"row\"><a "
+                      "href=\"#sec-expired\">Expired</a></th><td class=\"num\">2</td><td "
+                      "class=\"todo\">Tell the user"),
             std::string::npos);
-  EXPECT_NE(html.find("<tr data-key=\"checked\"><th scope=\"row\">checked</th>"
-                      "<td class=\"num\">5</td></tr>"),
+  EXPECT_NE(html.find("<tr data-key=\"backfilled_completed\" class=\"some\"><th scope=\"row\">"
+                      "<a href=\"#sec-backfilled_completed\">"),
             std::string::npos);
-  EXPECT_NE(html.find("<td class=\"num earlier\" title=\"found by an earlier run\">40</td>"),
+  EXPECT_NE(html.find("<td class=\"todo\">Credit the user"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"todo\">Ask the gateway"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"todo\">Look at the anomaly"), std::string::npos);
+  size_t last = summary;
+  for (std::string_view c : kCategories) {
+    const size_t at = html.find("<section id=\"sec-" + std::string(c) + "\"");
+    ASSERT_NE(at, std::string::npos) << c;
+    EXPECT_GT(at, last) << c << " is out of the summary's order";
+    last = at;
+  }
+  // The internal counters are run facts, not summary rows.
+  EXPECT_EQ(html.find("<tr data-key=\"checked\""), std::string::npos);
+  EXPECT_NE(html.find("<dt>checked</dt><dd class=\"num\" data-key=\"checked\">5</dd>"),
             std::string::npos);
+  EXPECT_NE(html.find("<dt>requests</dt>"), std::string::npos);
+  EXPECT_LT(html.find("id=\"run-facts\""), html.find("<section id=\"sec-expired\""));
+
+  // A finding of an earlier run goes to its own table under its own heading and count.
+  EXPECT_NE(html.find("<h3 id=\"earlier-anomaly\" data-n=\"1\">Still open from earlier runs<span "
+                      "class=\"n\">1</span></h3>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<table id=\"open-anomaly\" class=\"findings\">"), std::string::npos);
+  EXPECT_EQ(html.find("<h3 id=\"earlier-expired\""), std::string::npos);
+}
+
+// The last kTrendRuns runs as an inline SVG: one row of bars per category, numbers in the markup.
+TEST(ReportWriter, HtmlDrawsTheTrendOfTheLastRuns) {
+  TempDir dir;
+  RunFacts f = sample_facts();
+  for (int64_t id = 1; id <= 42; ++id) {
+    RunListing r;
+    r.id = id;
+    r.started_at = "2024-05-01T10:00:00Z";
+    r.status = "succeeded";
+    r.counts.expired = id * 10;
+    r.counts.anomaly = id == 40 ? 1 : 0;
+    f.recent_runs.push_back(r);
+  }
+  write_report(dir.path(), f, {}, {ReportFormat::kHtml});
+  const std::string html = slurp(dir.path() / "reconciliation-run-42.html");
+  EXPECT_NE(html.find("<h2>Last 30 runs</h2>"), std::string::npos);
+  EXPECT_EQ(count_of(html, "<svg"), 1u);
+  EXPECT_EQ(count_of(html, "<rect "), 5u * 30u);
+  EXPECT_EQ(html.find("data-run=\"12\""), std::string::npos) << "only the last 30 runs";
+  EXPECT_NE(html.find("data-run=\"13\" data-value=\"130\"><title>run 13 "
+                      "(2024-05-01T10:00:00Z): 130 expired</title>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<g class=\"series\" data-series=\"expired\" data-max=\"420\">"),
+            std::string::npos);
+  EXPECT_NE(html.find("<g class=\"series\" data-series=\"anomaly\" data-max=\"1\">"),
+            std::string::npos);
+  EXPECT_NE(html.find("stroke=\"#1b1f24\" stroke-width=\"1.5\" data-run=\"42\""),
+            std::string::npos)
+      << "this run is outlined";
+  EXPECT_LT(html.find("id=\"trend\""), html.find("<section id=\"sec-expired\""));
+
+  TempDir none;
+  write_report(none.path(), sample_facts(), {}, {ReportFormat::kHtml});
+  EXPECT_EQ(slurp(none.path() / "reconciliation-run-42.html").find("<svg"), std::string::npos);
 }
 
 TEST(ReportWriter, HtmlGivesARecurringCategoryItsOwnTableId) {
@@ -380,9 +480,10 @@ TEST(ReportWriter, HtmlGivesARecurringCategoryItsOwnTableId) {
                                   make_row("expired", "c")};
   write_report(dir.path(), sample_facts(), rows, {ReportFormat::kHtml});
   const std::string html = slurp(dir.path() / "reconciliation-run-42.html");
-  EXPECT_EQ(body_rows(html, "cat-expired"), 1);
-  EXPECT_EQ(body_rows(html, "cat-expired-2"), 1);
+  EXPECT_EQ(body_rows(html, "expired"), 1);
+  EXPECT_EQ(body_rows(html, "expired-2"), 1);
   EXPECT_EQ(count_of(html, "id=\"cat-expired\""), 1u);
+  EXPECT_EQ(count_of(html, "id=\"cat-expired-2\""), 1u);
 }
 
 TEST(ReportWriter, SameInputsGiveIdenticalBytes) {
@@ -491,7 +592,8 @@ TEST(ReportWriter, StreamsManyRows) {
   TempDir dir;
   constexpr int kRows = 5000;
   RunFacts f = sample_facts();
-  f.counts = {{"expired", kRows}};
+  f.counts = {};
+  f.counts.expired = kRows;
   auto w = ReportWriter::open(dir.path(), f, kAll);
   ASSERT_TRUE(w.ok());
   for (int i = 0; i < kRows; ++i) {
@@ -507,7 +609,49 @@ TEST(ReportWriter, StreamsManyRows) {
   const std::string csv = slurp(dir.path() / "reconciliation-run-42.csv");
   EXPECT_EQ(parse_csv(std::string_view(csv).substr(3), err).size(), static_cast<size_t>(kRows + 1));
   EXPECT_TRUE(err.empty()) << err;
-  EXPECT_EQ(body_rows(slurp(dir.path() / "reconciliation-run-42.html"), "cat-expired"), kRows);
+  EXPECT_EQ(body_rows(slurp(dir.path() / "reconciliation-run-42.html"), "expired"), kRows);
+}
+
+// Past kHtmlRowsPerTable rows a category's table holds the first ones and links the full list;
+// CSV and JSON hold every row.
+TEST(ReportWriter, HtmlCapsEachTableAndLinksTheCompleteList) {
+  TempDir dir;
+  const int64_t kRows = kHtmlRowsPerTable + 5;
+  RunFacts f = sample_facts();
+  f.counts = {};
+  f.counts.expired = kRows;
+  f.include_open = true;
+  auto w = ReportWriter::open(dir.path(), f, kAll);
+  ASSERT_TRUE(w.ok());
+  for (int64_t i = 0; i < kRows; ++i) {
+    ASSERT_TRUE(w->add(make_row("expired", "tok-" + std::to_string(i))).ok());
+  }
+  FindingRow old = make_row("expired", "tok-old");
+  old.run_id = 7;
+  old.followed_up_at = "";
+  ASSERT_TRUE(w->add(old).ok());
+  ASSERT_TRUE(w->finish().ok());
+  const std::string html = slurp(dir.path() / "reconciliation-run-42.html");
+  const nlohmann::json rows = embedded_rows(html, "expired");
+  ASSERT_EQ(rows.size(), static_cast<size_t>(kHtmlRowsPerTable + 1));  // + the earlier run's
+  EXPECT_EQ(rows.back()[0], "tok-old");
+  EXPECT_NE(html.find("This page holds the first 10,000 of 10,005 this run's rows (oldest "
+                      "first); sorting and filtering apply to those. Every row is in <a "
+                      "href=\"reconciliation-run-42.csv\">reconciliation-run-42.csv</a>."),
+            std::string::npos);
+  EXPECT_NE(html.find("data-open-count=\"expired\""), std::string::npos);
+  EXPECT_LT(html.size(), 3u * 1024 * 1024);
+  auto j = nlohmann::json::parse(slurp(dir.path() / "reconciliation-run-42.json"));
+  EXPECT_EQ(j["sessions"].size(), static_cast<size_t>(kRows + 1));
+
+  // Without a CSV or JSON beside it, the page says how to get every row.
+  TempDir only;
+  auto w2 = ReportWriter::open(only.path(), f, {ReportFormat::kHtml});
+  ASSERT_TRUE(w2.ok());
+  for (int64_t i = 0; i < kRows; ++i) ASSERT_TRUE(w2->add(make_row("expired", "t")).ok());
+  ASSERT_TRUE(w2->finish().ok());
+  EXPECT_NE(slurp(only.path() / "reconciliation-run-42.html").find("--report-formats csv"),
+            std::string::npos);
 }
 
 }  // namespace

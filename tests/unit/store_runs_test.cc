@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "store/migrator.h"
@@ -91,7 +92,10 @@ TEST_F(RunsTest, FinishedRunReadsBack) {
   EXPECT_EQ(running->status, RunStatus::kRunning);
   EXPECT_FALSE(running->finished_at.has_value());
 
-  ASSERT_TRUE(store_->finish_run(run, RunStatus::kPartial, {{"unchecked", 3}}).ok());
+  reconcile::RunCounts counts;
+  counts.unchecked = 3;
+  counts.requests = 17;
+  ASSERT_TRUE(store_->finish_run(run, RunStatus::kPartial, counts).ok());
   auto r = store_->load_run(run);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->id, run);
@@ -99,7 +103,11 @@ TEST_F(RunsTest, FinishedRunReadsBack) {
   EXPECT_EQ(r->status, RunStatus::kPartial);
   EXPECT_TRUE(r->dry_run);
   EXPECT_EQ(r->options, (nlohmann::json{{"rate", 5}}));
-  EXPECT_EQ(r->counts, (nlohmann::json{{"unchecked", 3}}));
+  EXPECT_EQ(r->counts, counts);
+  EXPECT_EQ(value(fmt::format("SELECT counts->>'unchecked' || '/' || (counts->>'requests') || '/' "
+                              "|| (counts->>'expired') FROM reconciler_runs WHERE id = {}",
+                              run)),
+            "3/17/0");
   ASSERT_TRUE(r->finished_at.has_value());
   // Database and test share the machine's clock; allow for its precision only.
   EXPECT_GE(r->started_at, before - 1s);
@@ -120,7 +128,9 @@ TEST_F(RunsTest, HeartbeatStoresCountsAndExtendsOnlyThisWorkersLeases) {
            "(0, 'x', now() + interval '1 minute', ARRAY['theirs'])");
   const int64_t run = begin();
   exec_sql(url(), "UPDATE reconciler_runs SET heartbeat_at = now() - interval '5 minutes'");
-  ASSERT_TRUE(store_->heartbeat(run, {{"checked", 42}}, "w", 30min).ok());
+  reconcile::RunCounts counts;
+  counts.checked = 42;
+  ASSERT_TRUE(store_->heartbeat(run, counts, "w", 30min).ok());
   EXPECT_EQ(value("SELECT (counts->>'checked') || '/' || (heartbeat_at > now() - interval '1 "
                   "minute') FROM reconciler_runs"),
             "42/true");
@@ -135,6 +145,8 @@ TEST_F(RunsTest, HeartbeatStoresCountsAndExtendsOnlyThisWorkersLeases) {
             "mine=-,theirs=x");
 }
 
+// Categories come in the report's order (expired, failed, backfilled_completed, unchecked, stale,
+// anomaly), so the report's sections can follow its summary while streaming.
 TEST_F(RunsTest, FindingsAreListedByCategoryThenCreationThenToken) {
   const int64_t run = begin();
   add_finding(run, "unchecked", "u1", 10);
@@ -143,13 +155,14 @@ TEST_F(RunsTest, FindingsAreListedByCategoryThenCreationThenToken) {
   add_finding(run, "anomaly", "a1", 1);
   add_finding(run, "expired", "e0", 5);
   EXPECT_EQ(listed(run, false),
-            (Strings{fmt::format("anomaly:a1:{}", run), fmt::format("expired:e1:{}", run),
-                     fmt::format("expired:e0:{}", run), fmt::format("expired:e2:{}", run),
-                     fmt::format("unchecked:u1:{}", run)}));
+            (Strings{fmt::format("expired:e1:{}", run), fmt::format("expired:e0:{}", run),
+                     fmt::format("expired:e2:{}", run), fmt::format("unchecked:u1:{}", run),
+                     fmt::format("anomaly:a1:{}", run)}));
   std::vector<FindingRecord> all;
   ASSERT_TRUE(
       store_->for_each_finding(run, false, [&](const FindingRecord& f) { all.push_back(f); }).ok());
   ASSERT_EQ(all.size(), 5u);
+  std::rotate(all.begin(), all.begin() + 4, all.end());  // the anomaly first, as asserted below
   EXPECT_EQ(all[0].user_id, "u-a1");
   EXPECT_EQ(all[0].previous_state, SessionState::kNew);
   EXPECT_FALSE(all[0].gateway_state.has_value());
@@ -230,6 +243,65 @@ TEST_F(RunsTest, FollowUpMarksOnlyWhatItNamesOnce) {
       value("SELECT string_agg(session_token || '/' || category || '=' || followed_up_by, ',' "
             "ORDER BY session_token, category) FROM reconciler_findings"),
       "a/expired=bob,b/anomaly=alice,b/failed=alice,c/stale=bob");
+}
+
+// `follow-up --run N TOKEN` finds the token's open finding where it is: run N, or an earlier run
+// whose finding N's report listed again (--include-open); --all stays within run N.
+TEST_F(RunsTest, FollowUpFindsATokensOpenFindingInAnEarlierRun) {
+  const int64_t first = begin();
+  add_finding(first, "anomaly", "old", 1);
+  add_finding(first, "expired", "other", 1);
+  const int64_t second = begin();
+  add_finding(second, "expired", "new", 1);
+  FollowUp f;
+  f.run_id = second;
+  f.by = "carol";
+  f.tokens = {"old", "new"};
+  EXPECT_EQ(*store_->mark_followed_up(f), 2);
+  f.tokens.clear();
+  EXPECT_EQ(*store_->mark_followed_up(f), 0) << "--all marks only run N's own findings";
+  f.run_id = first;
+  f.tokens = {"new"};
+  EXPECT_EQ(*store_->mark_followed_up(f), 0) << "a later run's finding is not an earlier one";
+  EXPECT_EQ(value("SELECT string_agg(session_token || '=' || coalesce(followed_up_by, '-'), ',' "
+                  "ORDER BY session_token) FROM reconciler_findings"),
+            "new=carol,old=carol,other=-");
+}
+
+// The runs listing and the time of the last success come from the runs table.
+TEST_F(RunsTest, RecentRunsAndLastSuccess) {
+  EXPECT_EQ(*store_->last_success_at(), std::nullopt);
+  EXPECT_TRUE(store_->recent_runs(10, std::nullopt)->empty());
+  const int64_t a = begin("a");
+  reconcile::RunCounts counts;
+  counts.expired = 4;
+  counts.requests = 9;
+  ASSERT_TRUE(store_->finish_run(a, RunStatus::kSucceeded, counts).ok());
+  const int64_t b = begin("b", /*dry_run=*/true);
+  ASSERT_TRUE(store_->finish_run(b, RunStatus::kSucceeded, {}).ok());
+  const int64_t c = begin("c");
+  ASSERT_TRUE(store_->finish_run(c, RunStatus::kPartial, {}).ok());
+  const int64_t d = begin("d");  // still running
+
+  auto all = store_->recent_runs(10, std::nullopt);
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[0].id, d);
+  EXPECT_EQ((*all)[3].id, a);
+  EXPECT_EQ((*all)[3].counts, counts);
+  EXPECT_EQ((*all)[3].worker_id, "a");
+  EXPECT_FALSE((*all)[0].finished_at.has_value());
+  auto upto = store_->recent_runs(2, b);
+  ASSERT_TRUE(upto.ok());
+  ASSERT_EQ(upto->size(), 2u);
+  EXPECT_EQ((*upto)[0].id, b);
+  EXPECT_EQ((*upto)[1].id, a);
+
+  // The dry run and the partial one do not count: the last success is run a's end.
+  auto last = store_->last_success_at();
+  ASSERT_TRUE(last.ok());
+  ASSERT_TRUE(last->has_value());
+  EXPECT_EQ(**last, *store_->load_run(a)->finished_at);
 }
 
 TEST_F(RunsTest, NewSessionIsStoredAsNewWithItsCreationRecorded) {

@@ -1,0 +1,80 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace dr::reconcile {
+
+// What one run counted, by name. The same value travels from the event loop to the runs table
+// (as jsonb, written by the store), to the report (summary and run facts) and to the metrics;
+// only those edges turn it into JSON or text, through kRunCountFields.
+struct RunCounts {
+  // The six finding categories, in report order: what people act on.
+  int64_t expired = 0;               // NEW -> EXPIRED: tell the user
+  int64_t failed = 0;                // NEW -> FAILED: tell the user
+  int64_t backfilled_completed = 0;  // NEW -> COMPLETED with no notification: credit the user
+  int64_t unchecked = 0;             // 404 or retries exhausted: ask the gateway
+  int64_t stale = 0;                 // still NEW at the gateway past --stale-after (once)
+  int64_t anomaly = 0;               // the gateway contradicts a terminal state: look at it
+
+  // Other outcomes of the sessions checked.
+  int64_t checked = 0;           // sessions the gateway answered about (404s not included)
+  int64_t still_new = 0;         // the gateway still says NEW (stale ones included)
+  int64_t already_resolved = 0;  // a notification resolved it meanwhile, the gateway agrees
+
+  // The run's internal counters (run facts, not the summary).
+  int64_t claimed = 0;
+  int64_t lease_lost = 0;
+  int64_t requests = 0;
+  int64_t retries = 0;
+  int64_t throttled = 0;  // 429 answers that slowed the whole pipeline
+
+  bool operator==(const RunCounts&) const = default;
+};
+
+// How a count is shown: the summary's categories, other outcomes, or the run's own bookkeeping.
+enum class RunCountKind { kCategory, kOutcome, kInternal };
+
+struct RunCountField {
+  std::string_view name;  // the key in the runs table's jsonb, the JSON report and the metrics
+  int64_t RunCounts::*member;
+  RunCountKind kind;
+};
+
+// Every field, in the order reports show them: the six categories in report order (the same as
+// report::kCategories), then the other outcomes, then the internal counters.
+inline constexpr std::array<RunCountField, 14> kRunCountFields = {{
+    {"expired", &RunCounts::expired, RunCountKind::kCategory},
+    {"failed", &RunCounts::failed, RunCountKind::kCategory},
+    {"backfilled_completed", &RunCounts::backfilled_completed, RunCountKind::kCategory},
+    {"unchecked", &RunCounts::unchecked, RunCountKind::kCategory},
+    {"stale", &RunCounts::stale, RunCountKind::kCategory},
+    {"anomaly", &RunCounts::anomaly, RunCountKind::kCategory},
+    {"checked", &RunCounts::checked, RunCountKind::kOutcome},
+    {"still_new", &RunCounts::still_new, RunCountKind::kOutcome},
+    {"already_resolved", &RunCounts::already_resolved, RunCountKind::kOutcome},
+    {"claimed", &RunCounts::claimed, RunCountKind::kInternal},
+    {"lease_lost", &RunCounts::lease_lost, RunCountKind::kInternal},
+    {"requests", &RunCounts::requests, RunCountKind::kInternal},
+    {"retries", &RunCounts::retries, RunCountKind::kInternal},
+    {"throttled", &RunCounts::throttled, RunCountKind::kInternal},
+}};
+
+// The field called `name`, or nullopt.
+inline std::optional<RunCountField> find_run_count_field(std::string_view name) {
+  for (const auto& f : kRunCountFields) {
+    if (f.name == name) return f;
+  }
+  return std::nullopt;
+}
+
+// The count of a finding category ("expired", ...); nullopt for a name that is not a category.
+inline std::optional<int64_t> category_count(const RunCounts& c, std::string_view category) {
+  auto f = find_run_count_field(category);
+  if (!f || f->kind != RunCountKind::kCategory) return std::nullopt;
+  return c.*(f->member);
+}
+
+}  // namespace dr::reconcile
