@@ -11,7 +11,8 @@
 # certificate from a throwaway CA made with the openssl CLI) and a throwaway PostgreSQL 15; each
 # run gets a fresh database with N NEW sessions (default 100,000) and runs
 #   deposit-reconciler run --all --rate 0 --concurrency C --report-formats F --progress never
-# R times (default 2) per transport and concurrency. Prints one line per run and a summary.
+# R times (default 2) per transport and concurrency. Prints one line per run (with the number
+# of connections the job opened, from nginx's stub_status) and a summary.
 # --profile: one more run per transport at the highest concurrency under
 #   perf record --call-graph dwarf
 # and prints where the CPU goes, by subsystem (bench/perf_subsystems.py) and by symbol.
@@ -58,24 +59,25 @@ one_run() {  # one_run TRANSPORT CONCURRENCY LABEL
   pg_fresh_db bench_client
   DATABASE_URL=$(pg_url bench_client) "$DR_BIN" migrate >/dev/null
   seed_sessions bench_client "$N"
-  local gw0 pg0 gw1 pg1 rc=0
-  gw0=$(gateway_cpu_ticks); pg0=$(pg_cpu_ticks)
+  local gw0 pg0 gw1 pg1 acc0 acc1 rc=0
+  acc0=$(gateway_accepts); gw0=$(gateway_cpu_ticks); pg0=$(pg_cpu_ticks)
   DATABASE_URL=$(pg_url bench_client) GATEWAY_BASE_URL=$url \
     job_run "$BENCH_WORK/$label" run --all --rate 0 --concurrency "$conc" \
     --report-formats "$FORMATS" --report-dir "$BENCH_WORK/reports" --progress never || rc=$?
-  gw1=$(gateway_cpu_ticks); pg1=$(pg_cpu_ticks)
+  gw1=$(gateway_cpu_ticks); pg1=$(pg_cpu_ticks); acc1=$(gateway_accepts)
   ((rc == 0)) || { tail -5 "$BENCH_WORK/$label.err" >&2; bench_die "the job exited $rc"; }
   local wall user sys rss
   read -r wall user sys rss <"$BENCH_WORK/$label.time"
   python3 - "$label" "$transport" "$conc" "$N" "$wall" "$user" "$sys" "$rss" \
-    "$(ticks_to_us $((gw1 - gw0)))" "$(ticks_to_us $((pg1 - pg0)))" <<'PY' | tee -a "$RESULTS"
+    "$(ticks_to_us $((gw1 - gw0)))" "$(ticks_to_us $((pg1 - pg0)))" "$((acc1 - acc0 - 1))" <<'PY' | tee -a "$RESULTS"
 import sys
-label, transport, conc, n, wall, user, sys_, rss, gw_us, pg_us = sys.argv[1:]
+label, transport, conc, n, wall, user, sys_, rss, gw_us, pg_us, conns = sys.argv[1:]
 n = int(n); wall = float(wall); cpu = float(user) + float(sys_)
 print(f"{label:22} {transport:5} conc={int(conc):4d}  client CPU {cpu * 1e6 / n:6.1f} us/session "
       f"(user {float(user) * 1e6 / n:5.1f}, sys {float(sys_) * 1e6 / n:5.1f})  "
       f"wall {wall:6.2f} s = {n / wall:8,.0f} sessions/s  peak RSS {int(rss) / 1024:5.1f} MiB  "
-      f"nginx {int(gw_us) / n:5.1f} us/session  PostgreSQL {int(pg_us) / n:5.1f} us/session")
+      f"nginx {int(gw_us) / n:5.1f} us/session  PostgreSQL {int(pg_us) / n:5.1f} us/session  "
+      f"connections {conns}")
 PY
 }
 

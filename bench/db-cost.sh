@@ -2,7 +2,7 @@
 # What one `deposit-reconciler run` costs the merchant's PostgreSQL, per session, side by side
 # with a naive job that writes the same answers on the same data.
 #
-#   bench/db-cost.sh [--sessions N] [--repeat R] [--concurrency C] [--build DIR]
+#   bench/db-cost.sh [--sessions N] [--repeat R] [--concurrency C] [--profile] [--build DIR]
 #
 # Starts a throwaway PostgreSQL 15 (scripts/pg-throwaway.sh, with pg_stat_statements preloaded,
 # autovacuum off, no checkpoint during a run) and a static gateway (nginx-light on 127.0.0.1,
@@ -23,7 +23,9 @@
 #                   insert records)
 #   statements      pg_stat_statements: calls, rows, execution time; the top statements
 #   rows            pg_stat_user_tables: inserts, updates, HOT updates, deletes per table
-# and prints a side-by-side table with the ratio ours / naive. Bounded: each job run is cut at
+# and prints a side-by-side table with the ratio ours / naive. --profile: one more run of ours
+# under a system-wide `perf record` (no call graphs), reported for this server's processes only:
+# where PostgreSQL's CPU goes, by object and by function. Bounded: each job run is cut at
 # 10 min; at the default N the whole script takes 3-5 minutes. Everything it starts is stopped
 # at exit. Set BENCH_KEEP=1 to keep the work directory (logs, reports).
 set -euo pipefail
@@ -32,13 +34,15 @@ source "$(dirname "$0")/lib.sh"
 N=100000
 REPEAT=2
 CONC=64
+PROFILE=0
 while (($#)); do
   case "$1" in
     --sessions) N=$2; shift 2 ;;
     --repeat) REPEAT=$2; shift 2 ;;
     --concurrency) CONC=$2; shift 2 ;;
+    --profile) PROFILE=1; shift ;;
     --build) BUILD_DIR=$2; shift 2 ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -167,7 +171,46 @@ for rep in $(seq 1 "$REPEAT"); do
   measure_naive "$rep"
 done
 
+# One more run of ours under perf: every CPU sampled, then only this server's processes kept
+# (their PIDs are collected while the run lasts).
+profile_ours() {
+  local db=bench_ours data="$BENCH_WORK/perf-db.data" pids="$BENCH_WORK/perf-db.pids"
+  bench_log "profile: fresh database, migrate, seed $N sessions"
+  pg_fresh_db "$db"
+  DATABASE_URL=$(pg_url "$db") "$DR_BIN" migrate >/dev/null
+  seed_sessions "$db" "$N"
+  pg_q postgres -c CHECKPOINT >/dev/null
+  perf record -a -F 999 -q -o "$data" 2>/dev/null &
+  local perf_pid=$!
+  BENCH_PIDS+=("$perf_pid")
+  (while [[ ! -f "$BENCH_WORK/perf-db.stop" ]]; do pg_children | cut -d' ' -f1; sleep 0.2; done) >"$pids" &
+  local collector=$!
+  BENCH_PIDS+=("$collector")
+  bench_log "profile: run under perf record -a"
+  DATABASE_URL=$(pg_url "$db") GATEWAY_BASE_URL="$GW_HTTP_URL" \
+    job_run "$BENCH_WORK/profile" run --all --rate 0 --concurrency "$CONC" \
+    --report-dir "$BENCH_WORK/reports-profile" --progress never || bench_die "the profiled run failed"
+  psql -X -q -v ON_ERROR_STOP=1 "$(pg_url "$db")" -c VACUUM
+  pg_settle
+  touch "$BENCH_WORK/perf-db.stop"
+  wait "$collector" 2>/dev/null || true
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" 2>/dev/null || true
+  local list
+  list=$( (echo "$PG_POSTMASTER"; sort -u "$pids") | paste -sd, -)
+  echo
+  echo "## where PostgreSQL's CPU goes during ours (run + VACUUM; perf -a, 999 Hz, this server's processes)"
+  perf report -i "$data" --pid "$list" --percentage relative --no-children --sort dso,sym --stdio -q \
+    2>/dev/null | grep -v '^$' >"$BENCH_WORK/perf-db.txt" || true
+  echo "$(wc -l <"$BENCH_WORK/perf-db.txt") functions sampled; by object:"
+  awk '{ sub(/%/, "", $1); by[$2] += $1 } END { for (d in by) printf "  %6.2f%%  %s\n", by[d], d }' \
+    "$BENCH_WORK/perf-db.txt" | sort -rn | head -8
+  echo "by function (top 40):"
+  head -40 "$BENCH_WORK/perf-db.txt"
+}
+
 echo "# bench/db-cost.sh  N=$N  concurrency=$CONC  repeats=$REPEAT  $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "# binary: $DR_REVISION   git: $(git -C "$BENCH_ROOT" log -1 --format='%h %s' | cut -c1-80)"
 echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 "$BENCH_ROOT/bench/db_cost_report.py" "$RESULTS" "$N"
+if ((PROFILE)); then profile_ours; fi

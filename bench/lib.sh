@@ -223,6 +223,7 @@ http {
   scgi_temp_path $d/tmp/scgi;
   server {
     listen 127.0.0.1:$http_port;
+    location = /nginx_status { stub_status; }
     $answers
   }
   server {
@@ -244,6 +245,10 @@ EOF
   curl -sf --cacert "$GW_CA_FILE" --http2 "$GW_TLS_URL/pgpub/session/bench-000000009" | grep -q '"NEW"' ||
     bench_die "static gateway (tls) does not answer"
   GW_PID=$(cat "$d/nginx.pid")
+}
+# Connections nginx has accepted so far (both ports; stub_status).
+gateway_accepts() {
+  curl -sf "$GW_HTTP_URL/nginx_status" | awk 'NR == 3 { print $1 }'
 }
 # CPU ticks of nginx (master + worker), for the record.
 gateway_cpu_ticks() {

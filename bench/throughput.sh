@@ -46,15 +46,15 @@ gateway_start
 RESULTS="$BENCH_WORK/results.txt"
 : >"$RESULTS"
 
-line() {  # line WHO N WALL USER SYS RSS_KIB GW_US PG_US STATES
+line() {  # line WHO N WALL USER SYS RSS_KIB GW_US PG_US STATES CONNECTIONS
   python3 - "$@" <<'PY' | tee -a "$RESULTS"
 import sys
-who, n, wall, user, sys_, rss, gw, pgc, states = sys.argv[1:]
+who, n, wall, user, sys_, rss, gw, pgc, states, conns = sys.argv[1:]
 n = int(n); wall = float(wall); cpu = (float(user) + float(sys_)) * 1e6 / n
 gw = int(gw) / n; pgc = int(pgc) / n
 print(f"{who:6} {n / wall:9,.0f} sessions/s  wall {wall:6.2f} s  CPU per session: job {cpu:6.1f} us, "
       f"PostgreSQL {pgc:5.1f} us, nginx {gw:4.1f} us, total {cpu + pgc + gw:6.1f} us  "
-      f"peak RSS {int(rss) / 1024:6.1f} MiB  states {states}")
+      f"peak RSS {int(rss) / 1024:6.1f} MiB  connections {conns}  states {states}")
 PY
 }
 states_of() {
@@ -63,11 +63,11 @@ states_of() {
 }
 
 run_ours() {
-  local rep=$1 db=tp_ours gw0 pg0 gw1 pg1 rc=0
+  local rep=$1 db=tp_ours gw0 pg0 gw1 pg1 acc0 rc=0
   pg_fresh_db "$db"
   DATABASE_URL=$(pg_url "$db") "$DR_BIN" migrate >/dev/null
   seed_sessions "$db" "$N"
-  gw0=$(gateway_cpu_ticks); pg0=$(pg_cpu_ticks)
+  acc0=$(gateway_accepts); gw0=$(gateway_cpu_ticks); pg0=$(pg_cpu_ticks)
   DATABASE_URL=$(pg_url "$db") GATEWAY_BASE_URL=$GW_HTTP_URL \
     job_run "$BENCH_WORK/ours-$rep" run --all --rate 0 --concurrency "$CONC" \
     --report-dir "$BENCH_WORK/reports" --progress never || rc=$?
@@ -76,15 +76,15 @@ run_ours() {
   local wall user sys rss
   read -r wall user sys rss <"$BENCH_WORK/ours-$rep.time"
   line ours "$N" "$wall" "$user" "$sys" "$rss" "$(ticks_to_us $((gw1 - gw0)))" \
-    "$(ticks_to_us $((pg1 - pg0)))" "$(states_of "$db" | tr ' ' ,)"
+    "$(ticks_to_us $((pg1 - pg0)))" "$(states_of "$db" | tr ' ' ,)" "$(($(gateway_accepts) - acc0 - 1))"
 }
 
 run_node() {
-  local rep=$1 db=tp_node gw0 pg0 gw1 pg1 rc=0
+  local rep=$1 db=tp_node gw0 pg0 gw1 pg1 acc0 rc=0
   pg_fresh_db "$db"
   psql -X -q -v ON_ERROR_STOP=1 "$(pg_url "$db")" -f "$BENCH_ROOT/sql/0001_sessions.sql"
   seed_sessions "$db" "$N"
-  gw0=$(gateway_cpu_ticks); pg0=$(pg_cpu_ticks)
+  acc0=$(gateway_accepts); gw0=$(gateway_cpu_ticks); pg0=$(pg_cpu_ticks)
   DATABASE_URL=$(pg_url "$db") GATEWAY_BASE_URL=$GW_HTTP_URL GATEWAY_API_KEY=bench-key \
     CONCURRENCY=$CONC REPORT="$BENCH_WORK/node-$rep.csv" \
     timeout 600 /usr/bin/time -f '%e %U %S %M' -o "$BENCH_WORK/node-$rep.time" \
@@ -95,7 +95,7 @@ run_node() {
   local wall user sys rss
   read -r wall user sys rss <"$BENCH_WORK/node-$rep.time"
   line node "$N" "$wall" "$user" "$sys" "$rss" "$(ticks_to_us $((gw1 - gw0)))" \
-    "$(ticks_to_us $((pg1 - pg0)))" "$(states_of "$db" | tr ' ' ,)"
+    "$(ticks_to_us $((pg1 - pg0)))" "$(states_of "$db" | tr ' ' ,)" "$(($(gateway_accepts) - acc0 - 1))"
 }
 
 bench_log "N=$N concurrency=$CONC; node $(node --version)"
