@@ -46,14 +46,14 @@ Result<GatewaySetup> gateway_setup(const ConnectionSettings& s, const EnvLookup&
   auto key = load_api_key(s, env);
   if (!key) return key.error();
   g.api_key = *key;
-  http::EngineOptions eo;
+  http::EngineOptions eo = gateway_engine_options(s, g.api_key);
   eo.max_in_flight = 1;
   eo.total_timeout = timeout;
   eo.connect_timeout =
       std::min<pacing::Duration>(timeout, reconcile::RunOptions::kDefaultConnectTimeout);
-  eo.default_headers = {"content-type: application/json", "x-api-key: " + g.api_key};
   auto engine = http::CurlEngine::create(eo);
   if (!engine) return engine.error();
+  if (auto c = check_gateway_connection(g.base_url, eo); !c) return c.error();
   g.engine = std::move(*engine);
   return g;
 }

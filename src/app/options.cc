@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "common/log.h"
+#include "http/connection_check.h"
 
 namespace dr::app {
 
@@ -40,6 +41,26 @@ void declare_gateway_options(cli::CommandLine& cl, ConnectionSettings& s, bool w
         cl.text("hmac-secret-file", s.hmac_secret_file, "file holding the HMAC secret", "PATH"),
         {"GATEWAY_HMAC_SECRET", "GATEWAY_HMAC_SECRET_FILE"});
   }
+  cl.text("ca-file", s.ca_file,
+          "PEM file of the CA certificates to trust for the gateway instead of the system's "
+          "(verification cannot be turned off)",
+          "PATH")
+      ->envname("GATEWAY_CA_FILE");
+}
+
+http::EngineOptions gateway_engine_options(const ConnectionSettings& s,
+                                           const std::string& api_key) {
+  http::EngineOptions eo;
+  eo.default_headers = {"content-type: application/json", "x-api-key: " + api_key};
+  eo.ca_file = s.ca_file.value_or("");
+  return eo;
+}
+
+Status check_gateway_connection(const std::string& gateway_url, const http::EngineOptions& o) {
+  auto s = http::check_connection(gateway_url, o);
+  if (s || s.error().code == ErrorCode::kInvalidArgument) return s;
+  log::warn("{}; going on, the requests' retries decide", s.error().message);
+  return ok_status();
 }
 
 void declare_logging_options(cli::CommandLine& cl, ConnectionSettings& s) {

@@ -12,6 +12,7 @@
 #include "common/exit_codes.h"
 #include "common/result.h"
 #include "gateway/endpoints.h"
+#include "http/curl_engine.h"
 
 namespace dr::app {
 
@@ -32,6 +33,7 @@ struct ConnectionSettings {
   std::string gateway_url{gateway::kDefaultBaseUrl};
   std::optional<std::string> api_key_file;
   std::optional<std::string> hmac_secret_file;
+  std::optional<std::string> ca_file;  // --ca-file / GATEWAY_CA_FILE: PEM CA(s) for the gateway
   std::string log_format{kDefaultLogFormat};
   std::string log_level{kDefaultLogLevel};
 };
@@ -61,6 +63,16 @@ Result<std::string> load_api_key(const ConnectionSettings& s, const EnvLookup& e
 // The database URL (--database-url, DATABASE_URL, DATABASE_URL_FILE); empty: libpq's defaults.
 Result<std::string> load_database_url(const cli::CommandLine& cl, const ConnectionSettings& s,
                                       const EnvLookup& env);
+
+// The engine options every command shares: the API key and content type headers, the CA file.
+http::EngineOptions gateway_engine_options(const ConnectionSettings& s,
+                                           const std::string& api_key);
+
+// Opens one connection to the gateway as the engine will, before anything is claimed or written
+// (http::check_connection). A set-up that cannot work (CA file, certificate, TLS version, proxy)
+// is an error (kInvalidArgument: exit 2); an unreachable gateway is only logged (the requests'
+// retries decide).
+Status check_gateway_connection(const std::string& gateway_url, const http::EngineOptions& o);
 
 // Maps an Error to DESIGN.md's exit code.
 ExitCode exit_code_for(const Error& e);

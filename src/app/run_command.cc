@@ -140,6 +140,18 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     }
   }
 
+  http::EngineOptions eo = gateway_engine_options(setup.connection, o.api_key);
+  eo.max_in_flight = static_cast<size_t>(o.concurrency);
+  eo.total_timeout = o.timeout;
+  eo.connect_timeout = o.connect_timeout;
+  auto engine_r = http::CurlEngine::create(eo);
+  if (!engine_r) return fail(exit_code_for(engine_r.error()), engine_r.error().message);
+  auto& engine = *engine_r;
+  // The wire before the database: nothing is claimed or written when it cannot work.
+  if (auto s = check_gateway_connection(o.gateway_url, eo); !s) {
+    return fail(ExitCode::kUsage, s.error().message);
+  }
+
   // From here on a SIGTERM is a clean stop, not a kill (the run record is written below).
   install_signal_handlers();
   auto store_r = store::SessionStore::connect(*database_url);
@@ -149,15 +161,6 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   }
   auto& store = *store_r;
   if (auto s = store->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
-
-  http::EngineOptions eo;
-  eo.max_in_flight = static_cast<size_t>(o.concurrency);
-  eo.total_timeout = o.timeout;
-  eo.connect_timeout = o.connect_timeout;
-  eo.default_headers = {"content-type: application/json", "x-api-key: " + o.api_key};
-  auto engine_r = http::CurlEngine::create(eo);
-  if (!engine_r) return fail(ExitCode::kInternal, engine_r.error().message);
-  auto& engine = *engine_r;
 
   auto run_id_r = store->begin_run({o.worker_id, o.dry_run, options_json(setup)});
   if (!run_id_r) return fail(ExitCode::kDatabase, run_id_r.error().message);
