@@ -8,6 +8,9 @@
 #   latency  N=100,000, simulator latency 20 ms, concurrency 256
 #   rss      N=10,000 / 100,000 / 1,000,000, latency 0 (peak RSS must stay flat)
 #   budget   --rate 500 against the simulator limited to 500/s: 429s, budget used, max in 1 s
+#   tls-h2   N=100,000 through an nginx TLS terminator (private CA, --ca-file) over HTTP/2,
+#            concurrency 256; also prints how many connections nginx saw
+#   tls-h1   the same over HTTP/1.1 (nginx without http2)
 # Usage: bench/reconcile-bench.sh [SCENARIO...]   (default: all)
 # Needs a Release build: cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C build-release
 set -euo pipefail
@@ -21,13 +24,19 @@ sim=$build/deposit-gateway-sim
   cmake --build "$build" -j 2 >/dev/null
 }
 scenarios=("$@")
-((${#scenarios[@]})) || scenarios=(cpu latency rss budget)
+((${#scenarios[@]})) || scenarios=(cpu latency rss budget tls-h2 tls-h1)
 
 work=$(mktemp -d /tmp/dr-bench.XXXXXX)
 chmod 755 "$work"  # the throwaway server runs as an unprivileged user
 sim_pid=""
+nginx_pid=""
 stop_sim() { [[ -n "$sim_pid" ]] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null; sim_pid=""; }
-cleanup() { stop_sim; bash "$root/scripts/pg-throwaway.sh" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"; }
+stop_nginx() {
+  [[ -n "$nginx_pid" ]] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
+  nginx_pid=""
+  unset GATEWAY_CA_FILE
+}
+cleanup() { stop_nginx; stop_sim; bash "$root/scripts/pg-throwaway.sh" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 DATABASE_URL=$(bash scripts/pg-throwaway.sh start "$work/pg")
 export DATABASE_URL GATEWAY_API_KEY=bench-key
@@ -39,7 +48,55 @@ start_sim() {  # start_sim EXTRA_ARGS...
     "$@" >"$work/sim.out" 2>"$work/sim.log" &
   sim_pid=$!
   for _ in $(seq 1 200); do grep -q '^listening ' "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
-  export GATEWAY_BASE_URL="http://$(sed -n 's/^listening //p' "$work/sim.out")"
+  SIM_URL="http://$(sed -n 's/^listening //p' "$work/sim.out")"
+  export GATEWAY_BASE_URL=$SIM_URL
+}
+
+start_tls() {  # start_tls h2|h1: nginx (TLS, private CA) in front of the running simulator
+  stop_nginx
+  local pki=$work/pki dir=$work/nginx port
+  if [[ ! -f $pki/ca.pem ]]; then
+    mkdir -p "$pki"
+    (cd "$pki" &&
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+        -out ca.pem -days 2 -subj /CN=bench-ca &&
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key \
+        -out server.csr -subj /CN=127.0.0.1 &&
+      printf 'subjectAltName=IP:127.0.0.1\n' >ext &&
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
+        -days 2 -extfile ext) >/dev/null 2>&1
+  fi
+  local h2=""
+  [[ $1 == h2 ]] && h2=" http2"
+  rm -rf "$dir" && mkdir -p "$dir"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat >"$dir/nginx.conf" <<CONF
+daemon off; master_process off; worker_processes 1; pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  log_format conns '\$connection \$connection_requests \$server_protocol \$status';
+  access_log $dir/access.log conns;
+  client_body_temp_path $dir/body; proxy_temp_path $dir/proxy; fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
+  upstream sim { server ${SIM_URL#http://}; keepalive 256; }
+  server {
+    listen 127.0.0.1:$port ssl$h2;
+    ssl_certificate $pki/server.pem; ssl_certificate_key $pki/server.key;
+    keepalive_requests 1000000;
+    location / { proxy_pass http://sim; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+CONF
+  /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
+  nginx_pid=$!
+  for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+  export GATEWAY_BASE_URL="https://127.0.0.1:$port" GATEWAY_CA_FILE=$pki/ca.pem
+}
+
+tls_connections() {  # after a run through start_tls: what nginx saw
+  awk '{c[$1] = 1; p[$3] = 1; n++} END {printf "%d requests on %d connections (", n, length(c);
+    for (k in p) printf "%s", k; print ")"}' "$work/nginx/access.log"
 }
 
 seed() {  # seed N: a fresh table of N NEW sessions, all due
@@ -60,7 +117,7 @@ SQL
 
 measure() {  # measure LABEL N LATENCY CONCURRENCY RUN_ARGS...
   local label=$1 n=$2 latency=$3 conc=$4; shift 4
-  curl -s -X POST "$GATEWAY_BASE_URL/stats/reset" >/dev/null
+  curl -s -X POST "$SIM_URL/stats/reset" >/dev/null
   /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$bin" run --concurrency "$conc" \
     --batch-size 1000 --progress never --report-dir "$work/reports" --report-formats csv \
     --min-age 1m "$@" >"$work/run.out" 2>"$work/run.err" || {
@@ -68,7 +125,7 @@ measure() {  # measure LABEL N LATENCY CONCURRENCY RUN_ARGS...
   cp "$work/run.err" "/tmp/dr-bench-last-run.err"
   read -r wall user sys rss_kb <"$work/time"
   local requests
-  requests=$(curl -s "$GATEWAY_BASE_URL/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests_total"])')
+  requests=$(curl -s "$SIM_URL/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests_total"])')
   python3 - "$label" "$n" "$latency" "$conc" "$wall" "$user" "$sys" "$rss_kb" "$requests" <<'PY'
 import sys
 label, n, lat, conc, wall, user, sys_, rss, req = sys.argv[1:]
@@ -114,8 +171,18 @@ for s in "${scenarios[@]}"; do
       start_sim --threads 1 --rate-limit 500
       seed 15000
       measure budget 15000 0ms 64 --rate 500 --burst 10
-      curl -s "$GATEWAY_BASE_URL/stats" >"$work/stats.json"
+      curl -s "$SIM_URL/stats" >"$work/stats.json"
       budget_summary "$work/stats.json" "$(cut -d' ' -f1 "$work/time")" 15000 500 10
+      ;;
+    tls-h2 | tls-h1)
+      command -v /usr/sbin/nginx >/dev/null || { echo "$s: nginx is not installed" >&2; continue; }
+      start_sim --threads 1
+      start_tls "${s#tls-}"
+      seed 100000
+      measure "$s" 100000 0ms 256 --rate 0
+      echo "$s   nginx saw $(tls_connections)"
+      stop_nginx
+      export GATEWAY_BASE_URL=$SIM_URL
       ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac

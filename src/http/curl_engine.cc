@@ -79,6 +79,10 @@ TransportError classify(CURLcode rc) {
   }
 }
 
+// HTTP/2 streams one connection is counted on for (nginx's default is 128, many servers allow
+// 100 to 250); the cap on connections adds one for servers that allow fewer.
+constexpr size_t kStreamsPerConnection = 128;
+
 long to_ms(pacing::Duration d) {
   return static_cast<long>(std::chrono::ceil<std::chrono::milliseconds>(d).count());
 }
@@ -115,6 +119,7 @@ struct CurlEngine::Impl {
   std::vector<std::unique_ptr<Transfer>> transfers;  // every handle ever created
   std::vector<Transfer*> idle;
   size_t active = 0;
+  bool multiplexing = false;  // a response came over HTTP/2: connections are capped (below)
   std::vector<HttpResponse> failed_to_start;  // returned by the next poll()
 
   ~Impl() {
@@ -260,6 +265,27 @@ struct CurlEngine::Impl {
     failed_to_start.push_back(std::move(r));
   }
 
+  // Once the server has answered over HTTP/2, a few connections carry every request: cap them.
+  // Without the cap, a request started in the moment after an answer arrived but before libcurl
+  // freed that answer's stream finds every connection full and opens one more, which then idles:
+  // one extra TLS handshake per such race (over a hundred in a 100,000-session run). Requests
+  // past the streams the server allows then wait inside libcurl for a free stream.
+  void note_http_version(CURL* e) {
+    long version = 0;
+    if (curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version) != CURLE_OK ||
+        version != CURL_HTTP_VERSION_2_0) {
+      return;
+    }
+    multiplexing = true;
+    const size_t wanted = std::min<size_t>(
+        options.max_in_flight,
+        (options.max_in_flight + kStreamsPerConnection - 1) / kStreamsPerConnection + 1);
+    const CURLMcode mc =
+        curl_multi_setopt(multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(wanted));
+    if (mc != CURLM_OK) log::debug("HTTP/2 connection cap: {}", curl_multi_strerror(mc));
+    log::debug("HTTP/2: at most {} connections", wanted);
+  }
+
   void collect(std::vector<HttpResponse>& done) {
     int queued = 0;
     while (CURLMsg* msg = curl_multi_info_read(multi.get(), &queued)) {
@@ -274,6 +300,7 @@ struct CurlEngine::Impl {
       r.id = t->id;
       r.elapsed = std::chrono::duration_cast<pacing::Duration>(SteadyClock::now() - t->started);
       curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r.status);
+      if (!multiplexing && rc == CURLE_OK) note_http_version(e);
       if (rc == CURLE_OK) {
         r.body = std::move(t->response_body);
         r.retry_after = std::move(t->retry_after);
@@ -344,6 +371,10 @@ Result<std::unique_ptr<CurlEngine>> CurlEngine::create(EngineOptions options) {
       {CURLMOPT_MAX_HOST_CONNECTIONS, cap},
       {CURLMOPT_MAX_TOTAL_CONNECTIONS, cap},
       {CURLMOPT_MAXCONNECTS, cap},  // keep idle connections alive for reuse
+      // As many HTTP/2 streams per connection as requests in flight (the server's
+      // SETTINGS_MAX_CONCURRENT_STREAMS still caps it); libcurl's default of 100 would open a
+      // new connection for every request past the 100th in flight.
+      {CURLMOPT_MAX_CONCURRENT_STREAMS, cap},
   };
   for (const auto& [option, value] : multi_options) {
     const CURLMcode mc = curl_multi_setopt(impl->multi.get(), option, value);

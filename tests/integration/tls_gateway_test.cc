@@ -63,7 +63,8 @@ class ScopedEnv {
 };
 
 // Runs `count` GETs of preloaded tokens through an engine; returns how many answered 200.
-int run_gets(const std::string& base_url, EngineOptions options, int count) {
+// `warm_up`: one request alone first, as a run's probe does, then the rest.
+int run_gets(const std::string& base_url, EngineOptions options, int count, bool warm_up = false) {
   options.default_headers = {"content-type: application/json",
                              std::string("x-api-key: ") + kApiKey};
   auto engine = http::CurlEngine::create(options);
@@ -73,7 +74,8 @@ int run_gets(const std::string& base_url, EngineOptions options, int count) {
   std::vector<HttpResponse> done;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (done_count < count && std::chrono::steady_clock::now() < deadline) {
-    while (started < count && (*engine)->in_flight() < (*engine)->capacity()) {
+    const size_t window = warm_up && done_count == 0 ? 1 : (*engine)->capacity();
+    while (started < count && (*engine)->in_flight() < window) {
       HttpRequest r;
       r.id = static_cast<uint64_t>(started);
       r.url = gateway::session_status_url(base_url, "sim-1-" + std::to_string(started % 1000));
@@ -139,6 +141,19 @@ TEST_F(TlsGatewayTest, Http2CarriesEveryRequestOnOneConnection) {
   // One connection multiplexes all 64 streams; allow a second for a race at the very start.
   EXPECT_LE(connections.size(), 2u);
   RecordProperty("h2_connections", static_cast<int>(connections.size()));
+}
+
+// More requests in flight than one connection's streams (nginx allows 128): after the first
+// answer shows HTTP/2, the engine caps its connections at in-flight / 128 + 1, so a run (whose
+// first requests are a 2-request probe) opens a few connections, not one per request in flight.
+TEST_F(TlsGatewayTest, Http2PastTheServersStreamLimitUsesAFewConnections) {
+  auto tls = nginx(/*http2=*/true);
+  constexpr int kRequests = 10000;
+  EXPECT_EQ(run_gets(tls->base_url(), trusting(256), kRequests, /*warm_up=*/true), kRequests);
+  std::set<long> connections;
+  for (const auto& r : tls->requests()) connections.insert(r.connection);
+  EXPECT_LE(connections.size(), 256u / 128u + 1u);
+  RecordProperty("h2_connections_at_256", static_cast<int>(connections.size()));
 }
 
 TEST_F(TlsGatewayTest, Http11ReusesAtMostOneConnectionPerRequestInFlight) {
