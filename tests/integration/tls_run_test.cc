@@ -246,5 +246,54 @@ TEST_F(TlsRunTest, AProxyThatRefusesConnectIsNamed) {
   expect_refused(env, 2, "the proxy (HTTPS_PROXY) refused", tls.get());
 }
 
+TEST_F(TlsRunTest, AWholeRunThroughAConnectProxyShowsTheProxyNoKey) {
+  if (::access("/usr/bin/tinyproxy", X_OK) != 0) GTEST_SKIP() << "tinyproxy not installed";
+  auto tls = nginx(true);
+  TempDir dir("dr-proxy-run");
+  const int port = free_loopback_port();
+  const std::string conf = (dir.path() / "tinyproxy.conf").string();
+  const std::string log = (dir.path() / "tinyproxy.log").string();
+  std::ofstream(conf) << "Port " << port << "\nListen 127.0.0.1\nTimeout 30\n"
+                      << "LogFile \"" << log << "\"\nLogLevel Connect\nAllow 127.0.0.1\n"
+                      << "ConnectPort " << tls->port() << "\n";
+  ChildServer proxy({"/usr/bin/tinyproxy", "-d", "-c", conf}, port, dir.path().string());
+  auto env = env_for(tls->base_url(), pki_.path("ca.pem"));
+  env["HTTPS_PROXY"] = "http://127.0.0.1:" + std::to_string(port);
+  auto args = run_args();
+  args.insert(args.end(), {"--limit", "500"});
+  auto r = run_reconciler(args, env);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(tls->requests().size(), 500u);
+  const std::string seen = slurp(log);
+  EXPECT_NE(seen.find("CONNECT 127.0.0.1:" + std::to_string(tls->port())), std::string::npos)
+      << seen;
+  EXPECT_EQ(seen.find("test-key"), std::string::npos);
+  EXPECT_EQ(seen.find("pgpub"), std::string::npos);
+}
+
+TEST_F(TlsRunTest, StatusAndCreateSessionCheckTheWireFirst) {
+  auto tls = nginx(true);
+  auto env = env_for(tls->base_url(), pki_.path("not-pem.pem"));
+  env["GATEWAY_HMAC_SECRET"] = "test-secret";
+  env["GATEWAY_HMAC_SECRET_FILE"] = "";
+  const std::string before = database_fingerprint();
+  auto status = run_reconciler({"status", "sim-9-1"}, env);
+  EXPECT_EQ(status.exit_code, 2) << status.err;
+  EXPECT_NE(status.err.find("holds no PEM certificate"), std::string::npos) << status.err;
+  auto create = run_reconciler({"create-session", "--user-id", "u", "--user-name", "n"}, env);
+  EXPECT_EQ(create.exit_code, 2) << create.err;
+  EXPECT_NE(create.err.find("holds no PEM certificate"), std::string::npos) << create.err;
+  EXPECT_EQ(database_fingerprint(), before);
+  EXPECT_TRUE(tls->requests().empty());
+
+  // With the CA, both work over TLS.
+  env["GATEWAY_CA_FILE"] = pki_.path("ca.pem");
+  status = run_reconciler({"status", "sim-9-1"}, env);
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  create = run_reconciler({"create-session", "--user-id", "u", "--user-name", "n"}, env);
+  EXPECT_EQ(create.exit_code, 0) << create.err;
+  EXPECT_EQ(tls->requests().size(), 2u);
+}
+
 }  // namespace
 }  // namespace dr::test
