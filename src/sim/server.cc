@@ -630,9 +630,13 @@ void Worker::defer(evhttp_request* req, int status, bool hold_it, pacing::Durati
   deferred.emplace(key, std::move(d));
 }
 
+// Both take the Deferred out of `deferred` and free its events before touching the connection
+// (whose socket the watch event refers to); the Deferred itself goes at the end of the scope.
 void Worker::send_deferred(Deferred* d) {
-  auto owned = std::move(deferred.at(d));  // freed (with its events) at the end of this scope
+  auto owned = std::move(deferred.at(d));
   deferred.erase(d);
+  owned->timer.reset();
+  owned->watch.reset();
   evhttp_send_reply(d->req, d->status, nullptr, nullptr);
   sim.stats.on_response(d->status);
 }
@@ -640,6 +644,8 @@ void Worker::send_deferred(Deferred* d) {
 void Worker::drop_deferred(Deferred* d) {
   auto owned = std::move(deferred.at(d));
   deferred.erase(d);
+  owned->timer.reset();
+  owned->watch.reset();
   sim.stats.on_abandoned();
   // Frees the request with the connection; the client sees the connection close without an answer.
   if (d->conn != nullptr) evhttp_connection_free(d->conn);
