@@ -1,122 +1,41 @@
 #include "store/conninfo.h"
 
-#include "gateway/endpoints.h"
+#include <libpq-fe.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <memory>
 #include <vector>
 
 namespace dr::store {
 namespace {
 
 
-// Lenient: a value with a broken escape is kept as written.
+// Lenient %XX decoding for the raw spellings of a password found in a message: a broken escape
+// is kept as written.
 std::string percent_decode(std::string_view s) {
-  std::string out;
-  return gateway::percent_decode(s, out) ? out : std::string(s);
-}
-
-void set_field(ConninfoParts& p, std::string_view key, std::string value) {
-  if (key == "user")
-    p.user = std::move(value);
-  else if (key == "host" || (key == "hostaddr" && p.host.empty()))
-    p.host = std::move(value);
-  else if (key == "port")
-    p.port = std::move(value);
-  else if (key == "dbname")
-    p.dbname = std::move(value);
-  else if (key == "password")
-    p.password = std::move(value);
-  else if (key == "application_name")
-    p.has_application_name = true;
-}
-
-bool is_url(std::string_view s) {
-  return s.substr(0, 13) == "postgresql://" || s.substr(0, 11) == "postgres://";
-}
-
-std::optional<ConninfoParts> parse_url(std::string_view s) {
-  ConninfoParts p;
-  s.remove_prefix(s.find("://") + 3);
-  const size_t query_at = s.find('?');
-  std::string_view query = query_at == std::string_view::npos ? "" : s.substr(query_at + 1);
-  s = s.substr(0, query_at);
-  const size_t path_at = s.find('/');
-  if (path_at != std::string_view::npos) p.dbname = percent_decode(s.substr(path_at + 1));
-  std::string_view authority = s.substr(0, path_at);
-  const size_t at = authority.rfind('@');
-  if (at != std::string_view::npos) {
-    std::string_view userinfo = authority.substr(0, at);
-    const size_t colon = userinfo.find(':');
-    p.user = percent_decode(userinfo.substr(0, colon));
-    if (colon != std::string_view::npos) p.password = percent_decode(userinfo.substr(colon + 1));
-    authority.remove_prefix(at + 1);
-  }
-  authority = authority.substr(0, authority.find(','));  // first of several hosts
-  size_t port_colon = std::string_view::npos;
-  if (!authority.empty() && authority.front() == '[') {
-    const size_t close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    if (close + 1 < authority.size() && authority[close + 1] == ':') port_colon = close + 1;
-  } else {
-    port_colon = authority.find(':');
-  }
-  p.host = percent_decode(authority.substr(0, port_colon));
-  if (port_colon != std::string_view::npos) p.port = std::string(authority.substr(port_colon + 1));
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    const size_t eq = pair.find('=');
-    if (eq == std::string_view::npos) return std::nullopt;
-    set_field(p, percent_decode(pair.substr(0, eq)), percent_decode(pair.substr(eq + 1)));
-    query = amp == std::string_view::npos ? "" : query.substr(amp + 1);
-  }
-  return p;
-}
-
-// libpq's key = value syntax: values unquoted (backslash escapes) or single-quoted.
-std::optional<ConninfoParts> parse_key_values(std::string_view s) {
-  ConninfoParts p;
-  size_t i = 0;
-  auto skip_space = [&] {
-    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
   };
-  for (;;) {
-    skip_space();
-    if (i >= s.size()) return p;
-    const size_t key_start = i;
-    while (i < s.size() && s[i] != '=' && !std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-    std::string_view key = s.substr(key_start, i - key_start);
-    skip_space();
-    if (i >= s.size() || s[i] != '=') return std::nullopt;
-    ++i;
-    skip_space();
-    std::string value;
-    if (i < s.size() && s[i] == '\'') {
-      ++i;
-      bool closed = false;
-      for (; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 1 < s.size()) {
-          value.push_back(s[++i]);
-        } else if (s[i] == '\'') {
-          closed = true;
-          ++i;
-          break;
-        } else {
-          value.push_back(s[i]);
-        }
-      }
-      if (!closed) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
     } else {
-      for (; i < s.size() && !std::isspace(static_cast<unsigned char>(s[i])); ++i) {
-        if (s[i] == '\\' && i + 1 < s.size()) ++i;
-        value.push_back(s[i]);
-      }
+      out.push_back(s[i]);
     }
-    set_field(p, key, std::move(value));
   }
+  return out;
 }
+
+struct ConninfoOptionsDeleter {
+  void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
+};
 
 void replace_all(std::string& s, const std::string& needle, std::string_view with) {
   for (size_t pos = s.find(needle); pos != std::string::npos;
@@ -217,14 +136,42 @@ std::vector<std::string> candidate_passwords(const std::string& conninfo) {
 }  // namespace
 
 std::optional<ConninfoParts> parse_conninfo(std::string_view conninfo) {
-  return is_url(conninfo) ? parse_url(conninfo) : parse_key_values(conninfo);
+  // libpq's own parser, for both the URL and the key=value form. Its error text may quote the
+  // string (and so a password): it is dropped, never shown.
+  char* error = nullptr;
+  std::unique_ptr<PQconninfoOption, ConninfoOptionsDeleter> options(
+      PQconninfoParse(std::string(conninfo).c_str(), &error));
+  if (error != nullptr) PQfreemem(error);
+  if (!options) return std::nullopt;
+  ConninfoParts p;
+  for (const PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string_view key = o->keyword;
+    std::string value = o->val;
+    if (key == "user") {
+      p.user = std::move(value);
+    } else if (key == "host" || (key == "hostaddr" && p.host.empty())) {
+      p.host = value.substr(0, value.find(','));  // the first of several hosts
+    } else if (key == "port") {
+      p.port = value.substr(0, value.find(','));
+    } else if (key == "dbname") {
+      p.dbname = std::move(value);
+    } else if (key == "password") {
+      p.password = std::move(value);
+    } else if (key == "application_name") {
+      p.has_application_name = true;
+    }
+  }
+  return p;
 }
 
 std::string describe_conninfo(const std::string& conninfo) {
   std::optional<ConninfoParts> p = parse_conninfo(conninfo);
   if (!p) return "(unparsable database URL)";
   std::string out = p->user.empty() ? "" : p->user + "@";
-  out += p->host.empty() ? "(default host)" : p->host;
+  // An IPv6 address is bracketed, as in a URL, so the port stays readable.
+  const bool ipv6 = p->host.find(':') != std::string::npos && p->host.front() != '/';
+  out += p->host.empty() ? "(default host)" : ipv6 ? "[" + p->host + "]" : p->host;
   if (!p->port.empty()) out += ":" + p->port;
   out += "/" + (p->dbname.empty() ? std::string("(default database)") : p->dbname);
   return out;

@@ -12,7 +12,7 @@ namespace dr::store {
 // variables or defaults are empty here.
 struct ConninfoParts {
   std::string user;
-  std::string host;  // first host; as given ("[::1]" keeps its brackets)
+  std::string host;  // the first host, as libpq reads it (an IPv6 address without brackets)
   std::string port;
   std::string dbname;
   std::string password;

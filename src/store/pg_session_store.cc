@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <pqxx/connection>
+#include <pqxx/cursor>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
 #include <pqxx/transaction>
@@ -497,7 +498,8 @@ class PgSessionStore final : public SessionStore {
 
   Status for_each_finding(int64_t run_id, bool include_open,
                           const std::function<void(const FindingRecord&)>& fn) override {
-    // The run id and flag are numbers, written into the text: DECLARE takes no parameters.
+    // The run id and flag are numbers, written into the text: a cursor's query takes no
+    // parameters.
     const std::string query = fmt::format(
         R"sql(
 SELECT run_id, category, session_token, user_id, user_name, user_name_surname, user_email,
@@ -516,14 +518,13 @@ ORDER BY array_position(ARRAY['expired', 'failed', 'backfilled_completed', 'unch
         fmt::arg("followed", epoch_us("followed_up_at")), fmt::arg("run", run_id),
         fmt::arg("open", include_open ? "true" : "false"));
     return with_tx<Ok>("cannot read the findings", [&](pqxx::work& tx) -> Status {
-      tx.exec0("DECLARE dr_findings NO SCROLL CURSOR FOR " + query);
-      const std::string fetch = fmt::format("FETCH FORWARD {} FROM dr_findings", kFindingsFetch);
-      for (;;) {
-        const pqxx::result rows = tx.exec(fetch);
+      pqxx::stateless_cursor<pqxx::cursor_base::read_only, pqxx::cursor_base::owned> cursor(
+          tx, query, "dr_findings", false);
+      for (size_t at = 0;; at += kFindingsFetch) {
+        const pqxx::result rows = cursor.retrieve(at, at + kFindingsFetch);
         for (const auto& r : rows) fn(finding_from_row(r));
         if (rows.size() < static_cast<size_t>(kFindingsFetch)) break;
       }
-      tx.exec0("CLOSE dr_findings");
       return ok_status();
     });
   }
