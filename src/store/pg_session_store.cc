@@ -110,40 +110,107 @@ std::string_view kind_name(CheckKind k) {
   return "failed";
 }
 
-// The batch as one jsonb array, one object per token (the last result wins if a token repeats),
-// each with the claim it was leased under (0: none, which apply counts as a lost lease).
-std::string results_json(const std::vector<CheckResult>& results,
+// `s` as valid UTF-8: each byte that does not start a well-formed sequence becomes U+FFFD.
+std::string valid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size() && !(len == 2 && c < 0xC2);
+    for (size_t k = 1; ok && k < len; ++k) {
+      ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
+    }
+    if (ok && len == 3) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);  // overlong, surrogates
+    }
+    if (ok && len == 4) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90) && c <= 0xF4;
+    }
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+// PostgreSQL array literals, the cheapest way to send a batch in one parameter per column:
+// PostgreSQL reads them several times faster than a JSON document of the same rows.
+class ArrayLiteral {
+ public:
+  void add(const std::optional<std::string>& text) {
+    sep();
+    if (!text) {
+      out_ += "NULL";
+      return;
+    }
+    out_ += '"';
+    for (char c : *text) {
+      if (c == '"' || c == '\\') out_ += '\\';
+      out_ += c;
+    }
+    out_ += '"';
+  }
+  void add(std::optional<int64_t> n) {
+    sep();
+    out_ += n ? std::to_string(*n) : std::string("NULL");
+  }
+  std::string done() { return out_ + "}"; }
+
+ private:
+  void sep() { out_ += out_.size() > 1 ? "," : ""; }
+  std::string out_ = "{";
+};
+
+// The batch, one array per column (see session_sql.h), one element per token (the last result
+// wins if a token repeats), each with the claim it was leased under (0: none, which apply
+// counts as a lost lease). Text is cleaned: no NUL, valid UTF-8, bounded.
+struct BatchArrays {
+  std::string token, claim_id, kind, gateway_state, http_status, attempts, error, raw_answer,
+      checked_at_us;
+};
+
+BatchArrays batch_arrays(const std::vector<CheckResult>& results,
                          const std::unordered_map<std::string, int64_t>& claim_of) {
   std::unordered_map<std::string_view, size_t> last;
   for (size_t i = 0; i < results.size(); ++i) last[results[i].token] = i;
-  nlohmann::json rows = nlohmann::json::array();
+  ArrayLiteral token, claim_id, kind, gateway_state, http_status, attempts, error, raw_answer,
+      checked_at;
   for (size_t i = 0; i < results.size(); ++i) {
     const CheckResult& r = results[i];
     if (last[r.token] != i) continue;
-    CheckKind kind = r.kind;
-    std::string error = r.error;
-    if (kind == CheckKind::kState && !r.gateway_state) {
-      kind = CheckKind::kFailed;
-      if (error.empty()) error = "the gateway answered without a session state";
+    CheckKind k = r.kind;
+    std::string err = r.error;
+    if (k == CheckKind::kState && !r.gateway_state) {
+      k = CheckKind::kFailed;
+      if (err.empty()) err = "the gateway answered without a session state";
     }
-    nlohmann::json row = {
-        {"token", clean_text(r.token, std::string::npos)},
-        {"claim_id", claim_of.count(r.token) ? claim_of.at(r.token) : int64_t{0}},
-        {"kind", kind_name(kind)},
-        {"gateway_state", nullptr},
-        {"http_status", nullptr},
-        {"attempts", r.attempts},
-        {"error", nullptr},
-        {"raw_answer", nullptr},
-        {"checked_at_us", micros(r.checked_at)},
-    };
-    if (kind == CheckKind::kState) row["gateway_state"] = gateway::to_string(*r.gateway_state);
-    if (r.http_status > 0) row["http_status"] = r.http_status;
-    if (!error.empty()) row["error"] = clean_text(error, kMaxErrorText);
-    if (!r.raw_answer.empty()) row["raw_answer"] = clean_text(r.raw_answer, kMaxRawAnswer);
-    rows.push_back(std::move(row));
+    token.add(valid_utf8(clean_text(r.token, std::string::npos)));
+    auto claim = claim_of.find(r.token);
+    claim_id.add(std::optional<int64_t>(claim == claim_of.end() ? 0 : claim->second));
+    kind.add(std::string(kind_name(k)));
+    gateway_state.add(k == CheckKind::kState
+                          ? std::optional<std::string>(gateway::to_string(*r.gateway_state))
+                          : std::nullopt);
+    http_status.add(r.http_status > 0 ? std::optional<int64_t>(r.http_status) : std::nullopt);
+    attempts.add(std::optional<int64_t>(r.attempts));
+    error.add(err.empty() ? std::nullopt
+                          : std::optional<std::string>(valid_utf8(clean_text(err, kMaxErrorText))));
+    raw_answer.add(r.raw_answer.empty() ? std::nullopt
+                                        : std::optional<std::string>(valid_utf8(
+                                              clean_text(r.raw_answer, kMaxRawAnswer))));
+    checked_at.add(std::optional<int64_t>(micros(r.checked_at)));
   }
-  return dump_json(rows);
+  return {token.done(),      claim_id.done(),   kind.done(),
+          gateway_state.done(), http_status.done(), attempts.done(),
+          error.done(),      raw_answer.done(), checked_at.done()};
 }
 
 // Reports read times as microseconds since the epoch: exact, and no time zone parsing here.
@@ -360,7 +427,7 @@ class PgSessionStore final : public SessionStore {
     if (!run) return run.error();
     // A dry run never writes session rows, whatever the caller says.
     dry_run = dry_run || (*run)->dry_run;
-    const std::string batch = results_json(results, claim_of_);
+    const BatchArrays b = batch_arrays(results, claim_of_);
     // Claims whose every session this batch answers: deleted in the same transaction.
     std::map<int64_t, int64_t> answered;
     for (const CheckResult& r : results) {
@@ -375,10 +442,14 @@ class PgSessionStore final : public SessionStore {
     Result<ApplyCounts> counts = with_tx<ApplyCounts>(
         "cannot store the results", [&](pqxx::work& tx) -> Result<ApplyCounts> {
           const pqxx::row r =
-              dry_run ? tx.exec_prepared1("dr_apply_dry", run_id, batch, micros(stale_after),
-                                          v[0], v[1], v[2], v[3])
-                      : tx.exec_prepared1("dr_apply", run_id, worker_id, batch,
-                                          micros(stale_after), v[0], v[1], v[2], v[3]);
+              dry_run ? tx.exec_prepared1("dr_apply_dry", run_id, b.token, micros(stale_after),
+                                          v[0], v[1], v[2], v[3], b.claim_id, b.kind,
+                                          b.gateway_state, b.http_status, b.attempts, b.error,
+                                          b.raw_answer, b.checked_at_us)
+                      : tx.exec_prepared1("dr_apply", run_id, worker_id, b.token,
+                                          micros(stale_after), v[0], v[1], v[2], v[3],
+                                          b.claim_id, b.kind, b.gateway_state, b.http_status,
+                                          b.attempts, b.error, b.raw_answer, b.checked_at_us);
           ApplyCounts c;
           c.completed = r[0].as<int64_t>();
           c.expired = r[1].as<int64_t>();
@@ -518,12 +589,11 @@ ORDER BY array_position(ARRAY['expired', 'failed', 'backfilled_completed', 'unch
         fmt::arg("followed", epoch_us("followed_up_at")), fmt::arg("run", run_id),
         fmt::arg("open", include_open ? "true" : "false"));
     return with_tx<Ok>("cannot read the findings", [&](pqxx::work& tx) -> Status {
-      pqxx::stateless_cursor<pqxx::cursor_base::read_only, pqxx::cursor_base::owned> cursor(
-          tx, query, "dr_findings", false);
-      for (size_t at = 0;; at += kFindingsFetch) {
-        const pqxx::result rows = cursor.retrieve(at, at + kFindingsFetch);
+      // Forward only: one pass over the findings, kFindingsFetch rows per round trip.
+      pqxx::icursorstream stream(tx, query, "dr_findings", kFindingsFetch);
+      pqxx::result rows;
+      while (stream >> rows) {
         for (const auto& r : rows) fn(finding_from_row(r));
-        if (rows.size() < static_cast<size_t>(kFindingsFetch)) break;
       }
       return ok_status();
     });

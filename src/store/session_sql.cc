@@ -52,13 +52,23 @@ std::string canonical(const std::string& expr, int new_value, int completed, int
       fmt::arg("x", expired), fmt::arg("f", failed));
 }
 
+// The batch: one array parameter per column, the token's first, the others from ${rest} on.
 constexpr const char* kInput = R"sql(
 input AS (
   SELECT *
-  FROM jsonb_to_recordset(${batch}::jsonb) AS i(token text, claim_id bigint, kind text,
-         gateway_state text, http_status integer, attempts integer, error text, raw_answer text,
-         checked_at_us bigint)
+  FROM unnest(${batch}::text[], ${c1}::bigint[], ${c2}::text[], ${c3}::text[],
+              ${c4}::integer[], ${c5}::integer[], ${c6}::text[], ${c7}::text[],
+              ${c8}::bigint[])
+       AS i(token, claim_id, kind, gateway_state, http_status, attempts, error, raw_answer,
+            checked_at_us)
 ),)sql";
+
+std::string input_cte(int batch, int rest) {
+  return fmt::format(fmt::runtime(kInput), fmt::arg("batch", batch), fmt::arg("c1", rest),
+                     fmt::arg("c2", rest + 1), fmt::arg("c3", rest + 2), fmt::arg("c4", rest + 3),
+                     fmt::arg("c5", rest + 4), fmt::arg("c6", rest + 5), fmt::arg("c7", rest + 6),
+                     fmt::arg("c8", rest + 7));
+}
 
 // The batch's rows that were not resolved by this statement, as the statement's snapshot saw
 // them, and what they come to.
@@ -157,7 +167,7 @@ LIMIT $9::integer)sql",
   // rare rest (anomalies, stale, unchecked) a finding row.
   const std::string canon_rest = canonical("s." + m.state + "::text", 5, 6, 7, 8);
   std::string apply = "WITH";
-  apply += fmt::format(fmt::runtime(kInput), fmt::arg("batch", 3));
+  apply += input_cte(3, 9);
   apply += fmt::format(
       R"sql(
 live AS MATERIALIZED (
@@ -251,7 +261,7 @@ FROM decided)sql";
   // A dry run writes findings only, computed the same way.
   const std::string canon_dry = canonical("s." + m.state + "::text", 4, 5, 6, 7);
   std::string dry = "WITH";
-  dry += fmt::format(fmt::runtime(kInput), fmt::arg("batch", 2));
+  dry += input_cte(2, 8);
   dry += fmt::format(
       R"sql(
 rest AS MATERIALIZED (

@@ -17,9 +17,12 @@ namespace dr::store {
 //   claim_dry    $1 NEW value, $2 min age, $3 cut-off, $4 ignore schedule, $5/$6 window,
 //                $7/$8 keyset, $9 limit
 //   count        $1 NEW value, $2 min age, $3 cut-off, $4 ignore schedule, $5/$6 window
-//   apply        $1 run, $2 worker, $3 batch (jsonb), $4 stale after (µs), $5..$8 the mapped
-//                NEW, COMPLETED, EXPIRED, FAILED values
-//   apply_dry    $1 run, $2 batch, $3 stale after, $4..$7 the mapped values
+//   apply        $1 run, $2 worker, $3 tokens (text[]), $4 stale after (µs), $5..$8 the mapped
+//                NEW, COMPLETED, EXPIRED, FAILED values, $9..$16 the batch's other columns as
+//                arrays: claim id, kind, gateway state, HTTP status, attempts, error, raw
+//                answer, checked at (µs since the epoch)
+//   apply_dry    $1 run, $2 tokens, $3 stale after, $4..$7 the mapped values, $8..$15 the
+//                other columns as for apply
 //   current      $1 tokens (jsonb array): token, state value, created_at, person fields
 //   insert       $1..$11 a NewSessionRow, $12 the NEW value (default table only)
 struct SessionSql {
