@@ -216,7 +216,9 @@ LEFT JOIN follow_ups u
  AND u.category = CASE c.new_state WHEN 'COMPLETED' THEN 'backfilled_completed'
                                    WHEN 'EXPIRED' THEN 'expired' ELSE 'failed' END
 WHERE c.source = 'reconciliation'
-  -- findings of runs from before this migration are in `findings` already
-  AND NOT EXISTS (SELECT 1 FROM findings f
-                  WHERE f.run_id = c.run_id AND f.session_token = c.session_token
-                    AND f.category IN ('backfilled_completed', 'expired', 'failed'));
+  -- An audit row from before this migration (no created_at) has its finding in `findings`
+  -- already; the check costs nothing for the rows written since.
+  AND (c.created_at IS NOT NULL
+       OR NOT EXISTS (SELECT 1 FROM findings f
+                      WHERE f.run_id = c.run_id AND f.session_token = c.session_token
+                        AND f.category IN ('backfilled_completed', 'expired', 'failed')));

@@ -571,23 +571,34 @@ class PgSessionStore final : public SessionStore {
                           const std::function<void(const FindingRecord&)>& fn) override {
     // The run id and flag are numbers, written into the text: a cursor's query takes no
     // parameters.
-    const std::string query = fmt::format(
-        R"sql(
-SELECT run_id, category, session_token, user_id, user_name, user_name_surname, user_email,
-       previous_state, gateway_state, {created}, {checked}, attempts, error, {followed},
-       followed_up_by
+    // A run's own findings need no de-duplication (one per session and category); with
+    // --include-open, the latest open one per session and category of earlier runs joins them.
+    const std::string columns = fmt::format(
+        "run_id, category, session_token, user_id, user_name, user_name_surname, user_email, "
+        "previous_state, gateway_state, {}, {}, attempts, error, {}, followed_up_by",
+        epoch_us("created_at"), epoch_us("checked_at"), epoch_us("followed_up_at"));
+    // The report's order: the summary's categories in order, then oldest first.
+    const std::string order =
+        "array_position(ARRAY['expired', 'failed', 'backfilled_completed', 'unchecked', 'stale', "
+        "'anomaly'], category), created_at, session_token";
+    const std::string query =
+        include_open
+            ? fmt::format(R"sql(
+SELECT {columns}
 FROM (
   SELECT DISTINCT ON (f.session_token, f.category) f.*
   FROM reconciler_findings f
-  WHERE f.run_id = {run}
-     OR ({open} AND f.run_id < {run} AND f.followed_up_at IS NULL)
+  WHERE f.run_id = {run} OR (f.run_id < {run} AND f.followed_up_at IS NULL)
   ORDER BY f.session_token, f.category, f.run_id DESC
 ) f
-ORDER BY array_position(ARRAY['expired', 'failed', 'backfilled_completed', 'unchecked', 'stale',
-                        'anomaly'], category), created_at, session_token)sql",
-        fmt::arg("created", epoch_us("created_at")), fmt::arg("checked", epoch_us("checked_at")),
-        fmt::arg("followed", epoch_us("followed_up_at")), fmt::arg("run", run_id),
-        fmt::arg("open", include_open ? "true" : "false"));
+ORDER BY {order})sql",
+                          fmt::arg("columns", columns), fmt::arg("run", run_id),
+                          fmt::arg("order", order))
+            : fmt::format(R"sql(
+SELECT {columns} FROM reconciler_findings WHERE run_id = {run}
+ORDER BY {order})sql",
+                          fmt::arg("columns", columns), fmt::arg("run", run_id),
+                          fmt::arg("order", order));
     return with_tx<Ok>("cannot read the findings", [&](pqxx::work& tx) -> Status {
       // Forward only: one pass over the findings, kFindingsFetch rows per round trip.
       pqxx::icursorstream stream(tx, query, "dr_findings", kFindingsFetch);
