@@ -33,12 +33,18 @@ void declare_report_output(cli::CommandLine& cl, std::filesystem::path& dir,
 
 }  // namespace
 
-std::unique_ptr<cli::CommandLine> migrate_command_line(ConnectionSettings& s) {
+std::unique_ptr<cli::CommandLine> migrate_command_line(MigrateSettings& settings) {
+  ConnectionSettings& s = settings.connection;
   auto cl = make_command_line("migrate", "deposit-reconciler migrate [OPTIONS]",
-                              "Creates or upgrades the schema from the migrations built into "
-                              "this binary,\nin order, once each, under an advisory lock. Safe to "
-                              "run on every deploy.");
+                              "Creates or upgrades the job's schema from the migrations built "
+                              "into this binary,\nin order, once each, under an advisory lock. "
+                              "Safe to run on every deploy. Never alters\nthe merchant's "
+                              "sessions table (it checks it, and creates the default one only "
+                              "when missing).");
   declare_database_options(*cl, s);
+  cl->flag("notification-trigger", settings.notification_trigger,
+           "also install the audit trigger on the sessions table: it records state changes "
+           "made by anyone but the job (the only thing the job ever adds to that table)");
   declare_logging_options(*cl, s);
   return cl;
 }

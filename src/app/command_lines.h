@@ -18,7 +18,11 @@
 
 namespace dr::app {
 
-std::unique_ptr<cli::CommandLine> migrate_command_line(ConnectionSettings& s);
+struct MigrateSettings {
+  ConnectionSettings connection;
+  bool notification_trigger = false;  // --notification-trigger: install the audit trigger
+};
+std::unique_ptr<cli::CommandLine> migrate_command_line(MigrateSettings& s);
 
 struct ReportSettings {
   ConnectionSettings connection;

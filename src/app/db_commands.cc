@@ -84,13 +84,22 @@ Result<std::vector<std::string>> write_reports(store::SessionStore& store, int64
 }
 
 int migrate_command(const std::vector<std::string>& argv, const EnvLookup& env) {
-  ConnectionSettings settings;
-  auto cl = migrate_command_line(settings);
+  MigrateSettings migrate;
+  ConnectionSettings& settings = migrate.connection;
+  auto cl = migrate_command_line(migrate);
   if (auto done = parse_command(*cl, argv, settings)) return *done;
   auto url = load_database_url(*cl, settings, env);
   if (!url) return fail(ExitCode::kUsage, url.error().message);
-  auto r = store::migrate(*url);
+  auto store_opts = store_options(settings);
+  if (!store_opts) return fail(ExitCode::kUsage, store_opts.error().message);
+  store::MigrateOptions migrate_opts;
+  migrate_opts.mapping = store_opts->mapping;
+  migrate_opts.notification_trigger = migrate.notification_trigger;
+  auto r = store::migrate(*url, migrate_opts);
   if (!r) return fail(database_exit_code(r.error()), r.error().message + database_hint(*url, env));
+  if (r->trigger_installed) {
+    std::printf("installed the notification trigger on %s\n", migrate_opts.mapping.table.c_str());
+  }
   if (r->applied.empty()) {
     std::printf("schema is up to date (version %d)\n", r->to_version);
   } else {
@@ -112,7 +121,7 @@ int report_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     return fail(ExitCode::kUsage, s.error().message);
   auto url = load_database_url(*cl, settings.connection, env);
   if (!url) return fail(ExitCode::kUsage, url.error().message);
-  auto store = store::SessionStore::connect(*url);
+  auto store = connect_store(*url, settings.connection);
   if (!store) return fail(database_exit_code(store.error()), store.error().message);
   if (auto s = (*store)->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
   if (!run_id) {
@@ -145,7 +154,7 @@ int follow_up_command(const std::vector<std::string>& argv, const EnvLookup& env
   const std::string& by = settings.by;
   auto url = load_database_url(*cl, settings.connection, env);
   if (!url) return fail(ExitCode::kUsage, url.error().message);
-  auto store = store::SessionStore::connect(*url);
+  auto store = connect_store(*url, settings.connection);
   if (!store) return fail(database_exit_code(store.error()), store.error().message);
   if (auto s = (*store)->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
   store::FollowUp follow_up;

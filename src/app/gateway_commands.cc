@@ -105,8 +105,13 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
   // than no session at all.
   std::unique_ptr<store::SessionStore> store;
   bool want_db = !db_url->empty() || env("PGHOST") || env("PGDATABASE") || env("PGSERVICE");
+  if (want_db && !settings.connection.mapping.is_default_table()) {
+    log::warn("the new session is not stored: with --sessions-table the merchant's application "
+              "stores its sessions");
+    want_db = false;
+  }
   if (want_db) {
-    auto s = store::SessionStore::connect(*db_url);
+    auto s = connect_store(*db_url, settings.connection);
     if (!s) return fail(database_exit_code(s.error()), s.error().message);
     if (auto st = (*s)->check_schema(); !st) return fail(ExitCode::kDatabase, st.error().message);
     store = std::move(*s);

@@ -18,6 +18,24 @@ std::unique_ptr<cli::CommandLine> make_command_line(std::string command, std::st
   return cl;
 }
 
+namespace {
+
+// A column name that may be given as '' (the table has no such column).
+void optional_column(cli::CommandLine& cl, const std::string& name, std::string& field,
+                     std::string help) {
+  cl.value<std::string>(
+      name, "NAME", std::move(help),
+      [](std::string_view t) -> Result<std::string> {
+        for (unsigned char c : t) {
+          if (c < 0x20 || c == 0x7f) return Error::invalid("must not contain control characters");
+        }
+        return std::string(t);
+      },
+      [&field](std::string v) { field = std::move(v); }, "\"" + field + "\"");
+}
+
+}  // namespace
+
 void declare_database_options(cli::CommandLine& cl, ConnectionSettings& s) {
   cl.read_env_itself(
       cl.text("database-url", s.database_url,
@@ -25,6 +43,44 @@ void declare_database_options(cli::CommandLine& cl, ConnectionSettings& s) {
               "the environment or a file: flags show in the process list",
               "URL"),
       {"DATABASE_URL", "DATABASE_URL_FILE"});
+  store::TableMapping& m = s.mapping;
+  cl.text("sessions-table", m.table,
+          "the merchant's sessions table, SCHEMA.TABLE (README \"Bring your own table\")",
+          "NAME");
+  cl.text("token-column", m.token_column, "its session token column (unique)", "NAME");
+  cl.text("state-column", m.state_column, "its state column (text or enum)", "NAME");
+  cl.text("created-at-column", m.created_at_column, "its creation time column", "NAME");
+  optional_column(cl, "updated-at-column", m.updated_at_column,
+                  "a column the job's state update sets to now() ('' = none)");
+  cl.text("state-values", s.state_values,
+          "the table's value for each gateway state, NEW=v,COMPLETED=v,EXPIRED=v,FAILED=v",
+          "LIST");
+  optional_column(cl, "user-id-column", m.user_id_column,
+                  "column the report shows as user_id ('' = none)");
+  optional_column(cl, "user-name-column", m.user_name_column,
+                  "column the report shows as user_name ('' = none)");
+  optional_column(cl, "user-name-surname-column", m.user_name_surname_column,
+                  "column the report shows as user_name_surname ('' = none)");
+  optional_column(cl, "user-email-column", m.user_email_column,
+                  "column the report shows as user_email ('' = none)");
+  cl.text("schema", m.schema, "the job's own schema (runs, schedule, leases, audit trail)",
+          "NAME");
+}
+
+Result<store::StoreOptions> store_options(const ConnectionSettings& s) {
+  store::StoreOptions o;
+  o.mapping = s.mapping;
+  auto values = store::parse_state_values(s.state_values);
+  if (!values) return values.error();
+  o.mapping.state_values = *values;
+  return o;
+}
+
+Result<std::unique_ptr<store::SessionStore>> connect_store(const std::string& url,
+                                                          const ConnectionSettings& s) {
+  auto o = store_options(s);
+  if (!o) return o.error();
+  return store::SessionStore::connect(url, *o);
 }
 
 void declare_gateway_options(cli::CommandLine& cl, ConnectionSettings& s, bool with_hmac_secret) {

@@ -13,6 +13,9 @@
 #include "common/result.h"
 #include "gateway/endpoints.h"
 #include "http/curl_engine.h"
+#include "store/migrator.h"
+#include "store/session_store.h"
+#include "store/table_mapping.h"
 
 namespace dr::app {
 
@@ -36,7 +39,19 @@ struct ConnectionSettings {
   std::optional<std::string> ca_file;  // --ca-file / GATEWAY_CA_FILE: PEM CA(s) for the gateway
   std::string log_format{kDefaultLogFormat};
   std::string log_level{kDefaultLogLevel};
+  // The merchant's sessions table and the job's schema (README "Bring your own table");
+  // state_values is the --state-values text, parsed by store_options().
+  store::TableMapping mapping;
+  std::string state_values{store::format_state_values(store::TableMapping{}.state_values)};
 };
+
+// The store's options from the mapping settings: kInvalidArgument for --state-values that do
+// not parse.
+Result<store::StoreOptions> store_options(const ConnectionSettings& s);
+
+// Connects the store with the command's mapping (errors as SessionStore::connect's).
+Result<std::unique_ptr<store::SessionStore>> connect_store(const std::string& url,
+                                                          const ConnectionSettings& s);
 
 // A command line for one command of deposit-reconciler: options get DEPOSIT_RECONCILER_*
 // variables, --config FILE is understood (keys of other commands in a shared file are ignored).

@@ -73,6 +73,41 @@ nlohmann::json options_json(const RunSettings& s) {
   return j;
 }
 
+// No silent green (README "Bring your own table"): a sessions table that is empty, or holds no
+// row with the NEW value but values the mapping does not know, is named on stderr, and the run
+// exits 6. A missing index on the creation column is only a warning.
+std::optional<std::string> sessions_table_problem(store::SessionStore& store,
+                                                  const store::TableMapping& mapping) {
+  auto health = store.inspect_sessions_table();
+  if (!health) {
+    log::warn("could not inspect the sessions table {}: {}", mapping.table,
+              health.error().message);
+    return std::nullopt;
+  }
+  std::optional<std::string> problem;
+  if (!health->has_rows) {
+    problem = fmt::format(
+        "the sessions table {} is empty: if the merchant's sessions live in another table, set "
+        "--sessions-table (and the column options)",
+        mapping.table);
+  } else if (!health->has_new && !health->unknown_values.empty()) {
+    std::string seen;
+    for (const auto& v : health->unknown_values) seen += (seen.empty() ? "\"" : ", \"") + v + "\"";
+    problem = fmt::format(
+        "the sessions table {} holds no row with the NEW value \"{}\" but values the mapping "
+        "does not know ({}): check --state-values",
+        mapping.table, mapping.value_of(gateway::SessionState::kNew), seen);
+  }
+  if (problem) log::warn("{}; this run will exit {}", *problem, to_int(ExitCode::kNothingToCheck));
+  if (!health->has_created_index) {
+    log::warn(
+        "the sessions table {} has no index on its creation column {}: every claim reads the "
+        "table; see README \"Bring your own table\" for the index to create",
+        mapping.table, mapping.created_at_column);
+  }
+  return problem;
+}
+
 reconcile::RunCounts run_counts(const reconcile::PipelineStats& p, const store::ApplyCounts& a) {
   reconcile::RunCounts c;
   c.expired = a.expired;
@@ -154,13 +189,15 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
 
   // From here on a SIGTERM is a clean stop, not a kill (the run record is written below).
   install_signal_handlers();
-  auto store_r = store::SessionStore::connect(*database_url);
+  auto store_r = connect_store(*database_url, setup.connection);
   if (!store_r) {
     return fail(database_exit_code(store_r.error()),
                 store_r.error().message + database_hint(*database_url, env));
   }
   auto& store = *store_r;
   if (auto s = store->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
+  const std::optional<std::string> table_problem =
+      sessions_table_problem(*store, setup.connection.mapping);
 
   auto run_id_r = store->begin_run({o.worker_id, o.dry_run, options_json(setup)});
   if (!run_id_r) return fail(ExitCode::kDatabase, run_id_r.error().message);
@@ -249,10 +286,11 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     status = store::RunStatus::kSucceeded;
     code = ExitCode::kOk;
   }
+  if (table_problem && code == ExitCode::kOk) code = ExitCode::kNothingToCheck;
   const reconcile::RunCounts counts = run_counts(stats, totals);
 
   // The run record and the report need the database; after losing it, try a fresh connection.
-  auto finisher = store::SessionStore::connect(*database_url);
+  auto finisher = connect_store(*database_url, setup.connection);
   std::vector<std::string> paths;
   if (finisher) {
     if (auto s = (*finisher)->finish_run(run_id, status, counts); !s) {
@@ -307,6 +345,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
       static_cast<long long>(totals.still_new), static_cast<long long>(totals.stale),
       static_cast<long long>(totals.anomalies), static_cast<long long>(totals.unchecked),
       stats.seconds, static_cast<long long>(stats.requests));
+  if (table_problem) std::printf("warning: %s\n", table_problem->c_str());
   for (const auto& p : paths) std::printf("%s\n", p.c_str());
   std::fflush(stdout);
 

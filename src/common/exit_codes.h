@@ -10,6 +10,8 @@ enum class ExitCode : int {
   kPartial = 3,       // finished; some sessions could not be checked after all retries
   kAuthRejected = 4,  // the gateway rejected the credentials (401/403)
   kDatabase = 5,      // database unavailable or schema missing/outdated
+  kNothingToCheck = 6,  // the run finished, but the sessions table is empty or holds no value
+                        // the mapping knows: probably the wrong table or --state-values
 };
 
 // A run stopped by a signal (SIGTERM from Kubernetes or systemd, SIGINT from a terminal) exits

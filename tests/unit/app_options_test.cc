@@ -219,7 +219,7 @@ TEST(ReadmeOptionTables, MatchTheDeclarations) {
     tables["follow-up"] = follow_up_command_line(s)->markdown_table();
   }
   {
-    ConnectionSettings s;
+    MigrateSettings s;
     tables["migrate"] = migrate_command_line(s)->markdown_table();
   }
   bool update = std::getenv("DR_UPDATE_README") != nullptr;
