@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared parts of the benchmark scripts (sourced, not run): a work directory cleaned at exit, the
 # binaries, a throwaway PostgreSQL 15 with pg_stat_statements and pg_walinspect, a static gateway
 # (nginx-light answering from its config, no files, plain HTTP and TLS + HTTP/2), seeding, and

@@ -111,7 +111,7 @@ CREATE INDEX IF NOT EXISTS claims_worker_idx ON claims (worker_id);
 -- No foreign keys: the trail outlives the rows it describes, and a key check per inserted row
 -- is a cost per session.
 CREATE TABLE IF NOT EXISTS session_state_changes (
-  id             bigserial PRIMARY KEY,
+  id             bigserial NOT NULL,
   session_token  text NOT NULL,
   old_state      text,
   new_state      text NOT NULL,
@@ -133,6 +133,12 @@ ALTER TABLE session_state_changes
   ADD COLUMN IF NOT EXISTS attempts          integer;
 CREATE INDEX IF NOT EXISTS session_state_changes_token_idx
   ON session_state_changes (session_token, id);
+-- Ids come from the sequence and only grow: readers of an id range (the NOTIFY payload names
+-- one) are served by a BRIN index, and no B-tree entry per change is spent on uniqueness that the
+-- sequence already gives (the table refuses UPDATE and DELETE, so no replica identity is needed).
+ALTER TABLE session_state_changes DROP CONSTRAINT IF EXISTS session_state_changes_pkey;
+CREATE INDEX IF NOT EXISTS session_state_changes_id_brin
+  ON session_state_changes USING brin (id);
 -- The report of a run reads its own changes: run ids grow with the table, so a BRIN index finds
 -- them at next to no cost per inserted row (a B-tree would be one more entry per change).
 DROP INDEX IF EXISTS session_state_changes_run_idx;
