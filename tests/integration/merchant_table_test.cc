@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "sim/outcomes.h"
+#include "support/merchant_table.h"
 #include "support/run_binary.h"
 #include "support/sim_process.h"
 #include "support/test_database.h"
@@ -55,25 +56,7 @@ class MerchantTableTest : public ::testing::Test {
     DR_REQUIRE_TEST_DATABASE();
     db_ = TestDatabase::create();
     ASSERT_NE(db_, nullptr);
-    exec(R"sql(
-      CREATE SCHEMA shop;
-      CREATE TABLE shop.crypto_deposits (
-        id            bigserial PRIMARY KEY,
-        operation_no  varchar(80) NOT NULL UNIQUE,
-        status        varchar(16) NOT NULL DEFAULT 'pending',
-        created_at    timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'),
-        modified_at   timestamp,
-        customer_ref  text NOT NULL,
-        display_name  text,
-        amount        numeric(12, 2)
-      );
-      CREATE INDEX crypto_deposits_pending_idx
-        ON shop.crypto_deposits (created_at, operation_no) WHERE status = 'pending';
-      CREATE FUNCTION shop.touch() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN NEW.modified_at := now() AT TIME ZONE 'UTC'; RETURN NEW; END $$;
-      CREATE TRIGGER touch BEFORE UPDATE ON shop.crypto_deposits
-        FOR EACH ROW EXECUTE FUNCTION shop.touch();
-    )sql");
+    exec(kMerchantTableSql);
     report_dir_ = std::filesystem::temp_directory_path() /
                   ("dr-merchant-test-" + std::to_string(::getpid()));
     std::filesystem::remove_all(report_dir_);

@@ -12,6 +12,7 @@
 #include "store/migrator.h"
 #include "store/session_store.h"
 #include "store/table_mapping.h"
+#include "support/merchant_table.h"
 #include "support/test_database.h"
 
 namespace dr::store {
@@ -22,25 +23,6 @@ using gateway::SessionState;
 using test::exec_sql;
 using test::query_value;
 
-// A merchant's table as merchants have them: its own names, lower-case varchar states, a bigint
-// key beside the token, timestamps without time zone, extra columns and a trigger of its own.
-constexpr const char* kMerchantSchema = R"sql(
-CREATE SCHEMA shop;
-CREATE TABLE shop.crypto_deposits (
-  id            bigserial PRIMARY KEY,
-  operation_no  varchar(80) NOT NULL UNIQUE,
-  status        varchar(16) NOT NULL DEFAULT 'pending',
-  created_at    timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'),
-  modified_at   timestamp,
-  customer_ref  text NOT NULL,
-  display_name  text,
-  amount        numeric(12, 2)
-);
-CREATE FUNCTION shop.touch() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN NEW.modified_at := now() AT TIME ZONE 'UTC'; RETURN NEW; END $$;
-CREATE TRIGGER touch BEFORE UPDATE ON shop.crypto_deposits
-  FOR EACH ROW EXECUTE FUNCTION shop.touch();
-)sql";
 
 TableMapping merchant_mapping() {
   TableMapping m;
@@ -62,7 +44,7 @@ class MappingTest : public test::DatabaseTest {
   void SetUp() override {
     test::DatabaseTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    exec_sql(url(), kMerchantSchema);
+    exec_sql(url(), test::kMerchantTableSql);
   }
 
   std::string value(const std::string& sql) { return query_value(url(), sql).value_or("NULL"); }
