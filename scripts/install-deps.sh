@@ -13,6 +13,7 @@ TEST_PKGS=(
   postgresql-15 postgresql-client-15 openssl curl procps util-linux wrk time
   yamllint systemd python3 python3-yaml nodejs
   nginx-light tinyproxy  # TLS terminator (HTTP/2) and CONNECT proxy for the wire tests
+  prometheus-pushgateway  # the real Pushgateway the --metrics-push tests push to
 )
 OPTIONAL_PKGS=(chromium prometheus)
 
@@ -31,7 +32,7 @@ if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 
 # policy-rc.d keeps package scripts from starting services (nginx, tinyproxy, prometheus) on this
-# machine: the tests start their own, on free loopback ports.
+# machine: the tests start their own (the Pushgateway too), on free loopback ports.
 no_service_starts() {
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null

@@ -1,5 +1,7 @@
 #include "app/command_lines.h"
 
+#include <fmt/format.h>
+
 #include <limits>
 
 namespace dr::app {
@@ -74,6 +76,19 @@ std::unique_ptr<cli::CommandLine> follow_up_command_line(FollowUpSettings& s) {
   per_invocation(*cl, cl->flag("all", s.all, "mark every open finding of the run"));
   cl->without_env(cl->text("by", s.by, "who followed up", "NAME"))->default_str("$USER");
   cl->positionals("tokens", s.tokens, "session tokens whose findings to mark");
+  declare_database_options(*cl, s.connection);
+  declare_logging_options(*cl, s.connection);
+  return cl;
+}
+
+std::unique_ptr<cli::CommandLine> runs_command_line(RunsSettings& s) {
+  auto cl = make_command_line(
+      "runs", "deposit-reconciler runs [--last N] [--json] [OPTIONS]",
+      "Lists recent runs, newest first: id, worker, status, start, duration, requests, the rate\n"
+      "used and the counts per category. A table on a terminal, JSON otherwise (or with --json).");
+  per_invocation(*cl, cl->integer("last", s.last, 1, 100000, "how many runs, newest first"))
+      ->default_str(fmt::format("{}", RunsSettings::kDefaultLast));
+  per_invocation(*cl, cl->flag("json", s.json, "JSON even on a terminal"));
   declare_database_options(*cl, s.connection);
   declare_logging_options(*cl, s.connection);
   return cl;

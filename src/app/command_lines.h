@@ -44,6 +44,14 @@ struct FollowUpSettings {
 };
 std::unique_ptr<cli::CommandLine> follow_up_command_line(FollowUpSettings& s);
 
+struct RunsSettings {
+  static constexpr int64_t kDefaultLast = 20;
+  ConnectionSettings connection;
+  std::optional<int64_t> last;  // unset: kDefaultLast
+  bool json = false;
+};
+std::unique_ptr<cli::CommandLine> runs_command_line(RunsSettings& s);
+
 struct CreateSessionSettings {
   ConnectionSettings connection;
   gateway::CreateSessionRequest request;

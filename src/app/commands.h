@@ -14,6 +14,7 @@ int create_session_command(const std::vector<std::string>& args, const EnvLookup
 int status_command(const std::vector<std::string>& args, const EnvLookup& env);
 int report_command(const std::vector<std::string>& args, const EnvLookup& env);
 int follow_up_command(const std::vector<std::string>& args, const EnvLookup& env);
+int runs_command(const std::vector<std::string>& args, const EnvLookup& env);
 
 // The whole program: dispatches on argv[1].
 int main_entry(int argc, char** argv);

@@ -1,10 +1,12 @@
 // `migrate`, `report` and `follow-up`: the commands that talk only to the database.
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 
-#include "app/commands.h"
 #include "app/command_lines.h"
+#include "app/commands.h"
 #include "app/options.h"
 #include "app/report_output.h"
 #include "common/log.h"
@@ -174,6 +176,26 @@ int follow_up_command(const std::vector<std::string>& argv, const EnvLookup& env
   }
   std::printf("%lld finding(s) marked as followed up by %s\n", static_cast<long long>(*n),
               by.c_str());
+  return 0;
+}
+
+int runs_command(const std::vector<std::string>& argv, const EnvLookup& env) {
+  RunsSettings settings;
+  auto cl = runs_command_line(settings);
+  if (auto done = parse_command(*cl, argv, settings.connection)) return *done;
+  auto url = load_database_url(*cl, settings.connection, env);
+  if (!url) return fail(ExitCode::kUsage, url.error().message);
+  auto store = store::SessionStore::connect(*url);
+  if (!store) return fail(database_exit_code(store.error()), store.error().message);
+  if (auto s = (*store)->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
+  auto runs = (*store)->recent_runs(settings.last.value_or(RunsSettings::kDefaultLast), std::nullopt);
+  if (!runs) return fail(ExitCode::kDatabase, runs.error().message);
+  std::vector<report::RunListing> listed;
+  for (const auto& r : *runs) listed.push_back(run_listing(r));
+  const bool table = !settings.json && ::isatty(STDOUT_FILENO) != 0;
+  const std::string out = table ? report::format_runs_table(listed) : report::format_runs_json(listed);
+  std::fputs(out.c_str(), stdout);
+  if (table && listed.empty()) std::fputs("(no runs yet)\n", stdout);
   return 0;
 }
 

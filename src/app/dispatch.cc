@@ -46,6 +46,8 @@ const std::vector<Command>& commands() {
        [] { return keys_of(report_command_line); }},
       {"follow-up", "mark report entries as followed up", follow_up_command,
        [] { return keys_of(follow_up_command_line); }},
+      {"runs", "list recent runs (--last N, --json)", runs_command,
+       [] { return keys_of(runs_command_line); }},
   };
   return kCommands;
 }

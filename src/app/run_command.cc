@@ -127,22 +127,11 @@ reconcile::RunCounts run_counts(const reconcile::PipelineStats& p, const store::
   return c;
 }
 
-double previous_last_success(const std::filesystem::path& metrics_file) {
-  std::ifstream in(metrics_file);
-  std::string line;
-  const std::string name = "deposit_reconciler_last_success_timestamp_seconds";
-  while (std::getline(in, line)) {
-    if (line.rfind(name, 0) == 0 && line.size() > name.size() &&
-        (line[name.size()] == ' ' || line[name.size()] == '{')) {
-      auto sp = line.rfind(' ');
-      try {
-        return std::stod(line.substr(sp + 1));
-      } catch (...) {
-        return 0;
-      }
-    }
-  }
-  return 0;
+// The Pushgateway's "mode" grouping label: what people filter a dashboard on.
+std::string push_mode(const reconcile::RunOptions& o) {
+  if (o.dry_run) return "dry_run";
+  if (o.all || o.created_after || o.created_before) return "backfill";
+  return "scheduled";
 }
 
 }  // namespace
@@ -311,7 +300,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     if (code == ExitCode::kOk || code == ExitCode::kPartial) code = ExitCode::kDatabase;
   }
 
-  if (setup.metrics_file) {
+  if (setup.metrics_file || setup.metrics_push) {
     report::MetricsSnapshot m;
     m.run_id = run_id;
     m.counts = counts;
@@ -319,14 +308,35 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     m.transport_errors = stats.transport_errors;
     m.duration_seconds = stats.seconds;
     m.achieved_rate = stats.seconds > 0 ? static_cast<double>(stats.requests) / stats.seconds : 0;
+    // The last success is the runs table's (this run included, if it succeeded), so every
+    // worker and every pod reports the same time.
+    std::optional<pacing::WallTime> last_success;
+    if (finisher) {
+      if (auto r = (*finisher)->last_success_at()) {
+        last_success = *r;
+      } else {
+        log::warn("could not read the time of the last successful run: {}", r.error().message);
+      }
+    }
+    if (!last_success && code == ExitCode::kOk) last_success = std::chrono::system_clock::now();
     m.last_success_unixtime =
-        code == ExitCode::kOk
-            ? std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-                  .count()
-            : previous_last_success(*setup.metrics_file);
+        last_success ? std::chrono::duration<double>(last_success->time_since_epoch()).count() : 0;
     m.status = std::string(store::to_string(status));
-    if (auto s = report::write_metrics_file(*setup.metrics_file, m); !s) {
-      log::error("could not write the metrics file: {}", s.error().message);
+    if (setup.metrics_file) {
+      if (auto s = report::write_metrics_file(*setup.metrics_file, m); !s) {
+        log::error("could not write the metrics file: {}", s.error().message);
+      }
+    }
+    if (setup.metrics_push) {
+      // A failed push is logged and changes nothing else: the run's results, report and exit
+      // code are already what they are.
+      const report::PushGroup group{o.worker_id, push_mode(o)};
+      if (auto s = report::push_metrics(*setup.metrics_push, group, report::render_metrics(m)); !s) {
+        log::error("could not push the metrics: {}", s.error().message);
+      } else {
+        log::info("metrics pushed to {} (instance {}, mode {})", setup.metrics_push->shown,
+                  group.instance, group.mode);
+      }
     }
   }
 

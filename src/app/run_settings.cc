@@ -90,6 +90,13 @@ void declare_run_options(cli::CommandLine& cl, RunSettings& s) {
         return std::filesystem::path(*v);
       },
       [&s](std::filesystem::path v) { s.metrics_file = std::move(v); });
+  cl.value<report::PushTarget>(
+        "metrics-push", "URL",
+        "push the run's metrics to this Prometheus Pushgateway (http:// or https://), grouped by "
+        "job, instance (the worker id) and mode; a failed push is logged and changes nothing "
+        "else",
+        report::parse_push_url, [&s](report::PushTarget t) { s.metrics_push = std::move(t); })
+      ->envname("METRICS_PUSH_URL");
   cl.value<report::ProgressMode>(
       "progress", "auto|always|never",
       "a live line on a terminal (auto), log lines every 5 s elsewhere; always, never",

@@ -9,6 +9,7 @@
 #include "common/command_line.h"
 #include "common/result.h"
 #include "reconcile/run_options.h"
+#include "report/metrics_push.h"
 #include "report/progress.h"
 #include "report/report_types.h"
 
@@ -29,6 +30,7 @@ struct RunSettings {
                                             report::ReportFormat::kHtml};
   bool include_open = false;
   std::optional<std::filesystem::path> metrics_file;
+  std::optional<report::PushTarget> metrics_push;  // --metrics-push URL / METRICS_PUSH_URL
   report::ProgressMode progress = report::ProgressMode::kAuto;
 };
 

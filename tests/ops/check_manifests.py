@@ -172,6 +172,10 @@ def check_pod_spec(c, where, pod, secret_names, pvc_claims, require_pvc_reports=
                 if m is not None and require_pvc_reports:
                     c.check("persistentVolumeClaim" in volumes.get(m.get("name"), {}), cw,
                             "--report-dir must be on a PersistentVolumeClaim")
+            push = next((e.get("value") for e in env if e.get("name") == "METRICS_PUSH_URL"), None)
+            if push is not None:
+                c.check(str(push).startswith(("http://", "https://")), cw,
+                        f"METRICS_PUSH_URL {push} must be an http(s) URL of a Pushgateway")
             metrics = flag_value(args, "--metrics-file")
             if metrics is not None:
                 c.check(any(metrics.startswith(p.rstrip("/") + "/") for p in mounts if p not in secret_mounts),
@@ -332,6 +336,12 @@ def check_compose(root):
     c.check(job.get("network_mode") == "service:sim", w,
             "job must share the simulator's network namespace (plain http is accepted only for loopback)")
     app_image = job.get("image")
+    push = _env(job).get("METRICS_PUSH_URL")
+    if push is not None:
+        host = re.sub(r"^https?://([^:/]+).*$", r"\1", str(push))
+        c.check(str(push).startswith(("http://", "https://")), w, "METRICS_PUSH_URL must be http(s)")
+        c.check(host in services and host in jd, w,
+                f"METRICS_PUSH_URL names {host}: it must be a service the job depends on")
 
     for name, svc in services.items():
         sw = f"{w} service {name}"

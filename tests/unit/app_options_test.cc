@@ -222,6 +222,10 @@ TEST(ReadmeOptionTables, MatchTheDeclarations) {
     MigrateSettings s;
     tables["migrate"] = migrate_command_line(s)->markdown_table();
   }
+  {
+    RunsSettings s;
+    tables["runs"] = runs_command_line(s)->markdown_table();
+  }
   bool update = std::getenv("DR_UPDATE_README") != nullptr;
   for (const auto& [command, table] : tables) {
     std::string begin = "<!-- options:" + command + " (generated: DR_UPDATE_README=1 ctest -R ReadmeOptionTables) -->\n";
