@@ -185,7 +185,7 @@ int runs_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   if (auto done = parse_command(*cl, argv, settings.connection)) return *done;
   auto url = load_database_url(*cl, settings.connection, env);
   if (!url) return fail(ExitCode::kUsage, url.error().message);
-  auto store = store::SessionStore::connect(*url);
+  auto store = connect_store(*url, settings.connection);
   if (!store) return fail(database_exit_code(store.error()), store.error().message);
   if (auto s = (*store)->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
   auto runs = (*store)->recent_runs(settings.last.value_or(RunsSettings::kDefaultLast), std::nullopt);
