@@ -181,19 +181,19 @@ int status_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   pacing::SeededRandom random(std::random_device{}());
   pacing::RetryOptions ro;
   ro.max_attempts = max_attempts;
-  pacing::RetryPolicy policy(ro, random, clock);
+  pacing::RetryPolicy policy(ro, random);
   http::HttpResponse r;
   for (int attempt = 1;; ++attempt) {
     http::HttpRequest get;
     get.id = static_cast<uint64_t>(attempt);
     get.url = gateway::session_status_url(gw->base_url, token);
     r = send_one(*gw->engine, std::move(get));
-    auto decision = policy.decide(http::to_attempt_result(r), attempt);
+    auto decision = policy.decide(http::classify(http::to_attempt_result(r), clock.wall_now()), attempt);
     if (decision.verdict != pacing::RetryDecision::kRetry) break;
     log::info("attempt {} failed ({}); retrying", attempt,
               r.error != http::TransportError::kNone ? r.error_message
                                                      : fmt::format("HTTP {}", r.status));
-    std::this_thread::sleep_for(decision.delay);
+    clock.sleep_for(decision.delay);
   }
   if (r.error != http::TransportError::kNone || r.status < 200 || r.status >= 300) {
     if (r.status == 404) {

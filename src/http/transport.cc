@@ -22,8 +22,7 @@ std::string_view to_string(TransportError e) {
   return "other";
 }
 
-pacing::AttemptResult to_attempt_result(const HttpResponse& response) {
-  using pacing::AttemptResult;
+AttemptResult to_attempt_result(const HttpResponse& response) {
   AttemptResult r;
   r.http_status = static_cast<int>(response.status);
   switch (response.error) {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "pacing/clock.h"
-#include "pacing/retry_policy.h"
+#include "http/attempt_outcome.h"
 
 namespace dr::http {
 
@@ -37,7 +37,7 @@ struct HttpResponse {
 };
 
 // What the retry policy needs from a response.
-pacing::AttemptResult to_attempt_result(const HttpResponse& response);
+AttemptResult to_attempt_result(const HttpResponse& response);
 
 // Runs HTTP requests concurrently, driven by the caller's single-threaded event loop: start()
 // requests while in_flight() < capacity(), and call poll() to make progress and collect what

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <thread>
 
 namespace dr::pacing {
 
@@ -17,6 +18,8 @@ class Clock {
   virtual MonotonicTime now() const = 0;
   // Wall-clock time, for timestamps that people and the database read (Retry-After dates).
   virtual WallTime wall_now() const = 0;
+  // Waits d (a fake clock just moves). For loops outside an event loop (a command's retries).
+  virtual void sleep_for(Duration d) { std::this_thread::sleep_for(d); }
 };
 
 // The real clocks.
@@ -34,6 +37,7 @@ class FakeClock final : public Clock {
       : now_(start), wall_(wall_start) {}
   MonotonicTime now() const override { return now_; }
   WallTime wall_now() const override { return wall_; }
+  void sleep_for(Duration d) override { advance(d); }
   void advance(Duration d) {
     now_ += d;
     wall_ += std::chrono::duration_cast<WallTime::duration>(d);

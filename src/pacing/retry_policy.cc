@@ -1,228 +1,74 @@
 #include "pacing/retry_policy.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
-#include <string>
-#include <vector>
 
 namespace dr::pacing {
 
 namespace {
-
-constexpr long long kMaxDeltaSeconds = 1'000'000'000;  // ~31 years; keeps nanoseconds in range
-
-bool is_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+RetryOptions sane(RetryOptions o) {
+  o.max_attempts = std::max(1, o.max_attempts);
+  o.base_delay = std::max(Duration::zero(), o.base_delay);
+  o.max_delay = std::max(Duration::zero(), o.max_delay);
+  o.max_retry_after = std::max(Duration::zero(), o.max_retry_after);
+  return o;
 }
-
-int to_int(std::string_view digits) {
-  int v = 0;
-  for (char c : digits) v = v * 10 + (c - '0');
-  return v;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) {
-      return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-    };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-int month_number(std::string_view name) {
-  static constexpr std::array<std::string_view, 12> kMonths = {
-      "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  for (size_t i = 0; i < kMonths.size(); ++i) {
-    if (iequals(name, kMonths[i])) return static_cast<int>(i) + 1;
-  }
-  return 0;
-}
-
-bool is_day_name(std::string_view name) {
-  static constexpr std::array<std::string_view, 14> kDays = {
-      "Mon",    "Tue",     "Wed",       "Thu",      "Fri",    "Sat",      "Sun",
-      "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
-  return std::any_of(kDays.begin(), kDays.end(),
-                     [&](std::string_view d) { return iequals(name, d); });
-}
-
-// "hh:mm:ss" -> seconds into the day.
-std::optional<int> parse_time_of_day(std::string_view s) {
-  if (s.size() != 8 || s[2] != ':' || s[5] != ':') return std::nullopt;
-  const std::string_view h = s.substr(0, 2), m = s.substr(3, 2), sec = s.substr(6, 2);
-  if (!is_digits(h) || !is_digits(m) || !is_digits(sec)) return std::nullopt;
-  const int hh = to_int(h), mm = to_int(m), ss = to_int(sec);
-  if (hh > 23 || mm > 59 || ss > 60) return std::nullopt;  // 60: a leap second
-  return hh * 3600 + mm * 60 + ss;
-}
-
-std::optional<WallTime> parse_http_date(std::string_view s, WallTime now) {
-  std::vector<std::string_view> tokens;
-  size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == ',' || s[i] == '-')) ++i;
-    const size_t start = i;
-    while (i < s.size() && s[i] != ' ' && s[i] != ',' && s[i] != '-') ++i;
-    if (i > start) tokens.push_back(s.substr(start, i - start));
-  }
-
-  std::string_view day, month, year, time;
-  if (tokens.size() == 6 && tokens[5] == "GMT") {
-    // IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT" or RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT".
-    day = tokens[1], month = tokens[2], year = tokens[3], time = tokens[4];
-  } else if (tokens.size() == 5) {
-    // asctime "Sun Nov  6 08:49:37 1994".
-    month = tokens[1], day = tokens[2], time = tokens[3], year = tokens[4];
-  } else {
-    return std::nullopt;
-  }
-  if (!is_day_name(tokens[0])) return std::nullopt;
-  if (!is_digits(day) || day.size() > 2) return std::nullopt;
-  if (!is_digits(year) || (year.size() != 4 && year.size() != 2)) return std::nullopt;
-  const int m = month_number(month);
-  const auto tod = parse_time_of_day(time);
-  if (m == 0 || !tod) return std::nullopt;
-
-  int y = to_int(year);
-  if (year.size() == 2) {
-    // RFC 9110: a two-digit year more than 50 years in the future means the most recent past
-    // year with those digits.
-    const int now_year = static_cast<int>(
-        std::chrono::year_month_day(std::chrono::floor<std::chrono::days>(now)).year());
-    y += now_year - now_year % 100;
-    if (y > now_year + 50) y -= 100;
-  }
-  const std::chrono::year_month_day ymd{std::chrono::year(y),
-                                        std::chrono::month(static_cast<unsigned>(m)),
-                                        std::chrono::day(static_cast<unsigned>(to_int(day)))};
-  if (!ymd.ok()) return std::nullopt;
-  return std::chrono::time_point_cast<WallTime::duration>(std::chrono::sys_days(ymd) +
-                                                          std::chrono::seconds(*tod));
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-bool is_retryable_status(int status) {
-  switch (status) {
-    case 408:
-    case 429:
-    case 500:
-    case 502:
-    case 503:
-    case 504:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
-std::optional<Duration> parse_retry_after(std::string_view value, WallTime now) {
-  value = trim(value);
-  if (value.empty()) return std::nullopt;
-  if (is_digits(value)) {
-    long long seconds = 0;
-    for (char c : value) {
-      seconds = std::min(kMaxDeltaSeconds, seconds * 10 + (c - '0'));
-    }
-    return std::chrono::seconds(seconds);
-  }
-  const auto date = parse_http_date(value, now);
-  if (!date) return std::nullopt;
-  return std::max(Duration::zero(), std::chrono::duration_cast<Duration>(*date - now));
-}
-
-RetryPolicy::RetryPolicy(RetryOptions options, Random& random, const Clock& clock)
-    : options_(options), random_(random), clock_(clock) {
-  options_.max_attempts = std::max(1, options_.max_attempts);
+Backoff::Backoff(Options options, Random& random) : options_(options), random_(random) {
   options_.base_delay = std::max(Duration::zero(), options_.base_delay);
   options_.max_delay = std::max(Duration::zero(), options_.max_delay);
-  options_.max_retry_after = std::max(Duration::zero(), options_.max_retry_after);
 }
 
-Duration RetryPolicy::backoff(int attempt) {
+Duration Backoff::cap(int attempt) const {
   const int exponent = std::clamp(attempt - 1, 0, 62);
   const double cap =
       std::min(std::ldexp(static_cast<double>(options_.base_delay.count()), exponent),
                static_cast<double>(options_.max_delay.count()));
-  return Duration(static_cast<Duration::rep>(std::floor(random_.uniform01() * cap)));
+  return Duration(static_cast<Duration::rep>(cap));
 }
 
-RetryDecision RetryPolicy::decide(const AttemptResult& result, int attempt) {
+Duration Backoff::delay(int attempt) {
+  return Duration(static_cast<Duration::rep>(
+      std::floor(random_.uniform01() * static_cast<double>(cap(attempt).count()))));
+}
+
+RetryPolicy::RetryPolicy(RetryOptions options, Random& random)
+    : options_(sane(options)),
+      backoff_({options_.base_delay, options_.max_delay}, random) {}
+
+RetryDecision RetryPolicy::decide(const Outcome& outcome, int attempt) {
   RetryDecision d;
-  std::string label;
-  bool retryable = false;
-  switch (result.kind) {
-    case AttemptResult::kHttp: {
-      const int s = result.http_status;
-      label = "HTTP " + std::to_string(s);
-      if (s >= 200 && s <= 299) {
-        d.verdict = RetryDecision::kDone;
-        d.reason = std::move(label);
-        return d;
-      }
-      if (s == 401 || s == 403) {
-        d.verdict = RetryDecision::kStopAll;
-        d.reason = "gateway rejected the credentials (" + label + ")";
-        return d;
-      }
-      retryable = is_retryable_status(s);
-      break;
-    }
-    case AttemptResult::kConnectError:
-      label = "could not connect";
-      retryable = true;
-      break;
-    case AttemptResult::kTimeout:
-      label = "timed out";
-      retryable = true;
-      break;
-    case AttemptResult::kOtherTransport:
-      label = "transport error";
-      retryable = true;
-      break;
-    case AttemptResult::kTlsError:
-      label = "TLS error";
-      break;
-    case AttemptResult::kTooLarge:
-      label = "response too large";
+  switch (outcome.cls) {
+    case Outcome::kSuccess:
+      d.verdict = RetryDecision::kDone;
+      d.reason = outcome.label;
+      return d;
+    case Outcome::kRejected:
+      d.verdict = RetryDecision::kStopAll;
+      d.reason = "gateway rejected the credentials (" + outcome.label + ")";
+      return d;
+    case Outcome::kFinal:
+    case Outcome::kTransient:
       break;
   }
-  if (!retryable) {
+  std::optional<Duration> retry_after = outcome.retry_after;
+  if (retry_after) retry_after = std::clamp(*retry_after, Duration::zero(), options_.max_retry_after);
+  d.throttled = outcome.throttled;
+  d.retry_after = retry_after;
+  if (outcome.cls == Outcome::kFinal) {
     d.verdict = RetryDecision::kFinal;
-    d.reason = std::move(label);
+    d.reason = outcome.label;
     return d;
   }
-
-  std::optional<Duration> retry_after;
-  if (result.kind == AttemptResult::kHttp && !result.retry_after_header.empty()) {
-    retry_after = parse_retry_after(result.retry_after_header, clock_.wall_now());
-    if (retry_after) retry_after = std::min(*retry_after, options_.max_retry_after);
-  }
-  const Duration jittered = backoff(attempt);
+  const Duration jittered = backoff_.delay(attempt);
   if (attempt >= options_.max_attempts) {
     d.verdict = RetryDecision::kFinal;
-    d.reason = label + " (gave up after " + std::to_string(attempt) + " attempts)";
+    d.reason = outcome.label + " (gave up after " + std::to_string(attempt) + " attempts)";
   } else {
     d.verdict = RetryDecision::kRetry;
     d.delay = retry_after ? std::max(jittered, *retry_after) : jittered;
-    d.reason = label;
-  }
-  if (result.kind == AttemptResult::kHttp && result.http_status == 429) {
-    d.throttle_pipeline = true;
-    d.throttle_for = retry_after ? *retry_after : jittered;
+    d.reason = outcome.label;
   }
   return d;
 }

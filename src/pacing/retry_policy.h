@@ -3,34 +3,63 @@
 #include <chrono>
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "pacing/clock.h"
 #include "pacing/random.h"
 
 namespace dr::pacing {
 
-// The outcome of one finished attempt, as the retry policy needs it.
-struct AttemptResult {
-  enum Kind { kHttp, kConnectError, kTimeout, kTlsError, kTooLarge, kOtherTransport };
-  Kind kind = kHttp;
-  int http_status = 0;               // meaningful for kHttp
-  std::string retry_after_header{};  // the raw Retry-After value, empty if absent
+// What one finished attempt means, as classified by the layer that knows the protocol
+// (http::classify for gateway requests, the store adapter for database errors). The retry
+// policy decides on this alone: it knows no HTTP status and parses no header.
+struct Outcome {
+  enum Class {
+    kSuccess,    // nothing more to do
+    kTransient,  // may succeed if tried again (timeouts, 5xx, connection errors, 429)
+    kFinal,      // trying again will not help (404, other 4xx, TLS errors, ...)
+    kRejected,   // credentials rejected (401/403): stop everything at once
+  };
+  Class cls = kSuccess;
+  std::string label{};                  // one printable line, e.g. "HTTP 503", "timed out"
+  std::optional<Duration> retry_after{};  // how long the server asked us to wait, if it did
+  // The server asked everyone to slow down (429, or 503 with a Retry-After): the rate
+  // controller's business, passed through RetryDecision::throttled.
+  bool throttled = false;
 };
 
 struct RetryDecision {
   enum Verdict {
-    kDone,     // success (2xx): nothing more to do
+    kDone,     // success: nothing more to do
     kRetry,    // try again after `delay`
     kFinal,    // give up on this request; `reason` says why
     kStopAll,  // credentials rejected (401/403): stop the whole run at once
   };
   Verdict verdict = kDone;
-  Duration delay{0};               // for kRetry: wait at least this long before the next attempt
-  bool throttle_pipeline = false;  // a 429: the caller should TokenBucket::throttle(throttle_for)
-  Duration throttle_for{0};
-  std::string
-      reason{};  // one line for logs and the report, e.g. "HTTP 503 (gave up after 5 attempts)"
+  Duration delay{0};  // for kRetry: wait at least this long before the next attempt
+  // The server asked to slow down (also when the verdict is final: the request concerns every
+  // request, not just this one); retry_after is the clamped wait it asked for, if any.
+  bool throttled = false;
+  std::optional<Duration> retry_after{};
+  std::string reason{};  // one line for logs and the report, e.g. "HTTP 503 (gave up after 5 attempts)"
+};
+
+// Exponential backoff with full jitter: the wait after failure number `attempt` (1-based) is
+// uniform in [0, min(max_delay, base_delay * 2^(attempt-1))). No overflow at large attempts.
+// Not thread-safe (uses the injected Random).
+class Backoff {
+ public:
+  struct Options {
+    Duration base_delay{std::chrono::milliseconds(200)};
+    Duration max_delay{std::chrono::seconds(20)};
+  };
+  Backoff(Options options, Random& random);
+  Duration delay(int attempt);
+  // The cap of delay(attempt), without jitter.
+  Duration cap(int attempt) const;
+
+ private:
+  Options options_;
+  Random& random_;
 };
 
 struct RetryOptions {
@@ -45,46 +74,35 @@ struct RetryOptions {
   Duration max_retry_after = kDefaultMaxRetryAfter;  // a longer Retry-After is cut to this
 };
 
-// Classifies a finished attempt and decides what happens next. Returns delays; never sleeps.
+// The one retry policy of the program: every loop that tries something again (gateway requests
+// in the pipeline and in `status`, database reconnects, transaction retries, heartbeats) asks
+// it. Returns delays; never sleeps.
 //
-//  - 2xx                                          -> kDone
-//  - 401, 403                                     -> kStopAll
-//  - connect/resolve errors, timeouts, other transport errors, HTTP 408, 429, 500, 502, 503, 504
-//                                                 -> kRetry while attempt < max_attempts, else
-//                                                    kFinal ("... (gave up after N attempts)")
-//  - TLS errors, bodies over the size cap         -> kFinal (retrying will not help)
-//  - any other status (other 4xx incl. 404, 3xx since redirects are not followed, 501, ...)
-//                                                 -> kFinal
-// Retry delay: full jitter, uniform in [0, min(max_delay, base_delay * 2^(attempt-1))). A valid
-// Retry-After (clamped to [0, max_retry_after]) raises the delay to at least its value.
-// A 429 also sets throttle_pipeline, with throttle_for = the clamped Retry-After if present,
-// else the jittered delay — including when the 429 is final, since the gateway's request to
-// slow down concerns every request, not just this one.
+//  - kSuccess   -> kDone
+//  - kRejected  -> kStopAll
+//  - kFinal     -> kFinal
+//  - kTransient -> kRetry while attempt < max_attempts, else kFinal
+//                  ("<label> (gave up after N attempts)")
+// Retry delay: Backoff (full jitter). A Retry-After (clamped to [0, max_retry_after]) raises the
+// delay to at least its value. `throttled` and the clamped retry_after are passed on whatever
+// the verdict.
 //
 // Not thread-safe (uses the injected Random).
 class RetryPolicy {
  public:
-  RetryPolicy(RetryOptions options, Random& random, const Clock& clock);
+  RetryPolicy(RetryOptions options, Random& random);
 
   // `attempt`: the 1-based number of the attempt that just finished.
-  RetryDecision decide(const AttemptResult& result, int attempt);
+  RetryDecision decide(const Outcome& outcome, int attempt);
 
   // The jittered backoff for retrying after attempt number `attempt` (1-based).
-  Duration backoff(int attempt);
+  Duration backoff(int attempt) { return backoff_.delay(attempt); }
 
   const RetryOptions& options() const { return options_; }
 
  private:
   RetryOptions options_;
-  Random& random_;
-  const Clock& clock_;
+  Backoff backoff_;
 };
-
-// Parses a Retry-After value (RFC 9110 10.2.3): delta-seconds ("120") or an HTTP-date in any of
-// the three formats recipients must accept (IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", RFC 850
-// "Sunday, 06-Nov-94 08:49:37 GMT", asctime "Sun Nov  6 08:49:37 1994"). Returns how long to
-// wait from `now`: a date in the past gives 0. nullopt if the value is empty or malformed.
-// Very large delta-seconds saturate (at about 31 years) instead of overflowing.
-std::optional<Duration> parse_retry_after(std::string_view value, WallTime now);
 
 }  // namespace dr::pacing

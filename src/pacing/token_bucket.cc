@@ -12,110 +12,91 @@ constexpr double kMaxIntervalNs = 1e15;
 constexpr double kMaxSpanNs = 1e18;
 
 Duration ns(double v) { return Duration(static_cast<Duration::rep>(v)); }
+
+double sane_rate(double r) { return r > 0 ? r : 0; }  // also catches NaN
 }  // namespace
 
-TokenBucket::TokenBucket(TokenBucketOptions options, const Clock& clock)
-    : options_(options), clock_(clock) {
-  if (!(options_.rate_per_second > 0)) options_.rate_per_second = 0;  // also catches NaN
-  if (!(options_.burst >= 1)) options_.burst = 1;
-  if (!(options_.throttle_factor > 0 && options_.throttle_factor < 1)) {
-    options_.throttle_factor = TokenBucketOptions::kDefaultThrottleFactor;
-  }
-  if (!(options_.min_rate_fraction > 0 && options_.min_rate_fraction <= 1)) {
-    options_.min_rate_fraction = TokenBucketOptions::kDefaultMinRateFraction;
-  }
-  if (!(options_.recovery_increment > 0)) {
-    options_.recovery_increment = TokenBucketOptions::kDefaultRecoveryIncrement;
-  }
-  if (options_.recovery_step < Duration::zero()) options_.recovery_step = Duration::zero();
-  unlimited_ = options_.rate_per_second == 0;
-
+TokenBucket::TokenBucket(TokenBucketOptions options, const Clock& clock) : clock_(clock) {
+  rate_ = sane_rate(options.rate_per_second);
+  burst_ = options.burst >= 1 ? options.burst : 1;
   const MonotonicTime now = clock_.now();
   blocked_until_ = now;
-  last_reduction_at_ = now;
-  state_.factor = 1;
-  state_.next_recovery_at = now;
-  if (!unlimited_) {
-    state_.interval = interval_for(1);
-    state_.empty_at = now - full_span(state_.interval);
+  if (rate_ > 0) {
+    interval_ = interval_for(rate_);
+    empty_at_ = now - full_span();
   }
 }
 
-Duration TokenBucket::interval_for(double factor) const {
-  const double v = std::ceil(1e9 / (options_.rate_per_second * factor));
+Duration TokenBucket::interval_for(double rate) const {
+  const double v = std::ceil(1e9 / rate);
   return ns(std::clamp(v, 1.0, kMaxIntervalNs));
 }
 
-Duration TokenBucket::full_span(Duration interval) const {
-  return ns(
-      std::min(std::floor(options_.burst * static_cast<double>(interval.count())), kMaxSpanNs));
+Duration TokenBucket::full_span() const {
+  return ns(std::min(std::floor(burst_ * static_cast<double>(interval_.count())), kMaxSpanNs));
 }
 
-void TokenBucket::rerate(State& s, MonotonicTime t, double factor) const {
-  const double held = std::min(options_.burst, static_cast<double>((t - s.empty_at).count()) /
-                                                   static_cast<double>(s.interval.count()));
-  s.factor = factor;
-  s.interval = interval_for(factor);
-  s.empty_at = t - ns(std::floor(std::max(held, 0.0) * static_cast<double>(s.interval.count())));
-}
-
-TokenBucket::State TokenBucket::advanced(State s, MonotonicTime t) const {
-  while (s.factor < 1 && t >= s.next_recovery_at) {
-    rerate(s, s.next_recovery_at, std::min(1.0, s.factor + options_.recovery_increment));
-    s.next_recovery_at += options_.recovery_step;
-  }
-  const Duration span = full_span(s.interval);
-  if (t - s.empty_at > span) s.empty_at = t - span;
-  return s;
+void TokenBucket::normalize(MonotonicTime t) {
+  const Duration span = full_span();
+  if (t - empty_at_ > span) empty_at_ = t - span;
 }
 
 bool TokenBucket::try_acquire() {
   const MonotonicTime now = clock_.now();
   if (now < blocked_until_) return false;
-  if (unlimited_) return true;
-  state_ = advanced(state_, now);
-  if (now - state_.empty_at < state_.interval) return false;
-  state_.empty_at += state_.interval;
+  if (rate_ == 0) return true;
+  normalize(now);
+  if (now - empty_at_ < interval_) return false;
+  empty_at_ += interval_;
   return true;
 }
 
 Duration TokenBucket::time_until_available() const {
   const MonotonicTime now = clock_.now();
   MonotonicTime available = blocked_until_;
-  if (!unlimited_) {
-    // A recovery step due before the next token arrives brings that token forward; at most
-    // (1 - min_rate_fraction) / recovery_increment steps can intervene.
-    State s = advanced(state_, now);
-    while (s.factor < 1 && s.empty_at + s.interval > s.next_recovery_at) {
-      s = advanced(s, s.next_recovery_at);
-    }
-    available = std::max(available, s.empty_at + s.interval);
-  }
+  if (rate_ > 0) available = std::max(available, empty_at_ + interval_);
   return std::max(Duration::zero(), available - now);
 }
 
-void TokenBucket::throttle(Duration pause) {
+void TokenBucket::set_rate(double rate_per_second) {
+  const double rate = sane_rate(rate_per_second);
   const MonotonicTime now = clock_.now();
-  blocked_until_ = std::max(blocked_until_, now + std::max(pause, Duration::zero()));
-  if (unlimited_) return;
-
-  state_ = advanced(state_, now);
-  double factor = state_.factor;
-  if (!reduced_ || now - last_reduction_at_ >= options_.recovery_step) {
-    factor = std::max(options_.min_rate_fraction, factor * options_.throttle_factor);
-    reduced_ = true;
-    last_reduction_at_ = now;
+  if (rate == rate_) return;
+  if (rate == 0) {
+    rate_ = 0;
+    return;
   }
-  rerate(state_, now, factor);
-  // At most one token, and none before the pause ends.
-  state_.empty_at =
-      std::max({state_.empty_at, now - state_.interval, blocked_until_ - state_.interval});
-  state_.next_recovery_at = blocked_until_ + options_.recovery_step;
+  if (rate_ == 0) {
+    rate_ = rate;
+    interval_ = interval_for(rate_);
+    empty_at_ = now - full_span();
+    return;
+  }
+  normalize(now);
+  if (empty_at_ > now) {
+    // In debt (a pause): the next token stays where it was promised.
+    const MonotonicTime next = empty_at_ + interval_;
+    rate_ = rate;
+    interval_ = interval_for(rate_);
+    empty_at_ = next - interval_;
+    return;
+  }
+  // The tokens held now, kept across the change.
+  const double held =
+      static_cast<double>((now - empty_at_).count()) / static_cast<double>(interval_.count());
+  rate_ = rate;
+  interval_ = interval_for(rate_);
+  empty_at_ = now - ns(std::floor(std::min(held, burst_) * static_cast<double>(interval_.count())));
 }
 
-double TokenBucket::current_rate() const {
-  if (unlimited_) return 0;
-  return options_.rate_per_second * advanced(state_, clock_.now()).factor;
+void TokenBucket::pause_until(MonotonicTime until) {
+  const MonotonicTime now = clock_.now();
+  if (until <= now || until <= blocked_until_) return;  // over already, or nothing new
+  blocked_until_ = until;
+  if (rate_ == 0) return;
+  normalize(now);
+  // At most one token, and none before the pause ends.
+  empty_at_ = std::max({empty_at_, now - interval_, blocked_until_ - interval_});
 }
 
 }  // namespace dr::pacing

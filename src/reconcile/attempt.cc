@@ -9,8 +9,8 @@ namespace {
 
 constexpr size_t kMaxRawAnswer = 4096;
 
-pacing::AttemptResult::Kind transport_kind(http::TransportError e) {
-  using K = pacing::AttemptResult::Kind;
+http::AttemptResult::Kind transport_kind(http::TransportError e) {
+  using K = http::AttemptResult::Kind;
   switch (e) {
     case http::TransportError::kNone:
       return K::kHttp;

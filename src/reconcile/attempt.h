@@ -3,7 +3,7 @@
 #include <string>
 
 #include "http/curl_engine.h"
-#include "pacing/retry_policy.h"
+#include "http/attempt_outcome.h"
 #include "store/session_store.h"
 
 namespace dr::reconcile {
@@ -11,7 +11,7 @@ namespace dr::reconcile {
 // One finished GET /pgpub/session/{token}, read two ways: what the retry policy needs to decide
 // whether to try again, and what the store records if this attempt is the last.
 struct AttemptReading {
-  pacing::AttemptResult for_policy;
+  http::AttemptResult for_policy;
   // Meaningful when the policy says done or final:
   store::CheckKind kind = store::CheckKind::kFailed;
   std::optional<gateway::SessionState> state;

@@ -20,11 +20,13 @@ pacing::RetryOptions retry_options(const RunOptions& o) {
   return r;
 }
 
-pacing::TokenBucketOptions bucket_options(const RunOptions& o) {
-  pacing::TokenBucketOptions b;
-  b.rate_per_second = o.rate;
-  b.burst = o.burst;
-  return b;
+pacing::RateControllerOptions rate_options(const RunOptions& o) {
+  pacing::RateControllerOptions r;
+  r.mode = o.auto_rate ? pacing::RateControllerOptions::Mode::kAuto
+                       : pacing::RateControllerOptions::Mode::kFixed;
+  r.rate = o.rate;
+  r.max_rate = o.max_rate;
+  return r;
 }
 
 }  // namespace
@@ -35,8 +37,9 @@ Pipeline::Pipeline(const RunOptions& options, http::Transport& transport, StoreW
       transport_(transport),
       store_(store),
       clock_(clock),
-      bucket_(bucket_options(options), clock),
-      retry_(retry_options(options), random, clock),
+      rate_(rate_options(options), clock),
+      bucket_({.rate_per_second = rate_.rate(), .burst = options.burst}, clock),
+      retry_(retry_options(options), random),
       hooks_(std::move(hooks)) {}
 
 size_t Pipeline::effective_capacity() const {
@@ -66,6 +69,36 @@ void Pipeline::maybe_claim() {
   store_.request_claim(static_cast<int>(rows));
 }
 
+void Pipeline::follow_rate() {
+  auto now = clock_.now();
+  if (hooks_.fleet) {
+    const FleetLink::View v = hooks_.fleet->view();
+    rate_.set_ceiling(v.ceiling);
+    stats_.share = v.ceiling;
+    stats_.fleet_workers = v.workers;
+    if (v.cut_seq != fleet_cut_seq_) {
+      // Another worker was throttled: the budget is shared, so everyone slows.
+      rate_.external_cut(v.cut_rate);
+      fleet_cut_seq_ = v.cut_seq;
+    }
+  }
+  bucket_.set_rate(rate_.rate());
+  bucket_.pause_until(rate_.paused_until());
+  stats_.current_rate = bucket_.rate();
+  stats_.rate_cuts = rate_.cuts();
+  if (auto l = rate_.measured_limit()) stats_.measured_limit = *l;
+  if (hooks_.fleet) {
+    if (rate_.cuts() != cuts_reported_) {
+      cuts_reported_ = rate_.cuts();
+      hooks_.fleet->report_cut(bucket_.rate());
+    }
+    if (now - last_rate_report_ >= kProgressEvery) {
+      last_rate_report_ = now;
+      hooks_.fleet->report_rate(bucket_.rate(), rate_.settled());
+    }
+  }
+}
+
 void Pipeline::start_ready() {
   auto now = clock_.now();
   while (!delayed_.empty() && delayed_.front().due <= now) {
@@ -83,6 +116,8 @@ void Pipeline::start_ready() {
     req.method = http::HttpRequest::Method::kGet;
     req.url = gateway::session_status_url(options_.gateway_url, w.session.token);
     ++w.attempt;
+    w.sent_at = now;
+    rate_.on_sent();
     ++stats_.requests;
     if (options_.rate > 0) {
       recent_starts_.push_back(now);
@@ -135,10 +170,15 @@ void Pipeline::handle(http::HttpResponse& response) {
   }
   AttemptReading reading = read_attempt(response);
   if (reading.authenticated_answer) credentials_proven_ = true;
-  auto decision = retry_.decide(reading.for_policy, work.attempt);
-  if (decision.throttle_pipeline) {
-    ++stats_.throttles;
-    bucket_.throttle(decision.throttle_for);
+  auto decision =
+      retry_.decide(http::classify(reading.for_policy, clock_.wall_now()), work.attempt);
+  if (decision.throttled) ++stats_.throttles;
+  if (response.error == http::TransportError::kNone) {
+    // Any answer but a throttle counts as accepted: the limit is measured on them. A 429's
+    // Retry-After holds every start; a 503's holds only the retry of its own request (the
+    // gateway shedding load still cuts the rate).
+    rate_.on_answer(work.sent_at, decision.throttled,
+                    response.status == 429 ? decision.retry_after : std::nullopt);
   }
   switch (decision.verdict) {
     case pacing::RetryDecision::Verdict::kDone:
@@ -214,6 +254,7 @@ PipelineEnd Pipeline::run(const std::atomic<bool>& stop_requested) {
                   std::chrono::duration_cast<std::chrono::seconds>(options_.grace_period).count());
       }
     }
+    follow_rate();
     if (!stopping) {
       maybe_claim();
       start_ready();

@@ -12,8 +12,10 @@
 #include "http/curl_engine.h"
 #include "pacing/clock.h"
 #include "pacing/random.h"
+#include "pacing/rate_controller.h"
 #include "pacing/retry_policy.h"
 #include "pacing/token_bucket.h"
+#include "reconcile/fleet_link.h"
 #include "reconcile/run_options.h"
 #include "reconcile/store_worker.h"
 
@@ -35,7 +37,12 @@ struct PipelineStats {
   int64_t not_found = 0;  // of the unchecked, 404s: the gateway does not know the token
   int64_t requests = 0;
   int64_t retries = 0;
-  int64_t throttles = 0;  // 429s that slowed the whole pipeline
+  int64_t throttles = 0;  // 429s (and 503s with Retry-After): answers asking us to slow down
+  int64_t rate_cuts = 0;  // times the rate controller cut the rate after one
+  double current_rate = 0;    // requests/s allowed now (0 = unlimited)
+  double share = 0;           // this worker's share of the fleet budget (0 = no fleet)
+  int fleet_workers = 1;      // workers sharing the budget now
+  double measured_limit = 0;  // the gateway's limit as measured at the last cut (0 = none yet)
   int64_t transport_errors = 0;
   std::map<int, int64_t> responses_by_status;
   // Most requests started in any sliding 1-second window (measured only when --rate > 0): the
@@ -45,16 +52,20 @@ struct PipelineStats {
   std::string auth_error;  // the gateway's words on a 401/403
 };
 
+struct PipelineHooks {
+  // Called at most every ~100 ms with the current stats (progress display, heartbeat counts).
+  std::function<void(const PipelineStats&)> on_progress;
+  // The fleet budget, if this run shares one; null = this run paces alone.
+  FleetLink* fleet = nullptr;
+};
+
 // The reconciliation event loop: claims sessions through the StoreWorker, queries the gateway
 // through a Transport with a token bucket and a retry policy, and hands every final answer back
 // to the StoreWorker. Single-threaded; the only waiting happens in Transport::poll, whose
 // timeout is the earliest of "next token", "next retry due" and a short tick.
 class Pipeline {
  public:
-  struct Hooks {
-    // Called at most every ~100 ms with the current stats (progress display, heartbeat counts).
-    std::function<void(const PipelineStats&)> on_progress;
-  };
+  using Hooks = PipelineHooks;
 
   Pipeline(const RunOptions& options, http::Transport& transport, StoreWorker& store,
            const pacing::Clock& clock, pacing::Random& random, Hooks hooks = {});
@@ -68,6 +79,7 @@ class Pipeline {
   struct Work {
     store::ClaimedSession session;
     int attempt = 0;  // attempts already made
+    pacing::MonotonicTime sent_at{};  // of the attempt in flight
   };
   struct Delayed {
     pacing::MonotonicTime due;
@@ -82,11 +94,13 @@ class Pipeline {
   pacing::Duration next_wait() const;
   size_t effective_capacity() const;
   void report_progress(bool force);
+  void follow_rate();
 
   const RunOptions& options_;
   http::Transport& transport_;
   StoreWorker& store_;
   const pacing::Clock& clock_;
+  pacing::RateController rate_;
   pacing::TokenBucket bucket_;
   pacing::RetryPolicy retry_;
   Hooks hooks_;
@@ -97,6 +111,9 @@ class Pipeline {
   std::vector<store::CheckResult> results_;
   std::deque<pacing::MonotonicTime> recent_starts_;  // within the last second, when rate > 0
   uint64_t next_request_id_ = 1;
+  uint64_t fleet_cut_seq_ = 0;
+  int64_t cuts_reported_ = 0;
+  pacing::MonotonicTime last_rate_report_{};
   bool source_exhausted_ = false;
   bool credentials_proven_ = false;
   bool auth_rejected_ = false;

@@ -16,6 +16,10 @@ using namespace std::chrono_literals;
 struct RunOptions {
   static constexpr double kDefaultRate = 10;  // requests/s, retries included
   static constexpr double kDefaultBurst = 10;
+  // --rate auto starts here (unless the fleet remembers a rate found earlier) and never goes
+  // above --max-rate.
+  static constexpr double kDefaultAutoStart = 20;
+  static constexpr double kDefaultMaxRate = 1000;
   static constexpr int kDefaultConcurrency = 8;
   static constexpr pacing::Duration kDefaultTimeout = 6s;  // the gateway's sample client uses 6 s
   static constexpr pacing::Duration kDefaultConnectTimeout = 3s;
@@ -32,7 +36,10 @@ struct RunOptions {
   std::string gateway_url;
   std::string api_key;  // secret: never logged
 
-  double rate = kDefaultRate;  // 0 = unlimited
+  double rate = kDefaultRate;  // 0 = unlimited; with auto_rate: where auto starts
+  // --rate auto: find the gateway's budget, never above max_rate.
+  bool auto_rate = false;
+  double max_rate = kDefaultMaxRate;
   double burst = kDefaultBurst;
   int concurrency = kDefaultConcurrency;
   pacing::Duration timeout = kDefaultTimeout;

@@ -759,11 +759,11 @@ TEST(HttpEngineSimulatorTest, RetryAfterFromTheSimulatorDrivesTheRetryPolicy) {
 
   pacing::FakeClock clock;
   pacing::SeededRandom random(1);
-  pacing::RetryPolicy policy({}, random, clock);
-  const auto decision = policy.decide(to_attempt_result(r), 1);
+  pacing::RetryPolicy policy({}, random);
+  const auto decision = policy.decide(classify(to_attempt_result(r), clock.wall_now()), 1);
   EXPECT_EQ(decision.verdict, pacing::RetryDecision::kRetry);
   EXPECT_EQ(decision.delay, seconds(1));  // the jittered backoff (< 200 ms) is below Retry-After
-  EXPECT_FALSE(decision.throttle_pipeline);
+  EXPECT_TRUE(decision.throttled);        // a 503 with Retry-After: the gateway sheds load
 #endif
 }
 

@@ -109,7 +109,7 @@ TEST(CurlEngineTest, PollWaitsWhenIdle) {
 }
 
 TEST(TransportTest, AttemptResultFromResponse) {
-  using pacing::AttemptResult;
+  using http::AttemptResult;
   HttpResponse r;
   r.status = 429;
   r.retry_after = "7";

@@ -1,0 +1,121 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+
+#include "pacing/clock.h"
+
+namespace dr::pacing {
+
+struct RateControllerOptions {
+  enum class Mode {
+    kFixed,  // run at `rate`; after a throttle, settle under it and climb back
+    kAuto,   // find the gateway's budget, starting at `rate`, never above `max_rate`
+  };
+  static constexpr double kDefaultAutoStart = 20;     // requests/s
+  static constexpr double kDefaultMaxRate = 1000;     // requests/s, for auto
+  static constexpr double kSettleFraction = 0.97;     // of the measured limit
+  static constexpr double kMaxCutFraction = 0.5;      // one throttle never cuts deeper
+  static constexpr double kFixedFloorFraction = 1.0 / 16;  // fixed mode: of the ceiling
+  static constexpr Duration kDoublingTime = std::chrono::milliseconds(500);  // auto's start
+  static constexpr Duration kHold = std::chrono::milliseconds(500);
+  static constexpr Duration kMaxHold = std::chrono::seconds(8);
+  static constexpr double kSameLimit = 0.1;  // measured limits this close are the same limit
+  static constexpr Duration kSendWindow = std::chrono::milliseconds(250);
+  static constexpr Duration kProbeScale = std::chrono::seconds(3);
+  static constexpr Duration kReactionGuard = std::chrono::milliseconds(100);
+  static constexpr Duration kWindow = std::chrono::seconds(1);
+
+  Mode mode = Mode::kFixed;
+  // Fixed: the configured rate (0 = unlimited: the controller stays out of the way except for
+  // Retry-After pauses). Auto: the starting rate.
+  double rate = 10;
+  // Auto only: the controller never goes above this.
+  double max_rate = kDefaultMaxRate;
+  // Rates never fall below this (requests/s).
+  double min_rate = 0.5;
+};
+
+// Decides the request rate from what the gateway answers; the event loop copies rate() and
+// paused_until() into a TokenBucket. Pure logic on an injected Clock: it never waits.
+//
+// The rule (both modes; "ceiling" is the configured rate in fixed mode, --max-rate in auto mode,
+// and in a fleet this worker's share of it, set_ceiling()):
+//  1. Start: fixed mode runs at the ceiling. Auto mode starts at `rate` and doubles every 500 ms
+//     (continuously), never above twice the rate it actually sent at over the last second (so a
+//     run held back by its concurrency does not grow a rate it cannot test), until the first
+//     throttle or the ceiling.
+//  2. A throttle (429, or 503 with Retry-After) from a request sent at least 100 ms after the
+//     previous cut (or after the pause that followed it) is a cut: the gateway's limit L is
+//     measured as the accepted answers per second over the last second (or since that cut, if
+//     later; within the run's first 100 ms the rate just becomes 0.97 of what it was), and the
+//     rate becomes 0.97 L, but never less than half nor more than 0.97 of the
+//     rate before the cut. Throttles of requests sent earlier were caused by the old rate and
+//     only count. A Retry-After pauses all starts until it has passed, every time.
+//  3. After a cut the rate holds, then probes upward on a cubic curve,
+//     r(t) = P (1 + ((t - hold) / 3 s)^3), P the rate set by the cut: flat near P, so a steady
+//     limit is crossed slowly and rarely, and steep later, so a limit that rose is found within
+//     seconds (from 0.97 L to 2 L in about 3.8 s after the hold). The hold is 500 ms, doubled
+//     (up to 8 s) each time a cut measures the same limit as the one before (within 10 %): a
+//     steady limit is probed less and less often, each probe costing a few 429s (and the pause
+//     of any Retry-After).
+//  4. Always within [min_rate, ceiling], and in fixed mode at least 1/16 of the ceiling (a
+//     gateway throttling everything is paced by its Retry-After pauses, and the configured
+//     rate is back within seconds once it stops); in auto mode also within twice the rate it sent at over
+//     the last 250 ms while growing.
+//
+// Not thread-safe: used by the event-loop thread.
+class RateController {
+ public:
+  RateController(RateControllerOptions options, const Clock& clock);
+
+  // A request started now.
+  void on_sent();
+  // A request sent at `sent_at` got its answer now. accepted: the gateway did not refuse it for
+  // rate (any answer but a throttle); throttled: 429, or 503 with Retry-After.
+  void on_answer(MonotonicTime sent_at, bool throttled, std::optional<Duration> retry_after);
+
+  // The most this worker may use (its fleet share); <= 0 means the configured value again.
+  void set_ceiling(double ceiling);
+  // Another worker of the fleet was throttled: cut to `rate` (if lower) as if we had been.
+  void external_cut(double rate);
+
+  // Requests per second allowed now; 0 = unlimited (fixed mode with rate 0).
+  double rate();
+  MonotonicTime paused_until() const { return paused_until_; }
+  // True once a throttle ended auto's start (or at once in fixed mode).
+  bool settled() const { return !slow_start_; }
+  // The gateway limit measured at the last cut, if any (requests/s).
+  std::optional<double> measured_limit() const { return measured_limit_; }
+  double ceiling() const { return ceiling_; }
+  int64_t throttles() const { return throttles_; }
+  int64_t cuts() const { return cuts_; }
+
+ private:
+  double configured_ceiling() const;
+  double clamp(double r) const;
+  double per_second(const std::deque<MonotonicTime>& q, MonotonicTime from, MonotonicTime now) const;
+  void trim(MonotonicTime now);
+  void cut_to(double target, MonotonicTime now);
+
+  RateControllerOptions options_;
+  const Clock& clock_;
+  MonotonicTime started_;
+  double ceiling_;
+  bool slow_start_;
+  double base_;                 // P: the rate set by the last cut (or auto's start rate)
+  MonotonicTime base_at_;       // when the current curve starts (after any pause)
+  Duration hold_;               // how long the rate stays flat after the last cut
+  MonotonicTime last_cut_at_;   // the reference for the reaction guard and the measure window
+  bool cut_ever_ = false;
+  MonotonicTime paused_until_;
+  std::deque<MonotonicTime> sent_;      // within the last window
+  std::deque<MonotonicTime> accepted_;  // within the last window
+  std::optional<double> measured_limit_;
+  int64_t throttles_ = 0;
+  int64_t cuts_ = 0;
+};
+
+}  // namespace dr::pacing
