@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
+#include "common/duration.h"
+
 namespace dr::sim {
 
 RequestRateWindow::RequestRateWindow(pacing::MonotonicTime start) : start_(start) {}
@@ -55,12 +59,95 @@ void RequestRateWindow::reset(pacing::MonotonicTime now) {
   max_ = 0;
 }
 
+uint32_t RateSchedule::rate_at(pacing::Duration since_start) const {
+  uint32_t r = steps.empty() ? 0 : steps.front().rate;
+  for (const auto& s : steps) {
+    if (since_start >= s.at) r = s.rate;
+  }
+  return r;
+}
+
+std::string RateSchedule::to_string() const {
+  std::string out;
+  for (const auto& s : steps) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(s.rate);
+    if (&s != &steps.front()) out += "@" + format_duration(s.at);
+  }
+  return out;
+}
+
+Result<RateSchedule> parse_rate_schedule(std::string_view text) {
+  RateSchedule sched;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string_view::npos) comma = text.size();
+    const std::string_view part = text.substr(pos, comma - pos);
+    const size_t at = part.find('@');
+    const std::string_view rate_text = part.substr(0, at);
+    uint64_t rate = 0;
+    bool ok = !rate_text.empty() && rate_text.size() <= 7;
+    for (char c : rate_text) {
+      ok = ok && c >= '0' && c <= '9';
+      if (ok) rate = rate * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (!ok || rate < 1 || rate > 1'000'000) {
+      return Error::invalid(fmt::format(
+          "rate limit \"{}\": \"{}\" is not a rate of 1..1000000 requests/s", text, rate_text));
+    }
+    RateSchedule::Step step{pacing::Duration::zero(), static_cast<uint32_t>(rate)};
+    if (sched.steps.empty()) {
+      if (at != std::string_view::npos) {
+        return Error::invalid(fmt::format(
+            "rate limit \"{}\": the first rate holds from the start and takes no @time", text));
+      }
+    } else {
+      if (at == std::string_view::npos) {
+        return Error::invalid(fmt::format(
+            "rate limit \"{}\": \"{}\" needs a time, e.g. {}@20s", text, part, rate_text));
+      }
+      auto d = parse_duration(part.substr(at + 1));
+      if (!d) return Error::invalid(fmt::format("rate limit \"{}\": {}", text, d.error().message));
+      if (*d <= sched.steps.back().at) {
+        return Error::invalid(fmt::format(
+            "rate limit \"{}\": the times must increase (\"{}\")", text, part));
+      }
+      step.at = *d;
+    }
+    sched.steps.push_back(step);
+    pos = comma + 1;
+  }
+  return sched;
+}
+
 RateLimiter::RateLimiter(uint32_t rate, pacing::MonotonicTime start)
-    : rate_(rate), units_(static_cast<int64_t>(rate) * kUnitsPerToken), last_(start) {}
+    : RateLimiter(RateSchedule{{{pacing::Duration::zero(), rate}}}, start) {}
+
+RateLimiter::RateLimiter(RateSchedule schedule, pacing::MonotonicTime start)
+    : schedule_(std::move(schedule)),
+      start_(start),
+      rate_(schedule_.rate_at(pacing::Duration::zero())),
+      units_(rate_ * kUnitsPerToken),
+      last_(start) {}
+
+uint32_t RateLimiter::rate_at(pacing::MonotonicTime now) const {
+  return schedule_.rate_at(now - start_);
+}
 
 bool RateLimiter::try_acquire(pacing::MonotonicTime now) {
   std::lock_guard lock(mu_);
   if (now > last_) {
+    // A schedule change between last_ and now: refill at the old rate up to it, then switch.
+    for (const auto& step : schedule_.steps) {
+      const pacing::MonotonicTime change = start_ + step.at;
+      if (change <= last_ || change > now) continue;
+      int64_t ns = std::min<int64_t>((change - last_).count(), kUnitsPerToken);
+      units_ = std::min(rate_ * kUnitsPerToken, units_ + ns * rate_);
+      last_ = change;
+      rate_ = step.rate;
+      units_ = std::min(units_, rate_ * kUnitsPerToken);
+    }
     // After one second the bucket is full whatever the rate; capping there keeps the product small.
     int64_t ns = std::min<int64_t>((now - last_).count(), kUnitsPerToken);
     units_ = std::min(rate_ * kUnitsPerToken, units_ + ns * rate_);
@@ -69,6 +156,24 @@ bool RateLimiter::try_acquire(pacing::MonotonicTime now) {
   if (units_ < kUnitsPerToken) return false;
   units_ -= kUnitsPerToken;
   return true;
+}
+
+KeyedRateLimiter::KeyedRateLimiter(RateSchedule schedule, pacing::MonotonicTime start)
+    : schedule_(std::move(schedule)),
+      start_(start),
+      overflow_(std::make_unique<RateLimiter>(schedule_, start)) {}
+
+RateLimiter& KeyedRateLimiter::limiter_for(std::string_view key) {
+  std::lock_guard lock(mu_);
+  if (auto it = by_key_.find(key); it != by_key_.end()) return *it->second;
+  if (by_key_.size() >= kMaxKeys) return *overflow_;
+  auto [it, inserted] =
+      by_key_.emplace(std::string(key), std::make_unique<RateLimiter>(schedule_, start_));
+  return *it->second;
+}
+
+bool KeyedRateLimiter::try_acquire(std::string_view key, pacing::MonotonicTime now) {
+  return limiter_for(key).try_acquire(now);
 }
 
 }  // namespace dr::sim
