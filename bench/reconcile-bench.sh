@@ -11,6 +11,9 @@
 #   tls-h2   N=100,000 through an nginx TLS terminator (private CA, --ca-file) over HTTP/2,
 #            concurrency 256; also prints how many connections nginx saw
 #   tls-h1   the same over HTTP/1.1 (nginx without http2)
+#   auto     --rate auto against the simulator limited to 300/s and to 900/s (30 s each)
+#   toohigh  --rate 520 against 500/s (30 s): a configured rate a little too high
+#   schedule --rate auto against 900,300@20s,900@40s (60 s)
 # Usage: bench/reconcile-bench.sh [SCENARIO...]   (default: all)
 # Needs a Release build: cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C build-release
 set -euo pipefail
@@ -183,6 +186,30 @@ for s in "${scenarios[@]}"; do
       echo "$s   nginx saw $(tls_connections)"
       stop_nginx
       export GATEWAY_BASE_URL=$SIM_URL
+      ;;
+    auto)
+      for limit in 300 900; do
+        start_sim --threads 1 --rate-limit "$limit"
+        seed $((limit * 30))
+        measure "auto$limit" $((limit * 30)) 0ms 64 --rate auto --max-rate 5000 --max-attempts 10
+        curl -s "$SIM_URL/stats" >"$work/stats.json"
+        budget_summary "$work/stats.json" "$(cut -d' ' -f1 "$work/time")" $((limit * 30)) "$limit" 0
+        grep -o 'rate at the end [0-9]*/s.*' "$work/run.err" | tail -1
+        stop_sim
+      done
+      ;;
+    toohigh)
+      start_sim --threads 1 --rate-limit 500
+      seed 15000
+      measure toohigh 15000 0ms 64 --rate 520 --burst 10 --max-attempts 10
+      curl -s "$SIM_URL/stats" >"$work/stats.json"
+      budget_summary "$work/stats.json" "$(cut -d' ' -f1 "$work/time")" 15000 500 10
+      ;;
+    schedule)
+      start_sim --threads 1 --rate-limit 900,300@20s,900@40s
+      seed 42000  # 900 x 20 + 300 x 20 + 900 x 20
+      measure schedule 42000 0ms 64 --rate auto --max-rate 5000 --max-attempts 10
+      grep -c 'the gateway asked to slow down' "$work/run.err" | sed 's/^/schedule rate cuts: /'
       ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac

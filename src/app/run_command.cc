@@ -53,7 +53,8 @@ nlohmann::json options_json(const RunSettings& s) {
   const auto& o = s.run;
   nlohmann::json j;
   j["gateway_url"] = o.gateway_url;  // checked at start: never carries userinfo
-  j["rate"] = o.rate;
+  j["rate"] = o.auto_rate ? nlohmann::json("auto") : nlohmann::json(o.rate);
+  if (o.auto_rate) j["max_rate"] = o.max_rate;
   j["burst"] = o.burst;
   j["concurrency"] = o.concurrency;
   j["timeout"] = format_duration(o.timeout);
@@ -124,6 +125,8 @@ reconcile::RunCounts run_counts(const reconcile::PipelineStats& p, const store::
   c.requests = p.requests;
   c.retries = p.retries;
   c.throttled = p.throttles;
+  c.rate_cuts = p.rate_cuts;
+  c.rate_final = std::llround(p.current_rate);
   return c;
 }
 
@@ -192,8 +195,12 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   if (!run_id_r) return fail(ExitCode::kDatabase, run_id_r.error().message);
   int64_t run_id = *run_id_r;
   log::set_run_id(run_id);
-  log::info("run {} started as worker {}{}: gateway {}, rate {}/s, concurrency {}", run_id,
-            o.worker_id, o.dry_run ? " (dry run)" : "", o.gateway_url, o.rate, o.concurrency);
+  log::info("run {} started as worker {}{}: gateway {}, rate {}, concurrency {}", run_id,
+            o.worker_id, o.dry_run ? " (dry run)" : "", o.gateway_url,
+            o.auto_rate ? fmt::format("auto (from {}/s, at most {}/s)", o.rate, o.max_rate)
+            : o.rate > 0 ? fmt::format("{}/s", o.rate)
+                         : std::string("unlimited"),
+            o.concurrency);
 
   store::ClaimFilter filter;
   filter.min_age = o.min_age;
@@ -341,9 +348,15 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   }
 
   log::info(
-      "run {} {}: {} requests ({} retries, {} throttled by 429) in {:.1f} s{}", run_id,
-      store::to_string(status), stats.requests, stats.retries, stats.throttles, stats.seconds,
-      o.rate > 0 ? fmt::format(", max_starts_per_second={}", stats.max_starts_per_second) : "");
+      "run {} {}: {} requests ({} retries, {} throttled by 429/503, {} rate cuts) in {:.1f} s{}{}",
+      run_id, store::to_string(status), stats.requests, stats.retries, stats.throttles,
+      stats.rate_cuts, stats.seconds,
+      o.rate > 0 ? fmt::format(", max_starts_per_second={}, rate at the end {:.0f}/s",
+                               stats.max_starts_per_second, stats.current_rate)
+                 : "",
+      stats.measured_limit > 0
+          ? fmt::format(", gateway limit measured at the last cut {:.0f}/s", stats.measured_limit)
+          : "");
   // stdout carries the summary and the report paths; everything else went to stderr.
   std::printf(
       "run %lld %s: %lld claimed, %lld backfilled_completed, %lld expired, %lld failed, "

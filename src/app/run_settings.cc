@@ -1,8 +1,10 @@
 #include "app/run_settings.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 
@@ -21,14 +23,42 @@ std::string default_worker_id() {
 
 }  // namespace
 
-Result<double> parse_rate(std::string_view text) { return cli::parse_number(text, 0, 1e6); }
+Result<RateValue> parse_rate(std::string_view text) {
+  if (text == "auto") return RateValue{true, RunOptions::kDefaultAutoStart};
+  auto v = cli::parse_number(text, 0, 1e6);
+  if (!v) return Error::invalid(v.error().message + " (or auto)");
+  return RateValue{false, *v};
+}
 
 void declare_run_options(cli::CommandLine& cl, RunSettings& s) {
   RunOptions& o = s.run;
+  cl.value<RateValue>(
+      "rate", "N|auto",
+      fmt::format("requests per second to the gateway, retries included; after a 429 it is a "
+                  "ceiling to settle under. auto = find the gateway's budget: start at {}/s, "
+                  "grow while nothing is refused, settle just under the limit, at most "
+                  "--max-rate. 0 = unlimited (local benchmarks)",
+                  RunOptions::kDefaultAutoStart),
+      parse_rate,
+      [&o](RateValue v) {
+        o.auto_rate = v.automatic;
+        o.rate = v.rate;
+      },
+      fmt::format("{}", o.rate))
+      ->check([&s](const std::string& text) {
+        s.rate_values.push_back(text);
+        return std::string();
+      });
   cl.value<double>(
-      "rate", "N",
-      "requests per second to the gateway, retries included; 0 = unlimited (local benchmarks)",
-      parse_rate, [&o](double v) { o.rate = v; }, fmt::format("{}", o.rate));
+      "max-rate", "N",
+      "with --rate auto: never more than N requests per second in total (the most the "
+      "gateway's owner has agreed to)",
+      [](std::string_view t) -> Result<double> {
+        auto v = cli::parse_number(t, -1e9, 1e6);
+        if (!v) return v.error();
+        return *v;
+      },
+      [&s](double v) { s.max_rate = v; }, fmt::format("{}", RunOptions::kDefaultMaxRate));
   cl.number("burst", o.burst, 1, 1e6, "requests that may start at once after a quiet spell");
   cl.integer("concurrency", o.concurrency, 1, 4096, "requests in flight");
   cl.duration("timeout", o.timeout,
@@ -134,6 +164,30 @@ Status finish_run_settings(RunSettings& s) {
           "--created-after ({}) must be earlier than --created-before ({}): the window is empty",
           *o.created_after, *o.created_before));
     }
+  }
+  const bool rate_auto = std::find(s.rate_values.begin(), s.rate_values.end(), "auto") !=
+                         s.rate_values.end();
+  if (rate_auto && s.rate_values.size() > 1) {
+    return Error::invalid(fmt::format(
+        "--rate is given {} times ({}): with auto it must be given once, so it is clear "
+        "whether the rate is found or fixed",
+        s.rate_values.size(), fmt::join(s.rate_values, ", ")));
+  }
+  if (s.max_rate) {
+    if (!(*s.max_rate > 0)) {
+      return Error::invalid(fmt::format("--max-rate must be more than 0 requests/s, got {}",
+                                        *s.max_rate));
+    }
+    if (!o.auto_rate) {
+      return Error::invalid("--max-rate goes with --rate auto; a fixed --rate is its own maximum");
+    }
+    if (*s.max_rate < o.rate) {
+      return Error::invalid(fmt::format(
+          "--max-rate ({}/s) is below where --rate auto starts ({}/s): raise --max-rate or set "
+          "a fixed --rate",
+          *s.max_rate, o.rate));
+    }
+    o.max_rate = *s.max_rate;
   }
   if (o.worker_id.empty()) o.worker_id = default_worker_id();
   if (o.worker_id.size() > 200) return Error::invalid("--worker-id must be 1..200 characters");

@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "app/options.h"
 #include "common/command_line.h"
@@ -21,7 +22,6 @@ namespace dr::app {
 struct RunSettings {
   static constexpr std::string_view kDefaultReportDir = "reports";
   static constexpr std::string_view kDefaultReportFormats = "csv,json,html";
-  // Whether the key check of a --rate value also accepts words ("auto"): see parse_rate().
 
   ConnectionSettings connection;
   reconcile::RunOptions run;
@@ -32,10 +32,20 @@ struct RunSettings {
   std::optional<std::filesystem::path> metrics_file;
   std::optional<report::PushTarget> metrics_push;  // --metrics-push URL / METRICS_PUSH_URL
   report::ProgressMode progress = report::ProgressMode::kAuto;
+  // Every --rate value given, in order (finish_run_settings refuses `auto` next to another).
+  std::vector<std::string> rate_values;
+  // --max-rate, when given (finish_run_settings checks it against --rate).
+  std::optional<double> max_rate;
 };
 
-// The value of --rate: requests per second, 0 = unlimited. (The place to accept `auto` later.)
-Result<double> parse_rate(std::string_view text);
+// A --rate value: requests per second (0 = unlimited), or `auto`.
+struct RateValue {
+  bool automatic = false;
+  double rate = 0;
+};
+
+// The value of --rate: requests per second (0 = unlimited), or `auto`.
+Result<RateValue> parse_rate(std::string_view text);
 
 // The one place where `run`'s options are declared.
 void declare_run_options(cli::CommandLine& cl, RunSettings& s);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "common/log.h"
 #include "gateway/endpoints.h"
 #include "reconcile/attempt.h"
@@ -87,11 +89,16 @@ void Pipeline::follow_rate() {
   stats_.current_rate = bucket_.rate();
   stats_.rate_cuts = rate_.cuts();
   if (auto l = rate_.measured_limit()) stats_.measured_limit = *l;
+  if (rate_.cuts() != cuts_reported_) {
+    cuts_reported_ = rate_.cuts();
+    log::info("the gateway asked to slow down ({} so far): rate now {:.0f}/s{}", stats_.throttles,
+              bucket_.rate(),
+              stats_.measured_limit > 0
+                  ? fmt::format(" (it accepted {:.0f}/s)", stats_.measured_limit)
+                  : std::string());
+    if (hooks_.fleet) hooks_.fleet->report_cut(bucket_.rate());
+  }
   if (hooks_.fleet) {
-    if (rate_.cuts() != cuts_reported_) {
-      cuts_reported_ = rate_.cuts();
-      hooks_.fleet->report_cut(bucket_.rate());
-    }
     if (now - last_rate_report_ >= kProgressEvery) {
       last_rate_report_ = now;
       hooks_.fleet->report_rate(bucket_.rate(), rate_.settled());

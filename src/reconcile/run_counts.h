@@ -29,7 +29,10 @@ struct RunCounts {
   int64_t lease_lost = 0;
   int64_t requests = 0;
   int64_t retries = 0;
-  int64_t throttled = 0;  // 429 answers that slowed the whole pipeline
+  int64_t throttled = 0;  // answers asking to slow down (429, 503 with Retry-After)
+  int64_t rate_cuts = 0;  // times the rate controller cut the rate after one
+  // Requests/s the run was allowed at its end, rounded (with --rate auto: what it found).
+  int64_t rate_final = 0;
 
   bool operator==(const RunCounts&) const = default;
 };
@@ -45,7 +48,7 @@ struct RunCountField {
 
 // Every field, in the order reports show them: the six categories in report order (the same as
 // report::kCategories), then the other outcomes, then the internal counters.
-inline constexpr std::array<RunCountField, 14> kRunCountFields = {{
+inline constexpr std::array<RunCountField, 16> kRunCountFields = {{
     {"expired", &RunCounts::expired, RunCountKind::kCategory},
     {"failed", &RunCounts::failed, RunCountKind::kCategory},
     {"backfilled_completed", &RunCounts::backfilled_completed, RunCountKind::kCategory},
@@ -60,6 +63,8 @@ inline constexpr std::array<RunCountField, 14> kRunCountFields = {{
     {"requests", &RunCounts::requests, RunCountKind::kInternal},
     {"retries", &RunCounts::retries, RunCountKind::kInternal},
     {"throttled", &RunCounts::throttled, RunCountKind::kInternal},
+    {"rate_cuts", &RunCounts::rate_cuts, RunCountKind::kInternal},
+    {"rate_final", &RunCounts::rate_final, RunCountKind::kInternal},
 }};
 
 // The field called `name`, or nullopt.

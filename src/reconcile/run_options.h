@@ -16,8 +16,7 @@ using namespace std::chrono_literals;
 struct RunOptions {
   static constexpr double kDefaultRate = 10;  // requests/s, retries included
   static constexpr double kDefaultBurst = 10;
-  // --rate auto starts here (unless the fleet remembers a rate found earlier) and never goes
-  // above --max-rate.
+  // --rate auto starts here and never goes above --max-rate.
   static constexpr double kDefaultAutoStart = 20;
   static constexpr double kDefaultMaxRate = 1000;
   static constexpr int kDefaultConcurrency = 8;

@@ -176,13 +176,14 @@ struct Shared {
         clock(clk),
         start_time(clk.now()),
         stats(start_time, config.track_tokens),
-        limiter(config.rate_limit, start_time) {}
+        limiter(config.rate_limit.value_or(RateSchedule{{{pacing::Duration::zero(), 1}}}),
+                start_time) {}
 
   const SimConfig config;
   pacing::Clock& clock;
   const pacing::MonotonicTime start_time;
   SimStats stats;
-  RateLimiter limiter;
+  KeyedRateLimiter limiter;
 
   std::shared_mutex created_mu;  // guards `created` and `moved`
   std::unordered_map<std::string, CreatedSession> created;
@@ -356,7 +357,7 @@ void Worker::handle(evhttp_request* req) {
     answer(req, 401, kApiKeyInvalid);
     return;
   }
-  if (sim.config.rate_limit > 0 && !sim.limiter.try_acquire(now)) {
+  if (sim.config.rate_limit && !sim.limiter.try_acquire(key, now)) {
     answer(req, 429, kTooManyRequests, true);
     return;
   }

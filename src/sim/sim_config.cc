@@ -176,10 +176,19 @@ std::unique_ptr<cli::CommandLine> sim_command_line(SimFlags& f) {
            c.faults.unknown_state);
   whole("fail-first", 0, 1'000'000, "each token's first N GETs get 503 with Retry-After: 1",
         c.fail_first);
-  whole("rate-limit", 0, 100'000'000,
-        "at most N requests/s over all tokens: a token bucket with burst N, full at start; "
-        "refused requests get 429 with Retry-After: 1; 0 = none",
-        c.rate_limit);
+  cl->value<std::optional<RateSchedule>>(
+      "rate-limit", "N[,N@T...]",
+      "at most N requests/s per API key: a token bucket with burst N, full at start; refused "
+      "requests get 429 with Retry-After: 1. A schedule changes it during the run: "
+      "900,300@20s,900@40s is 900/s, then 300/s from 20 s after the start, 900/s again from "
+      "40 s; 0 = none",
+      [](std::string_view t) -> Result<std::optional<RateSchedule>> {
+        if (t == "0") return std::optional<RateSchedule>();
+        auto s = parse_rate_schedule(t);
+        if (!s) return s.error();
+        return std::optional<RateSchedule>(std::move(*s));
+      },
+      [&c](std::optional<RateSchedule> v) { c.rate_limit = std::move(v); }, "0");
   cl->value<long long>(
       "force-status", "CODE", "answer every gateway request with this HTTP status (e.g. 401)",
       [](std::string_view t) { return cli::parse_integer(t, 100, 599); },

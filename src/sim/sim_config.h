@@ -12,6 +12,7 @@
 #include "common/result.h"
 #include "pacing/clock.h"
 #include "sim/outcomes.h"
+#include "sim/rate.h"
 
 namespace dr::sim {
 
@@ -63,7 +64,7 @@ struct SimConfig {
   FaultMix faults;
   pacing::Duration hold_limit = kDefaultHoldLimit;  // a held (--fault-timeout) request is closed
   uint32_t fail_first = 0;                          // each token's first N GETs are answered 503
-  uint32_t rate_limit = 0;                          // requests/s, 0 = none
+  std::optional<RateSchedule> rate_limit;  // per API key; none = no limit
   int force_status = 0;  // 0 = off; otherwise every gateway request gets this status
   bool track_tokens = false;
   bool exit_with_parent = false;  // PR_SET_PDEATHSIG(SIGTERM)

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <pqxx/pqxx>
@@ -529,6 +530,68 @@ TEST_F(RunTest, EveryAnswerA404PointsAtTheGatewayUrl) {
   EXPECT_EQ(f.exit_code, 2) << f.err;
   EXPECT_NE(f.err.find("1 of the 2 token(s)"), std::string::npos) << f.err;
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_findings WHERE followed_up_by = 'bob'"), 1);
+}
+
+
+// How much of a simulator's limit a run used: answers the simulator accepted (not 429) per second
+// of the run's whole life (start-up, claims and report included), over the limit.
+struct BudgetUse {
+  double used = 0;       // fraction of limit x seconds
+  double throttled = 0;  // fraction of requests answered 429
+};
+
+BudgetUse budget_use(const nlohmann::json& stats, double limit, double seconds) {
+  const double total = stats["requests_total"].get<double>();
+  const double refused = stats["responses_by_status"].value("429", 0.0);
+  return {(total - refused) / (limit * seconds), total > 0 ? refused / total : 0};
+}
+
+TEST_F(RunTest, RateAutoFindsTheSimulatorsLimit) {
+  // 300/s, about 20 s of work: auto starts at 20/s, finds the limit and settles just under it.
+  constexpr int kN = 6000;
+  seed(0, kN);
+  SimProcess sim(sim_options({"--rate-limit", "300"}));
+  const auto start = std::chrono::steady_clock::now();
+  auto args = run_args({"--max-rate", "2000", "--concurrency", "64", "--batch-size", "500",
+                        "--max-attempts", "10"});
+  // `--rate auto` must be the only --rate: replace the fixture's --rate 0.
+  auto rate = std::find(args.begin(), args.end(), "--rate");
+  ASSERT_NE(rate, args.end());
+  *(rate + 1) = "auto";
+  auto r = run_reconciler(args, env(sim));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_states_match_simulator(kN);
+  const auto use = budget_use(sim.stats(), 300, seconds);
+  std::printf("rate auto vs 300/s: %.1f %% of the budget used, %.2f %% answered 429, %.1f s\n",
+              use.used * 100, use.throttled * 100, seconds);
+  EXPECT_GE(use.used, 0.9);
+  EXPECT_LE(use.throttled, 0.01);
+  EXPECT_NE(r.err.find("rate auto (from 20/s, at most 2000/s)"), std::string::npos) << r.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE options->>'rate' = 'auto'"), 1);
+}
+
+TEST_F(RunTest, FixedRateSomewhatTooHighSettlesUnderTheLimit) {
+  // --rate 550 against 500/s: the simulator's burst (500) lasts 10 s, then 429s; the run must
+  // treat 550 as a ceiling to settle under, not a target to keep hitting.
+  constexpr int kN = 8000;
+  seed(0, kN);
+  SimProcess sim(sim_options({"--rate-limit", "500"}));
+  const auto start = std::chrono::steady_clock::now();
+  auto r = run_reconciler(run_args({"--rate", "550", "--concurrency", "64", "--batch-size", "500",
+                                    "--max-attempts", "10"}),
+                          env(sim));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_states_match_simulator(kN);
+  const auto stats = sim.stats();
+  const auto use = budget_use(stats, 500, seconds);
+  std::printf("rate 550 vs 500/s: %.1f %% of the budget used, %.2f %% answered 429, %.1f s\n",
+              use.used * 100, use.throttled * 100, seconds);
+  EXPECT_GT(stats["responses_by_status"].value("429", 0), 0);  // the limit was met
+  EXPECT_GE(use.used, 0.95);
+  EXPECT_LE(use.throttled, 0.01);
+  EXPECT_NE(r.err.find("the gateway asked to slow down"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -150,6 +150,41 @@ TEST(RunOptions, RangesAndValuesNameTheOption) {
   EXPECT_EQ(p->settings.run.rate, 4);
 }
 
+TEST(RunOptions, RateAutoAndMaxRate) {
+  auto p = parse_run({"--rate", "auto", "--max-rate", "900"});
+  ASSERT_TRUE(p->outcome.ok()) << p->outcome.error().message;
+  ASSERT_TRUE(finish_run_settings(p->settings).ok());
+  EXPECT_TRUE(p->settings.run.auto_rate);
+  EXPECT_EQ(p->settings.run.rate, reconcile::RunOptions::kDefaultAutoStart);
+  EXPECT_EQ(p->settings.run.max_rate, 900);
+  auto d = parse_run({"--rate", "auto"});
+  ASSERT_TRUE(d->outcome.ok());
+  ASSERT_TRUE(finish_run_settings(d->settings).ok());
+  EXPECT_EQ(d->settings.run.max_rate, reconcile::RunOptions::kDefaultMaxRate);
+  ScopedEnv rate("DEPOSIT_RECONCILER_RATE", "auto");
+  auto e = parse_run({});
+  ASSERT_TRUE(e->outcome.ok());
+  EXPECT_TRUE(e->settings.run.auto_rate);
+}
+
+TEST(RunOptions, RateAutoBadInputIsOneClearLine) {
+  const std::string below = error_of({"--rate", "auto", "--max-rate", "5"});
+  EXPECT_NE(below.find("--max-rate (5/s) is below where --rate auto starts (20/s)"),
+            std::string::npos)
+      << below;
+  EXPECT_NE(error_of({"--rate", "auto", "--max-rate", "0"}).find("--max-rate must be more than 0"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--rate", "auto", "--max-rate", "-3"}).find("--max-rate must be more than 0"),
+            std::string::npos);
+  const std::string twice = error_of({"--rate", "auto", "--rate", "300"});
+  EXPECT_NE(twice.find("--rate is given 2 times (auto, 300)"), std::string::npos) << twice;
+  EXPECT_NE(error_of({"--rate", "300", "--rate", "auto"}).find("given 2 times"), std::string::npos);
+  EXPECT_NE(error_of({"--rate", "300", "--max-rate", "500"}).find("goes with --rate auto"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--rate", "autom"}).find("or auto"), std::string::npos);
+  for (const auto& e : {below, twice}) EXPECT_EQ(e.find('\n'), std::string::npos);
+}
+
 TEST(RunOptions, LogLevelAcceptsWarning) {
   auto p = parse_run({"--log-level", "warning"});
   ASSERT_TRUE(p->outcome.ok()) << p->outcome.error().message;

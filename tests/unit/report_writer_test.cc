@@ -298,7 +298,9 @@ TEST(ReportWriter, JsonCarriesRunFactsCountsAndIntactSessions) {
                                                                   {"lease_lost", 0},
                                                                   {"requests", 0},
                                                                   {"retries", 0},
-                                                                  {"throttled", 0}}));
+                                                                  {"throttled", 0},
+                                                                  {"rate_cuts", 0},
+                                                                  {"rate_final", 0}}));
 
   const auto& s = j["sessions"];
   ASSERT_EQ(s.size(), 6u);

@@ -49,7 +49,7 @@ TEST(SimConfig, Defaults) {
   EXPECT_TRUE(c.demo_credentials);
   EXPECT_DOUBLE_EQ(c.outcomes.completed, 0.6);
   EXPECT_EQ(c.hold_limit, seconds(30));
-  EXPECT_EQ(c.rate_limit, 0u);
+  EXPECT_FALSE(c.rate_limit.has_value());
 }
 
 TEST(SimConfig, EveryFlag) {
@@ -112,10 +112,22 @@ TEST(SimConfig, EveryFlag) {
   EXPECT_DOUBLE_EQ(c.faults.sum(), 0.6);
   EXPECT_EQ(c.hold_limit, seconds(60));
   EXPECT_EQ(c.fail_first, 3u);
-  EXPECT_EQ(c.rate_limit, 50u);
+  ASSERT_TRUE(c.rate_limit.has_value());
+  EXPECT_EQ(c.rate_limit->to_string(), "50");
   EXPECT_EQ(c.force_status, 403);
   EXPECT_TRUE(c.track_tokens);
   EXPECT_TRUE(c.verbose);
+}
+
+TEST(SimConfig, RateLimitOnASchedule) {
+  auto cmd = parse({"--rate-limit", "900,300@20s,900@40s"});
+  ASSERT_TRUE(cmd.ok()) << cmd.error().message;
+  ASSERT_TRUE(cmd->config.rate_limit.has_value());
+  EXPECT_EQ(cmd->config.rate_limit->steps.size(), 3u);
+  EXPECT_EQ(cmd->config.rate_limit->rate_at(seconds(25)), 300u);
+  auto none = parse({"--rate-limit", "0"});
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->config.rate_limit.has_value());
 }
 
 TEST(SimConfig, HelpAndVersion) {
@@ -137,6 +149,8 @@ TEST(SimConfig, BadFlagsNameTheFlag) {
       {{"--fault-500", "1.5"}, "--fault-500"},
       {{"--fault-500", "0.6", "--fault-503", "0.6"}, "more than 1"},
       {{"--latency", "5"}, "duration"},
+      {{"--rate-limit", "900,300"}, "--rate-limit"},
+      {{"--rate-limit", "900,300@20s,100@10s"}, "increase"},
       {{"--latency", "5x"}, "duration"},
       {{"--outcomes", "completed=2"}, "completed"},
       {{"--force-status", "42"}, "--force-status"},

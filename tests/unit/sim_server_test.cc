@@ -164,7 +164,7 @@ TEST_F(SimServerTest, NewForCountsFromCreationForPostedSessions) {
 TEST_F(SimServerTest, RateLimitIsATokenBucketWithBurstEqualToTheRate) {
   SimConfig c;
   c.preload = 10;
-  c.rate_limit = 3;
+  c.rate_limit = RateSchedule{{{pacing::Duration::zero(), 3}}};
   start(c);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(get("sim-1-1").status, 200) << i;
   Reply limited = get("sim-1-1");
