@@ -286,8 +286,10 @@ class RecordingRelay {
         fds.push_back({p.upstream, POLLIN, 0});
       }
       if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
+      // Only the pipes that were polled: one accepted below has no entry in `fds` yet.
+      const size_t polled = pipes.size();
       if (fds[0].revents & POLLIN) accept_one(pipes);
-      for (size_t i = 0; i < pipes.size(); ++i) {
+      for (size_t i = 0; i < polled; ++i) {
         Pipe& p = pipes[i];
         if (p.client < 0) continue;
         char buf[16384];
