@@ -91,14 +91,18 @@ int migrate_command(const std::vector<std::string>& argv, const EnvLookup& env) 
   auto cl = migrate_command_line(migrate);
   if (auto done = parse_command(*cl, argv, settings)) return *done;
   auto url = load_database_url(*cl, settings, env);
-  if (!url) return fail(ExitCode::kUsage, url.error().message);
+  if (!url) return fail_with(Origin::kConfiguration, url.error().message);
   auto store_opts = store_options(settings);
-  if (!store_opts) return fail(ExitCode::kUsage, store_opts.error().message);
+  if (!store_opts) return fail_with(Origin::kConfiguration, store_opts.error().message);
   store::MigrateOptions migrate_opts;
   migrate_opts.mapping = store_opts->mapping;
   migrate_opts.notification_trigger = migrate.notification_trigger;
   auto r = store::migrate(*url, migrate_opts);
-  if (!r) return fail(database_exit_code(r.error()), r.error().message + database_hint(*url, env));
+  if (!r) {
+    auto f = database_failure(r.error());
+    f.message += database_hint(*url, env);
+    return fail(f);
+  }
   if (r->trigger_installed) {
     std::printf("installed the notification trigger on %s\n", migrate_opts.mapping.table.c_str());
   }
@@ -116,29 +120,33 @@ int report_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   auto cl = report_command_line(settings);
   if (auto done = parse_command(*cl, argv, settings.connection)) return *done;
   if (settings.run_id.has_value() == settings.latest) {
-    return fail(ExitCode::kUsage, "give exactly one of --run ID or --latest");
+    return fail_with(Origin::kConfiguration, "give exactly one of --run ID or --latest");
   }
   std::optional<int64_t> run_id = settings.run_id;
   if (auto s = report::prepare_report_dir(settings.report_dir); !s)
-    return fail(ExitCode::kUsage, s.error().message);
+    return fail_with(Origin::kConfiguration, s.error().message);
   auto url = load_database_url(*cl, settings.connection, env);
-  if (!url) return fail(ExitCode::kUsage, url.error().message);
+  if (!url) return fail_with(Origin::kConfiguration, url.error().message);
   auto store = connect_store(*url, settings.connection);
-  if (!store) return fail(database_exit_code(store.error()), store.error().message);
-  if (auto s = (*store)->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
+  if (!store) return fail(database_failure(store.error()));
+  if (auto s = (*store)->check_schema(); !s) return fail(database_failure(s.error()));
   if (!run_id) {
     auto latest = (*store)->latest_run_id();
-    if (!latest) return fail(ExitCode::kDatabase, latest.error().message);
-    if (!latest->has_value()) return fail(ExitCode::kUsage, "there are no runs yet");
+    if (!latest) return fail(database_failure(latest.error()));
+    if (!latest->has_value()) return fail_with(Origin::kConfiguration, "there are no runs yet");
     run_id = **latest;
   }
   auto paths =
       write_reports(**store, *run_id, settings.report_dir, settings.formats, settings.include_open);
   if (!paths) {
-    auto code = paths.error().code == ErrorCode::kNotFound      ? ExitCode::kUsage
-                : paths.error().code == ErrorCode::kUnavailable ? ExitCode::kDatabase
-                                                                : exit_code_for(paths.error());
-    return fail(code, paths.error().message);
+    const Error& e = paths.error();
+    // No such run is the person's mistake; a file that cannot be written is this machine's.
+    if (e.code == ErrorCode::kNotFound) return fail_with(Origin::kConfiguration, e.message);
+    if (e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kSchema) {
+      return fail(database_failure(e));
+    }
+    if (e.code == ErrorCode::kInvalidArgument) return fail(configuration_failure(e));
+    return fail(local_failure(e));
   }
   for (const auto& p : *paths) std::printf("%s\n", p.c_str());
   return 0;
@@ -149,26 +157,26 @@ int follow_up_command(const std::vector<std::string>& argv, const EnvLookup& env
   settings.by = env("USER").value_or("deposit-reconciler");
   auto cl = follow_up_command_line(settings);
   if (auto done = parse_command(*cl, argv, settings.connection)) return *done;
-  if (!settings.run_id) return fail(ExitCode::kUsage, "--run ID is required");
+  if (!settings.run_id) return fail_with(Origin::kConfiguration, "--run ID is required");
   if (settings.all == !settings.tokens.empty()) {
-    return fail(ExitCode::kUsage, "give either --all or the session tokens to mark");
+    return fail_with(Origin::kConfiguration, "give either --all or the session tokens to mark");
   }
   const std::string& by = settings.by;
   auto url = load_database_url(*cl, settings.connection, env);
-  if (!url) return fail(ExitCode::kUsage, url.error().message);
+  if (!url) return fail_with(Origin::kConfiguration, url.error().message);
   auto store = connect_store(*url, settings.connection);
-  if (!store) return fail(database_exit_code(store.error()), store.error().message);
-  if (auto s = (*store)->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
+  if (!store) return fail(database_failure(store.error()));
+  if (auto s = (*store)->check_schema(); !s) return fail(database_failure(s.error()));
   store::FollowUp follow_up;
   follow_up.run_id = *settings.run_id;
   follow_up.tokens = settings.tokens;
   follow_up.by = by;
   auto n = (*store)->mark_followed_up(follow_up);
-  if (!n) return fail(ExitCode::kDatabase, n.error().message);
+  if (!n) return fail(database_failure(n.error()));
   if (!follow_up.tokens.empty() && *n < static_cast<int64_t>(follow_up.tokens.size())) {
     std::printf("%lld finding(s) marked as followed up by %s\n", static_cast<long long>(*n),
                 by.c_str());
-    return fail(ExitCode::kUsage,
+    return fail_with(Origin::kConfiguration,
                 fmt::format("{} of the {} token(s) given have no open finding in run {} or an "
                             "earlier one (a typo, or already followed up?)",
                             follow_up.tokens.size() - static_cast<size_t>(*n),
@@ -184,12 +192,12 @@ int runs_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   auto cl = runs_command_line(settings);
   if (auto done = parse_command(*cl, argv, settings.connection)) return *done;
   auto url = load_database_url(*cl, settings.connection, env);
-  if (!url) return fail(ExitCode::kUsage, url.error().message);
+  if (!url) return fail_with(Origin::kConfiguration, url.error().message);
   auto store = connect_store(*url, settings.connection);
-  if (!store) return fail(database_exit_code(store.error()), store.error().message);
-  if (auto s = (*store)->check_schema(); !s) return fail(ExitCode::kDatabase, s.error().message);
+  if (!store) return fail(database_failure(store.error()));
+  if (auto s = (*store)->check_schema(); !s) return fail(database_failure(s.error()));
   auto runs = (*store)->recent_runs(settings.last.value_or(RunsSettings::kDefaultLast), std::nullopt);
-  if (!runs) return fail(ExitCode::kDatabase, runs.error().message);
+  if (!runs) return fail(database_failure(runs.error()));
   std::vector<report::RunListing> listed;
   for (const auto& r : *runs) listed.push_back(run_listing(r));
   const bool table = !settings.json && ::isatty(STDOUT_FILENO) != 0;

@@ -9,6 +9,7 @@
 
 #include "app/command_lines.h"
 #include "app/commands.h"
+#include "app/options.h"
 #include "app/run_settings.h"
 #include "common/exit_codes.h"
 #include "common/log.h"
@@ -72,9 +73,10 @@ std::string usage() {
       "Every option can also be set by an environment variable (shown in the help) or a key of\n"
       "--config FILE (or {}); a flag beats the environment, which beats the file.\n"
       "  --version        print the version and the git revision\n"
-      "exit codes: 0 ok, 1 internal error, 2 usage/configuration, 3 partial (some sessions "
-      "unchecked),\n            4 credentials rejected, 5 database unavailable or schema "
-      "missing/outdated,\n            130/143 interrupted by SIGINT/SIGTERM\n",
+      "exit codes: 0 ok, 1 internal error or a local resource (disk, open files), 2 usage/\n"
+      "            configuration, 3 partial (some sessions unchecked), 4 credentials rejected,\n"
+      "            5 database unavailable or schema missing/outdated, 6 nothing to check and\n"
+      "            the sessions table looks wrong, 130/143 interrupted by SIGINT/SIGTERM\n",
       kConfigEnv);
   return out;
 }
@@ -108,22 +110,22 @@ int main_entry(int argc, char** argv) {
     if (command == "help" && !args.empty()) {
       const Command* c = find_command(args[0]);
       if (c == nullptr) {
-        return fail(ExitCode::kUsage,
-                    fmt::format("unknown command \"{}\" (see deposit-reconciler --help)", args[0]));
+        return fail_with(Origin::kConfiguration,
+                         fmt::format("unknown command \"{}\" (see deposit-reconciler --help)", args[0]));
       }
       return c->run({"--help"}, env);
     }
     if (command.empty() || command == "--help" || command == "-h" || command == "help") {
       std::fputs(usage().c_str(), command.empty() ? stderr : stdout);
-      return command.empty() ? to_int(ExitCode::kUsage) : 0;
+      return command.empty() ? to_int(exit_code_of(Origin::kConfiguration)) : 0;
     }
     if (const Command* c = find_command(command)) return c->run(args, env);
     std::fprintf(stderr, "deposit-reconciler: unknown command \"%s\"\n\n%s", command.c_str(),
                  usage().c_str());
-    return to_int(ExitCode::kUsage);
+    return to_int(exit_code_of(Origin::kConfiguration));
   } catch (const std::exception& e) {
-    log::error("internal error: {}", e.what());
-    return to_int(ExitCode::kInternal);
+    // std::bad_alloc and friends: this machine, or a bug; either way exit 1.
+    return fail_with(Origin::kInternal, fmt::format("internal error: {}", e.what()));
   }
 }
 

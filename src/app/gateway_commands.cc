@@ -58,23 +58,26 @@ Result<GatewaySetup> gateway_setup(const ConnectionSettings& s, const EnvLookup&
   return g;
 }
 
-// Maps a failed exchange to a message and an exit code.
-int gateway_failure(const http::HttpResponse& r, std::string_view what,
-                    std::string_view credentials_hint) {
+// Where a failed exchange went wrong: the credentials, the request (a 4xx for what we sent), this
+// machine, or the gateway's availability.
+Failure gateway_failure(const http::HttpResponse& r, std::string_view what,
+                        std::string_view credentials_hint) {
   if (r.error != http::TransportError::kNone) {
-    return fail(ExitCode::kPartial, fmt::format("{}: {}", what, r.error_message));
+    auto msg = fmt::format("{}: {}", what, r.error_message);
+    return {is_local_resource_error(msg) ? Origin::kLocalResource : Origin::kGatewayUnavailable,
+            msg};
   }
   auto detail = gateway::describe_error_body(r.body);
   auto msg = detail.empty()
                  ? fmt::format("{}: the gateway answered HTTP {}", what, r.status)
                  : fmt::format("{}: the gateway answered HTTP {}: {}", what, r.status, detail);
   if (r.status == 401 || r.status == 403) {
-    return fail(ExitCode::kAuthRejected, fmt::format("{} ({})", msg, credentials_hint));
+    return {Origin::kGatewayRejected, fmt::format("{} ({})", msg, credentials_hint)};
   }
   if (r.status >= 400 && r.status < 500 && r.status != 404 && r.status != 408 && r.status != 429) {
-    return fail(ExitCode::kUsage, msg);
+    return {Origin::kConfiguration, msg};
   }
-  return fail(ExitCode::kPartial, msg);
+  return {Origin::kGatewayUnavailable, msg};
 }
 
 }  // namespace
@@ -84,22 +87,22 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
   auto cl = create_session_command_line(settings);
   if (auto done = parse_command(*cl, argv, settings.connection)) return *done;
   const gateway::CreateSessionRequest& req = settings.request;
-  if (!cl->has("user-id")) return fail(ExitCode::kUsage, "--user-id is required");
-  if (!cl->has("user-name")) return fail(ExitCode::kUsage, "--user-name is required");
-  if (auto s = gateway::validate(req); !s) return fail(ExitCode::kUsage, s.error().message);
+  if (!cl->has("user-id")) return fail_with(Origin::kConfiguration, "--user-id is required");
+  if (!cl->has("user-name")) return fail_with(Origin::kConfiguration, "--user-name is required");
+  if (auto s = gateway::validate(req); !s) return fail_with(Origin::kConfiguration, s.error().message);
 
   auto secret = load_secret(settings.connection.hmac_secret_file, "GATEWAY_HMAC_SECRET",
                             "GATEWAY_HMAC_SECRET_FILE", "HMAC secret", env);
-  if (!secret) return fail(ExitCode::kUsage, secret.error().message);
+  if (!secret) return fail_with(Origin::kConfiguration, secret.error().message);
   if (!secret->has_value()) {
-    return fail(ExitCode::kUsage,
+    return fail_with(Origin::kConfiguration,
                 "no HMAC secret: set GATEWAY_HMAC_SECRET or GATEWAY_HMAC_SECRET_FILE, or pass "
                 "--hmac-secret-file");
   }
   auto gw = gateway_setup(settings.connection, env, settings.timeout);
-  if (!gw) return fail(exit_code_for(gw.error()), gw.error().message);
+  if (!gw) return fail(configuration_failure(gw.error()));
   auto db_url = load_database_url(*cl, settings.connection, env);
-  if (!db_url) return fail(ExitCode::kUsage, db_url.error().message);
+  if (!db_url) return fail_with(Origin::kConfiguration, db_url.error().message);
 
   // Connect before the POST: a session the gateway created but we failed to store is worse
   // than no session at all.
@@ -112,8 +115,8 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
   }
   if (want_db) {
     auto s = connect_store(*db_url, settings.connection);
-    if (!s) return fail(database_exit_code(s.error()), s.error().message);
-    if (auto st = (*s)->check_schema(); !st) return fail(ExitCode::kDatabase, st.error().message);
+    if (!s) return fail(database_failure(s.error()));
+    if (auto st = (*s)->check_schema(); !st) return fail(database_failure(st.error()));
     store = std::move(*s);
   }
 
@@ -128,11 +131,13 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
   // Never retried: a POST whose answer was lost may still have created a session.
   auto r = send_one(*gw->engine, std::move(post));
   if (r.error != http::TransportError::kNone || r.status < 200 || r.status >= 300) {
-    return gateway_failure(r, "creating the session failed",
-                           "check the API key and the HMAC secret");
+    return fail(gateway_failure(r, "creating the session failed",
+                                "check the API key and the HMAC secret"));
   }
   auto created = gateway::parse_created_session(r.body);
-  if (!created) return fail(ExitCode::kInternal, created.error().message);
+  // The gateway said 2xx but its answer cannot be read: the gateway's fault, and the session
+  // may exist. Exit 1, as before: an answer we cannot parse is not "some sessions unchecked".
+  if (!created) return fail_with(Origin::kInternal, created.error().message);
 
   if (store) {
     store::NewSessionRow row;
@@ -150,9 +155,10 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
     if (auto s = store->insert_new_session(row); !s) {
       // The session exists at the gateway: say so loudly, with what is needed to store it by hand.
       std::printf("%s\n%s\n", created->session_token.c_str(), created->checkout_url.c_str());
-      return fail(ExitCode::kDatabase,
-                  fmt::format("the gateway created session {} but storing it failed: {}",
-                              created->session_token, s.error().message));
+      auto f = database_failure(s.error());
+      f.message = fmt::format("the gateway created session {} but storing it failed: {}",
+                              created->session_token, s.error().message);
+      return fail(f);
     }
   } else {
     log::info("no database configured: the session was created but not stored");
@@ -169,13 +175,13 @@ int status_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   auto cl = status_command_line(settings);
   if (auto done = parse_command(*cl, argv, settings.connection)) return *done;
   if (settings.tokens.size() != 1) {
-    return fail(ExitCode::kUsage, "status takes exactly one session token");
+    return fail_with(Origin::kConfiguration, "status takes exactly one session token");
   }
   const std::string& token = settings.tokens[0];
-  if (token.empty()) return fail(ExitCode::kUsage, "the session token is empty");
+  if (token.empty()) return fail_with(Origin::kConfiguration, "the session token is empty");
   const int max_attempts = settings.max_attempts;
   auto gw = gateway_setup(settings.connection, env, settings.timeout);
-  if (!gw) return fail(exit_code_for(gw.error()), gw.error().message);
+  if (!gw) return fail(configuration_failure(gw.error()));
 
   pacing::SystemClock clock;
   pacing::SeededRandom random(std::random_device{}());
@@ -197,15 +203,15 @@ int status_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   }
   if (r.error != http::TransportError::kNone || r.status < 200 || r.status >= 300) {
     if (r.status == 404) {
-      return fail(ExitCode::kPartial,
-                  fmt::format("the gateway does not know session {}", log::redact_token(token)));
+      return fail_with(Origin::kGatewayUnavailable,
+                       fmt::format("the gateway does not know session {}", log::redact_token(token)));
     }
-    return gateway_failure(r, "querying the session failed", "check the API key");
+    return fail(gateway_failure(r, "querying the session failed", "check the API key"));
   }
   auto status = gateway::parse_session_status(r.body);
   if (status.kind != gateway::SessionStatus::Kind::kOk) {
-    return fail(ExitCode::kPartial,
-                fmt::format("the gateway's answer is unusable: {}", status.detail));
+    return fail_with(Origin::kGatewayUnavailable,
+                     fmt::format("the gateway's answer is unusable: {}", status.detail));
   }
   nlohmann::ordered_json out = {{"sessionToken", token},
                                 {"sessionState", std::string(gateway::to_string(status.state))},

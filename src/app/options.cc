@@ -144,12 +144,12 @@ Status configure_logging(const ConnectionSettings& s) {
 std::optional<int> parse_command(cli::CommandLine& cl, const std::vector<std::string>& argv,
                                  const ConnectionSettings& s) {
   auto parsed = cl.parse(argv);
-  if (!parsed) return fail(ExitCode::kUsage, parsed.error().message);
+  if (!parsed) return fail_with(Origin::kConfiguration, parsed.error().message);
   if (*parsed == cli::CommandLine::Outcome::kHelp) {
     std::fputs(cl.help().c_str(), stdout);
     return 0;
   }
-  if (auto st = configure_logging(s); !st) return fail(ExitCode::kUsage, st.error().message);
+  if (auto st = configure_logging(s); !st) return fail(configuration_failure(st.error()));
   return std::nullopt;
 }
 
@@ -168,37 +168,18 @@ Result<std::string> load_database_url(const cli::CommandLine& cl, const Connecti
   return load_database_url(s.database_url, cl.on_command_line("database-url"), env);
 }
 
-ExitCode exit_code_for(const Error& e) {
-  switch (e.code) {
-    case ErrorCode::kInvalidArgument:
-      return ExitCode::kUsage;
-    case ErrorCode::kSchema:
-      return ExitCode::kDatabase;
-    case ErrorCode::kAuth:
-      return ExitCode::kAuthRejected;
-    case ErrorCode::kUnavailable:
-    case ErrorCode::kNotFound:
-    case ErrorCode::kIo:
-    case ErrorCode::kInternal:
-      return ExitCode::kInternal;
-  }
-  return ExitCode::kInternal;
-}
-
 std::string database_hint(const std::string& database_url, const EnvLookup& env) {
   if (!database_url.empty() || env("PGHOST") || env("PGDATABASE") || env("PGSERVICE")) return "";
   return " (no database configured: set DATABASE_URL or DATABASE_URL_FILE, or pass "
          "--database-url)";
 }
 
-ExitCode database_exit_code(const Error& e) {
-  return e.code == ErrorCode::kInvalidArgument ? ExitCode::kUsage : ExitCode::kDatabase;
+int fail_with(Origin origin, std::string_view message) {
+  log::error("{}", message);
+  return to_int(exit_code_of(origin));
 }
 
-int fail(ExitCode code, std::string_view message) {
-  log::error("{}", message);
-  return to_int(code);
-}
+int fail(const Failure& failure) { return fail_with(failure.origin, failure.message); }
 
 namespace {
 

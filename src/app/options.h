@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "app/outcome.h"
 #include "app/settings.h"
 #include "common/command_line.h"
 #include "common/exit_codes.h"
@@ -89,18 +90,15 @@ http::EngineOptions gateway_engine_options(const ConnectionSettings& s,
 // retries decide).
 Status check_gateway_connection(const std::string& gateway_url, const http::EngineOptions& o);
 
-// Maps an Error to DESIGN.md's exit code.
-ExitCode exit_code_for(const Error& e);
-
 // " (set DATABASE_URL ...)" when no database was configured at all, so libpq's complaint about
 // its default socket makes sense to a newcomer; empty otherwise.
 std::string database_hint(const std::string& database_url, const EnvLookup& env);
 
-// For a failure to open the database: 2 when the URL itself is wrong, 5 otherwise.
-ExitCode database_exit_code(const Error& e);
-
-// Prints "deposit-reconciler: <message>" on stderr and returns the code.
-int fail(ExitCode code, std::string_view message);
+// Logs the message as an error and returns the exit code of its origin (exit_code_of, the one
+// mapping).
+int fail_with(Origin origin, std::string_view message);
+// Logs the failure's message and returns its exit code.
+int fail(const Failure& failure);
 
 // Checks an ISO-8601 date or timestamp (2026-01-31, 2026-01-31T12:00:00Z,
 // 2026-01-31 12:00+02:00) and that the date exists (no 2026-02-30); PostgreSQL reads it as
