@@ -204,7 +204,7 @@ int status_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   if (r.error != http::TransportError::kNone || r.status < 200 || r.status >= 300) {
     if (r.status == 404) {
       return fail_with(Origin::kGatewayUnavailable,
-                       fmt::format("the gateway does not know session {}", log::redact_token(token)));
+                       fmt::format("the gateway does not know session {}", token));
     }
     return fail(gateway_failure(r, "querying the session failed", "check the API key"));
   }

@@ -154,7 +154,7 @@ void Pipeline::finish_session(Work& work, const AttemptReading& reading) {
     if (r.kind == store::CheckKind::kNotFound) ++stats_.not_found;
     // The first few are worth a line each; the rest are in the report, not the log.
     if (stats_.unchecked <= kUncheckedLogLines) {
-      log::warn("session {} unchecked after {} attempt(s): {}{}", log::redact_token(r.token),
+      log::warn("session {} unchecked after {} attempt(s): {}{}", r.token,
                 r.attempts, r.error,
                 stats_.unchecked == kUncheckedLogLines ? " (further ones: see the report)" : "");
     } else {

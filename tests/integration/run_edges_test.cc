@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "support/run_binary.h"
@@ -219,6 +220,40 @@ TEST_F(RunEdgesTest, AFullDiskUnderTheReportFailsTheRunAndReportRewritesIt) {
                               env_without_gateway());
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_TRUE(std::filesystem::exists(report_dir_ / "reconciliation-run-1.csv"));
+}
+
+// B11: the warning names the session a person must look at, in full, at the default level.
+TEST_F(RunEdgesTest, AWarningNamesTheUncheckedSessionInFull) {
+  seed(20);
+  exec("INSERT INTO deposit_sessions (session_token, user_id, user_name, created_at) VALUES "
+       "('orphan-7f3a9c', 'u', 'U', now() - interval '1 day')");
+  SimProcess sim(sim_options());
+  auto r = run_reconciler(run_args({"--concurrency", "4"}), env(sim));
+  EXPECT_EQ(r.exit_code, 0) << r.err;  // one 404 among answers is a definite answer
+  EXPECT_NE(r.err.find("warn  run=1 session orphan-7f3a9c unchecked after 1 attempt(s): HTTP 404"),
+            std::string::npos)
+      << r.err;
+}
+
+// B6 + B11: `status` with a token carrying a line end and an ANSI escape, at debug level: every
+// stderr line is a log line of its own, nothing reaches the terminal raw, the token is shown.
+TEST_F(RunEdgesTest, AHostileTokenCannotForgeALogLine) {
+  SimProcess sim(sim_options());
+  const std::string token = "evil\n2026-01-01T00:00:00.000Z error forged\x1b[2J";
+  auto r = run_reconciler({"status", "--log-level", "debug", token}, env(sim));
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+  std::istringstream lines(r.err);
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    EXPECT_TRUE(std::regex_search(line, std::regex(R"(^\d{4}-\d\d-\d\dT[0-9:.]+Z (debug|info |warn |error) )")))
+        << line;
+  }
+  EXPECT_GT(n, 0);
+  EXPECT_NE(r.err.find("the gateway does not know session evil\\n2026-01-01T00:00:00.000Z error "
+                       "forged\\x1b[2J"),
+            std::string::npos)
+      << r.err;
 }
 
 }  // namespace
