@@ -87,6 +87,16 @@ void declare_run_options(cli::CommandLine& cl, RunSettings& s) {
   cl.flag("dry-run", o.dry_run,
           "query the gateway, write no session rows: only the run record, its findings and the "
           "report");
+  cl.value<pacing::Duration>(
+      "verify-notifications", "DURATION",
+      "also verify, after the NEW sessions and within the same --rate, the terminal states that "
+      "notifications wrote within the last DURATION and nobody verified yet (each once); a "
+      "disagreement is an anomaly, never applied, and the run exits 7 (README \"Verifying what "
+      "notifications wrote\")",
+      [](std::string_view t) {
+        return cli::parse_duration_in(t, std::chrono::seconds(1), RunOptions::kMaxVerifyWindow);
+      },
+      [&o](pacing::Duration d) { o.verify_notifications = d; });
   cl.text("worker-id", o.worker_id, "this worker's name in leases and the runs table", "ID")
       ->default_str("host:pid");
   cl.duration("lease", o.lease,
@@ -188,6 +198,11 @@ Status finish_run_settings(RunSettings& s) {
           *s.max_rate, o.rate));
     }
     o.max_rate = *s.max_rate;
+  }
+  if (o.verify_notifications && o.dry_run) {
+    return Error::invalid(
+        "--verify-notifications records each verification so that it is made once; it cannot be "
+        "combined with --dry-run");
   }
   if (o.worker_id.empty()) o.worker_id = default_worker_id();
   if (o.worker_id.size() > 200) return Error::invalid("--worker-id must be 1..200 characters");

@@ -23,6 +23,9 @@ struct RunCounts {
   int64_t checked = 0;           // sessions the gateway answered about (404s not included)
   int64_t still_new = 0;         // the gateway still says NEW (stale ones included)
   int64_t already_resolved = 0;  // a notification resolved it meanwhile, the gateway agrees
+  // --verify-notifications: terminal states a notification wrote that the gateway confirmed
+  // (recorded, never asked about again). Disagreements count as anomaly.
+  int64_t verified = 0;
 
   // The run's internal counters (run facts, not the summary).
   int64_t claimed = 0;
@@ -48,7 +51,7 @@ struct RunCountField {
 
 // Every field, in the order reports show them: the six categories in report order (the same as
 // report::kCategories), then the other outcomes, then the internal counters.
-inline constexpr std::array<RunCountField, 16> kRunCountFields = {{
+inline constexpr std::array<RunCountField, 17> kRunCountFields = {{
     {"expired", &RunCounts::expired, RunCountKind::kCategory},
     {"failed", &RunCounts::failed, RunCountKind::kCategory},
     {"backfilled_completed", &RunCounts::backfilled_completed, RunCountKind::kCategory},
@@ -58,6 +61,7 @@ inline constexpr std::array<RunCountField, 16> kRunCountFields = {{
     {"checked", &RunCounts::checked, RunCountKind::kOutcome},
     {"still_new", &RunCounts::still_new, RunCountKind::kOutcome},
     {"already_resolved", &RunCounts::already_resolved, RunCountKind::kOutcome},
+    {"verified", &RunCounts::verified, RunCountKind::kOutcome},
     {"claimed", &RunCounts::claimed, RunCountKind::kInternal},
     {"lease_lost", &RunCounts::lease_lost, RunCountKind::kInternal},
     {"requests", &RunCounts::requests, RunCountKind::kInternal},

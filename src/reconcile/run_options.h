@@ -31,6 +31,8 @@ struct RunOptions {
   // Until the first answer that proves the credentials work, at most this many requests fly:
   // a wrong key costs a handful of 401s, not `concurrency` of them.
   static constexpr int kProbeConcurrency = 2;
+  // --verify-notifications: the longest window accepted (a year).
+  static constexpr pacing::Duration kMaxVerifyWindow = 366 * 24h;
 
   std::string gateway_url;
   std::string api_key;  // secret: never logged
@@ -53,6 +55,9 @@ struct RunOptions {
   std::optional<int64_t> limit;
   bool dry_run = false;
   bool all = false;  // ignore the re-check schedule
+  // --verify-notifications DUR: also verify the terminal states that notifications wrote within
+  // the last DUR and nobody verified yet, after the NEW sessions (unset: no verification).
+  std::optional<pacing::Duration> verify_notifications;
   std::string worker_id;
   pacing::Duration lease = kDefaultLease;
   pacing::Duration grace_period = kDefaultGracePeriod;

@@ -294,6 +294,7 @@ TEST(ReportWriter, JsonCarriesRunFactsCountsAndIntactSessions) {
                                                                   {"checked", 5},
                                                                   {"still_new", 0},
                                                                   {"already_resolved", 0},
+                                                                  {"verified", 0},
                                                                   {"claimed", 0},
                                                                   {"lease_lost", 0},
                                                                   {"requests", 0},
