@@ -12,6 +12,8 @@ enum class ExitCode : int {
   kDatabase = 5,      // database unavailable or schema missing/outdated
   kNothingToCheck = 6,  // the run finished, but the sessions table is empty or holds no value
                         // the mapping knows: probably the wrong table or --state-values
+  kAnomalies = 7,  // the run finished and found anomalies: the gateway contradicts a terminal
+                   // state in the database (a race with a notification, or --verify-notifications)
 };
 
 // A run stopped by a signal (SIGTERM from Kubernetes or systemd, SIGINT from a terminal) exits

@@ -79,7 +79,7 @@ requests_total, responses_by_status, max_requests_per_second (most requests in a
 sliding in 100 ms steps), requests_last_second, in_flight, max_in_flight (delayed and held
 requests included), connections_total (connections that carried a gateway request),
 abandoned_total (held or delayed requests whose client left), sessions_created and faults;
-requests_by_token with --track-tokens.
+requests_by_token and first_request_order with --track-tokens.
 
 Durations: 500ms, 30s, 5m, 2h, 1d. Exit status: 0 after a clean stop, 2 for bad flags,
 1 when the port cannot be bound.

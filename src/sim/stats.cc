@@ -50,6 +50,7 @@ void SimStats::on_token(std::string_view token) {
     ++it->second;
   } else if (by_token_.size() < kMaxTrackedTokens) {
     by_token_.emplace(std::string(token), 1);
+    first_order_.emplace(std::string(token), static_cast<int64_t>(first_order_.size()) + 1);
   } else {
     ++untracked_;
   }
@@ -78,6 +79,9 @@ nlohmann::json SimStats::to_json(pacing::MonotonicTime now) const {
     nlohmann::json tokens = nlohmann::json::object();
     for (const auto& [token, n] : by_token_) tokens[token] = n;
     j["requests_by_token"] = std::move(tokens);
+    nlohmann::json order = nlohmann::json::object();
+    for (const auto& [token, n] : first_order_) order[token] = n;
+    j["first_request_order"] = std::move(order);
     j["untracked_token_requests"] = untracked_;
   }
   return j;
@@ -94,6 +98,7 @@ void SimStats::reset(pacing::MonotonicTime now) {
   window_.reset(now);
   std::lock_guard lock(tokens_mu_);
   by_token_.clear();
+  first_order_.clear();
   untracked_ = 0;
 }
 

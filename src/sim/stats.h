@@ -44,13 +44,15 @@ class SimStats {
   void on_connection();
   void on_fault(Fault fault);
   void on_session_created();
-  // Counts a GET per token when tracking is on (the first kMaxTrackedTokens distinct tokens).
+  // Counts a GET per token when tracking is on (the first kMaxTrackedTokens distinct tokens), and
+  // remembers the order in which tokens were first asked about.
   void on_token(std::string_view token);
 
   // {"requests_total", "responses_by_status": {"200": n, ...}, "max_requests_per_second",
   //  "requests_last_second", "in_flight", "max_in_flight", "connections_total",
   //  "abandoned_total", "sessions_created", "faults": {...},
-  //  "requests_by_token": {...} and "untracked_token_requests" when tracking}.
+  //  "requests_by_token": {...}, "first_request_order": {token: 1, 2, ...} (1 = the first
+  //  token asked about) and "untracked_token_requests" when tracking}.
   nlohmann::json to_json(pacing::MonotonicTime now) const;
   // Zeroes every counter and the maxima (in_flight itself is live and stays).
   void reset(pacing::MonotonicTime now);
@@ -71,6 +73,7 @@ class SimStats {
 
   mutable std::mutex tokens_mu_;
   std::unordered_map<std::string, int64_t> by_token_;
+  std::unordered_map<std::string, int64_t> first_order_;
   int64_t untracked_ = 0;
 };
 

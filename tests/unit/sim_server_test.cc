@@ -212,6 +212,8 @@ TEST_F(SimServerTest, StatsRequestsAreNotCountedAndResetZeroes) {
   EXPECT_EQ(s["responses_by_status"]["404"], 1);
   EXPECT_EQ(s["requests_by_token"]["sim-1-1"], 2);
   EXPECT_EQ(s["requests_by_token"]["sim-1-404"], 1);
+  EXPECT_EQ(s["first_request_order"]["sim-1-1"], 1);
+  EXPECT_EQ(s["first_request_order"]["sim-1-404"], 2);
   EXPECT_EQ(s["connections_total"], 3);
   EXPECT_EQ(s["max_requests_per_second"], 3);
   EXPECT_EQ(s["in_flight"], 0);
@@ -220,6 +222,7 @@ TEST_F(SimServerTest, StatsRequestsAreNotCountedAndResetZeroes) {
   EXPECT_EQ(s["requests_total"], 0);
   EXPECT_EQ(s["responses_by_status"].size(), 0u);
   EXPECT_EQ(s["requests_by_token"].size(), 0u);
+  EXPECT_EQ(s["first_request_order"].size(), 0u);
   EXPECT_EQ(s["max_requests_per_second"], 0);
 }
 
