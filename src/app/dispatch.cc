@@ -76,7 +76,8 @@ std::string usage() {
       "exit codes: 0 ok, 1 internal error or a local resource (disk, open files), 2 usage/\n"
       "            configuration, 3 partial (some sessions unchecked), 4 credentials rejected,\n"
       "            5 database unavailable or schema missing/outdated, 6 nothing to check and\n"
-      "            the sessions table looks wrong, 130/143 interrupted by SIGINT/SIGTERM\n",
+      "            the sessions table looks wrong, 7 anomalies found (the gateway contradicts\n"
+      "            a terminal state; see the report), 130/143 interrupted by SIGINT/SIGTERM\n",
       kConfigEnv);
   return out;
 }

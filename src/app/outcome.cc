@@ -67,21 +67,28 @@ RunVerdict decide_run(const RunEnd& end) {
     case reconcile::PipelineEnd::kCompleted:
       break;
   }
+  RunVerdict v{RunStatus::kSucceeded, to_int(ExitCode::kOk), ""};
   if (end.answered >= RunEnd::kAllNotFoundMinimum && end.not_found == end.answered) {
-    return {RunStatus::kPartial, to_int(ExitCode::kPartial),
-            fmt::format("the gateway answered 404 for every one of the {} session(s) checked: "
-                        "is the gateway URL {} right?",
-                        end.answered, end.gateway_url)};
+    v = {RunStatus::kPartial, to_int(ExitCode::kPartial),
+         fmt::format("the gateway answered 404 for every one of the {} session(s) checked: "
+                     "is the gateway URL {} right?",
+                     end.answered, end.gateway_url)};
+  } else if (end.unchecked - end.not_found > 0) {
+    v = {RunStatus::kPartial, to_int(ExitCode::kPartial),
+         fmt::format("{} session(s) could not be checked after all retries",
+                     end.unchecked - end.not_found)};
+  } else if (end.table_problem) {
+    v = {RunStatus::kSucceeded, to_int(ExitCode::kNothingToCheck), *end.table_problem};
   }
-  if (end.unchecked - end.not_found > 0) {
-    return {RunStatus::kPartial, to_int(ExitCode::kPartial),
-            fmt::format("{} session(s) could not be checked after all retries",
-                        end.unchecked - end.not_found)};
+  if (end.anomalies > 0) {
+    // The status stays what the checks made it; the exit code says what needs a person first.
+    v.exit_code = to_int(ExitCode::kAnomalies);
+    v.reason = fmt::format(
+        "{} anomal{}: the gateway contradicts a terminal state in the database (see the "
+        "report){}",
+        end.anomalies, end.anomalies == 1 ? "y" : "ies", v.reason.empty() ? "" : "; " + v.reason);
   }
-  if (end.table_problem) {
-    return {RunStatus::kSucceeded, to_int(ExitCode::kNothingToCheck), *end.table_problem};
-  }
-  return {RunStatus::kSucceeded, to_int(ExitCode::kOk), ""};
+  return v;
 }
 
 }  // namespace dr::app

@@ -66,6 +66,9 @@ struct RunEnd {
   // The sessions table looks wrong (empty, or no NEW value but values the mapping does not
   // know): what to say about it. Exit 6 when the run otherwise succeeded.
   std::optional<std::string> table_problem;
+  // Anomaly findings of this run: the gateway contradicts a terminal state in the database (a
+  // notification that raced the run, or one --verify-notifications checked). Exit 7.
+  int64_t anomalies = 0;
 };
 
 struct RunVerdict {
@@ -80,9 +83,12 @@ struct RunVerdict {
 //   the gateway rejected the credentials           auth_rejected  4
 //   interrupted                                    interrupted  128 + signal (130, 143)
 //   every answer a 404 (at least kAllNotFoundMinimum)  partial   3
+//   anomalies found (with or without the above)    partial or succeeded, as below   7
 //   sessions left unchecked by errors other than 404   partial   3
 //   the sessions table looks wrong                 succeeded   6 (the run did what it was told)
 //   otherwise                                      succeeded   0
+// Anomalies change the exit code only (someone may have been credited for money the gateway
+// never saw: more urgent than a partial run), not the status: the run checked what it selected.
 // 404s alone do not make a run partial: they are definite answers. Sessions another worker holds
 // do not change the verdict (README "Exit codes"). Pure: no clock, no I/O.
 RunVerdict decide_run(const RunEnd& end);

@@ -18,10 +18,12 @@
 #include "http/curl_engine.h"
 #include "pacing/random.h"
 #include "reconcile/pipeline.h"
+#include "reconcile/verifying_run_store.h"
 #include "report/metrics.h"
 #include "report/metrics_push.h"
 #include "report/progress.h"
 #include "store/session_store.h"
+#include "store/verification_store.h"
 
 namespace dr::app {
 namespace {
@@ -102,15 +104,62 @@ struct ExecutedRun {
   RunEnd end;
   reconcile::PipelineStats stats;
   store::ApplyCounts totals;
+  int64_t verified = 0;               // --verify-notifications: confirmed by the gateway
+  int64_t verifications_claimed = 0;  // --verify-notifications: sessions asked about
 };
 
-// 3. execute: the pipeline and its store thread, until done, stopped or broken.
-ExecutedRun execute_run(const RunSettings& s, http::CurlEngine& engine, OpenedRun& run) {
+// How this run tells notification-written states, for the log.
+std::string verification_basis_text(store::NotificationBasis basis, const store::TableMapping& m) {
+  switch (basis) {
+    case store::NotificationBasis::kAuditTrail:
+      return "from the audit trail of the notification trigger";
+    case store::NotificationBasis::kUpdatedAt:
+      return fmt::format(
+          "no notification trigger on {}: a terminal state the job did not write counts as a "
+          "notification's, at its {} time (the merchant's handler must keep that column; "
+          "`migrate --notification-trigger` records notifications exactly)",
+          m.table, m.updated_at_column);
+    case store::NotificationBasis::kFirstSeen:
+      return fmt::format(
+          "no notification trigger and no --updated-at-column on {}: a terminal state the job "
+          "did not write counts as a notification's from when a run first saw it (the first "
+          "such run only takes a baseline)",
+          m.table);
+  }
+  return {};
+}
+
+// --verify-notifications: the verification store, bound to the run.
+Result<std::unique_ptr<store::PgVerificationStore>> open_verification(
+    const RunSettings& s, const std::string& database_url, int64_t run_id) {
+  const auto& o = s.run;
+  auto options = store_options(s.connection);
+  if (!options) return options.error();
+  auto v = store::PgVerificationStore::connect(
+      database_url, options->mapping, {run_id, o.worker_id, *o.verify_notifications, o.lease});
+  if (!v) return v.error();
+  log::info("verifying the terminal states notifications wrote in the last {}, after the NEW "
+            "sessions: {}",
+            format_duration(*o.verify_notifications),
+            verification_basis_text((*v)->basis(), options->mapping));
+  return v;
+}
+
+// 3. execute: the pipeline and its store thread, until done, stopped or broken. With
+// --verify-notifications, the verifications come after the NEW sessions, through the same
+// pipeline and budget (README "Verifying what notifications wrote").
+ExecutedRun execute_run(const RunSettings& s, http::CurlEngine& engine, OpenedRun& run,
+                        store::PgVerificationStore* verifier) {
   const auto& o = s.run;
   const int64_t total =
       run.selected < 0 ? -1 : (o.limit ? std::min(run.selected, *o.limit) : run.selected);
   reconcile::StoreAdapter adapter(std::move(run.store), {run.run_id, o.worker_id, run.filter,
                                                          o.lease, o.stale_after, o.dry_run});
+  std::optional<reconcile::VerifyingRunStore> verifying;
+  if (verifier != nullptr) verifying.emplace(adapter, *verifier);
+  reconcile::RunStore& run_store =
+      verifying ? static_cast<reconcile::RunStore&>(*verifying) : adapter;
+  auto verified = [&verifying] { return verifying ? verifying->verified() : int64_t{0}; };
   pacing::SystemClock clock;
   pacing::SeededRandom random(std::random_device{}());
   report::ProgressDisplay progress(s.progress, ::isatty(STDERR_FILENO) != 0, clock);
@@ -122,12 +171,12 @@ ExecutedRun execute_run(const RunSettings& s, http::CurlEngine& engine, OpenedRu
   wo.heartbeat_interval = std::min<std::chrono::milliseconds>(
       reconcile::StoreWorker::Options::kDefaultHeartbeatInterval,
       std::chrono::duration_cast<std::chrono::milliseconds>(o.lease / 3));
-  reconcile::StoreWorker worker(adapter, wo, [&engine] { engine.wakeup(); });
+  reconcile::StoreWorker worker(run_store, wo, [&engine] { engine.wakeup(); });
   reconcile::Pipeline::Hooks hooks;
   hooks.on_progress = [&](const reconcile::PipelineStats& st) {
     const double rate = st.seconds > 0 ? static_cast<double>(st.requests) / st.seconds : 0;
     progress.update(st.answered, total, st.unchecked, rate);
-    worker.set_progress(run_counts(st, worker.totals()));
+    worker.set_progress(run_counts(st, worker.totals(), verified()));
   };
   reconcile::Pipeline pipeline(o, engine, worker, clock, random, hooks);
 
@@ -142,6 +191,9 @@ ExecutedRun execute_run(const RunSettings& s, http::CurlEngine& engine, OpenedRu
 
   out.stats = pipeline.stats();
   out.totals = worker.totals();
+  out.verified = verified();
+  out.verifications_claimed = verifying ? verifying->verifications_claimed() : 0;
+  out.end.anomalies = out.totals.anomalies;
   out.end.stop_signal = g_signal.load();
   out.end.answered = out.stats.answered;
   out.end.unchecked = out.stats.unchecked;
@@ -222,10 +274,25 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   const int64_t run_id = run.run_id;
   const int64_t selected = run.selected;
 
+  std::unique_ptr<store::PgVerificationStore> verifier;
+  if (o.verify_notifications) {
+    auto v = open_verification(settings, prepared.database_url, run_id);
+    if (!v) {
+      // Recorded as failed at once, so the run is not left 'running' until it is abandoned.
+      const Failure f = database_failure(v.error());
+      (void)run.store->release_leases(o.worker_id);
+      (void)run.store->finish_run(run_id, store::RunStatus::kFailed, {});
+      return fail(f);
+    }
+    verifier = std::move(*v);
+  }
+
   // 3. execute
-  ExecutedRun ex = execute_run(settings, *prepared.engine, run);
+  ExecutedRun ex = execute_run(settings, *prepared.engine, run, verifier.get());
   const auto& stats = ex.stats;
-  const int64_t skipped = not_claimed(selected, o.limit, stats.claimed, ex.end.pipeline);
+  // Verifications are claimed too, but were never selected.
+  const int64_t skipped = not_claimed(selected, o.limit, stats.claimed - ex.verifications_claimed,
+                                      ex.end.pipeline);
   if (skipped > 0) {
     log::warn(
         "{} selected session(s) were not claimed: another worker holds them (a run still going, "
@@ -239,7 +306,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   FinishInput fin;
   fin.run_id = run_id;
   fin.end = ex.end;
-  fin.counts = run_counts(stats, ex.totals);
+  fin.counts = run_counts(stats, ex.totals, ex.verified);
   fin.stats = stats;
   fin.metrics_file = settings.metrics_file.has_value();
   fin.metrics_push = settings.metrics_push.has_value();
@@ -266,6 +333,12 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
           ? fmt::format(", gateway limit measured at the last cut {:.0f}/s", stats.measured_limit)
           : "");
   std::printf("%s\n", summary_line(run_id, verdict.status, stats, ex.totals, skipped).c_str());
+  if (verifier) {
+    std::printf("verified %lld notification-written state(s) in %lld checked; disagreements are "
+                "among the anomalies\n",
+                static_cast<long long>(ex.verified),
+                static_cast<long long>(ex.verifications_claimed));
+  }
   if (ex.end.table_problem) std::printf("warning: %s\n", ex.end.table_problem->c_str());
   for (const auto& p : done.report_paths) std::printf("%s\n", p.c_str());
   std::fflush(stdout);

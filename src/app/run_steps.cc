@@ -127,6 +127,7 @@ nlohmann::json options_json(const RunSettings& s) {
   j["all"] = o.all;
   j["dry_run"] = o.dry_run;
   j["lease"] = format_duration(o.lease);
+  if (o.verify_notifications) j["verify_notifications"] = format_duration(*o.verify_notifications);
   j["version"] = kVersion;
   return j;
 }
@@ -163,7 +164,8 @@ std::optional<std::string> sessions_table_problem(store::SessionStore& store,
   return problem;
 }
 
-reconcile::RunCounts run_counts(const reconcile::PipelineStats& p, const store::ApplyCounts& a) {
+reconcile::RunCounts run_counts(const reconcile::PipelineStats& p, const store::ApplyCounts& a,
+                                int64_t verified) {
   reconcile::RunCounts c;
   c.expired = a.expired;
   c.failed = a.failed;
@@ -174,6 +176,7 @@ reconcile::RunCounts run_counts(const reconcile::PipelineStats& p, const store::
   c.checked = p.answered - p.unchecked;
   c.still_new = a.still_new;
   c.already_resolved = a.conflicts;
+  c.verified = verified;
   c.claimed = p.claimed;
   c.lease_lost = a.lease_lost;
   c.requests = p.requests;

@@ -74,8 +74,10 @@ std::optional<std::string> sessions_table_problem(store::SessionStore& store,
 
 // ---- 4. finish: the run's end recorded, its report and metrics written -----------------------
 
-// The counts recorded with the run and shown in the reports and the summary line.
-reconcile::RunCounts run_counts(const reconcile::PipelineStats& p, const store::ApplyCounts& a);
+// The counts recorded with the run and shown in the reports and the summary line; `verified`:
+// notification-written states the gateway confirmed (--verify-notifications).
+reconcile::RunCounts run_counts(const reconcile::PipelineStats& p, const store::ApplyCounts& a,
+                                int64_t verified = 0);
 
 // Selected at the start but never claimed by this run: another worker held them (a run still
 // going, or one that died less than --lease ago), or they were resolved meanwhile. 0 when the

@@ -40,6 +40,11 @@ RunEnd with_table_problem(RunEnd e) {
   return e;
 }
 
+RunEnd with_anomalies(RunEnd e, int64_t n = 2) {
+  e.anomalies = n;
+  return e;
+}
+
 TEST(DecideRun, EveryOutcome) {
   struct Case {
     const char* what;
@@ -78,6 +83,20 @@ TEST(DecideRun, EveryOutcome) {
       {"an interruption beats a wrong-looking table",
        with_table_problem(ended(PipelineEnd::kInterrupted, SIGINT)), RunStatus::kInterrupted,
        130},
+      // Exit 7: the run found anomalies; the status stays what the checks made it.
+      {"anomalies", with_anomalies(completed(10)), RunStatus::kSucceeded, 7},
+      {"anomalies beat a partial run", with_anomalies(completed(10, 3, 0)), RunStatus::kPartial,
+       7},
+      {"anomalies beat every answer a 404", with_anomalies(completed(5, 5, 5)),
+       RunStatus::kPartial, 7},
+      {"anomalies beat a wrong-looking table", with_anomalies(with_table_problem(completed(4))),
+       RunStatus::kSucceeded, 7},
+      {"a failure beats anomalies", with_anomalies(with_failure(completed(10), Origin::kDatabase)),
+       RunStatus::kFailed, 5},
+      {"rejected credentials beat anomalies", with_anomalies(ended(PipelineEnd::kAuthRejected)),
+       RunStatus::kAuthRejected, 4},
+      {"an interruption beats anomalies",
+       with_anomalies(ended(PipelineEnd::kInterrupted, SIGTERM)), RunStatus::kInterrupted, 143},
   };
   for (const auto& c : cases) {
     auto v = decide_run(c.end);
@@ -97,6 +116,11 @@ TEST(DecideRun, ReasonsNameWhatToLookAt) {
             "2 session(s) could not be checked after all retries");
   EXPECT_EQ(decide_run(with_table_problem(completed(0))).reason,
             "the sessions table deposit_sessions is empty");
+  EXPECT_EQ(decide_run(with_anomalies(completed(10), 1)).reason,
+            "1 anomaly: the gateway contradicts a terminal state in the database (see the report)");
+  EXPECT_EQ(decide_run(with_anomalies(completed(10, 3, 1), 3)).reason,
+            "3 anomalies: the gateway contradicts a terminal state in the database (see the "
+            "report); 2 session(s) could not be checked after all retries");
 }
 
 TEST(Origins, OneMappingToExitCodes) {
