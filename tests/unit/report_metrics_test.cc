@@ -204,7 +204,7 @@ TEST(Metrics, RendersEveryFieldUnderStrictParsing) {
   EXPECT_EQ(value_of(samples, p + "last_run_duration_seconds"), 61.5);
   EXPECT_EQ(value_of(samples, p + "last_run_request_rate"), 16.25);
   EXPECT_EQ(value_of(samples, p + "last_success_timestamp_seconds"), 1714557792);
-  EXPECT_EQ(samples.size(), 19u);  // 9 outcomes, 3 statuses, 7 single samples
+  EXPECT_EQ(samples.size(), 20u);  // 10 outcomes, 3 statuses, 7 single samples
   EXPECT_NE(text.find("{status=\"we\\\"ird\\\\sta\\ntus \xEF\xBF\xBD\"}"), std::string::npos);
   EXPECT_EQ(render_metrics(sample()), text) << "deterministic";
 }
