@@ -94,6 +94,8 @@ case $rc in
   3) meaning="partial: some sessions could not be checked; the next run retries them" ;;
   4) meaning="the gateway rejected the credentials" ;;
   5) meaning="database unavailable or schema missing/outdated (did 'migrate' run?)" ;;
+  6) meaning="nothing to check and the sessions table looks wrong (--sessions-table, --state-values?)" ;;
+  7) meaning="anomalies found: the gateway contradicts a terminal state; look at the report" ;;
   124) meaning="killed by timeout(1) after $run_timeout" ;;
   130) meaning="interrupted (SIGINT)" ;;
   137) meaning="killed (SIGKILL)" ;;
