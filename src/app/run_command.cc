@@ -15,18 +15,23 @@
 #include "app/run_steps.h"
 #include "common/duration.h"
 #include "common/log.h"
+#include "gateway/signing.h"
 #include "http/curl_engine.h"
 #include "pacing/random.h"
+#include "reconcile/fleet_share.h"
 #include "reconcile/pipeline.h"
 #include "reconcile/verifying_run_store.h"
 #include "report/metrics.h"
 #include "report/metrics_push.h"
 #include "report/progress.h"
+#include "store/fleet_budget_store.h"
 #include "store/session_store.h"
 #include "store/verification_store.h"
 
 namespace dr::app {
 namespace {
+
+const pacing::SystemClock kSystemClock;
 
 std::atomic<bool> g_stop{false};
 std::atomic<int> g_signal{0};
@@ -55,11 +60,54 @@ struct OpenedRun {
   store::ClaimFilter filter;
   int64_t selected = -1;  // sessions selected at the start; -1 if counting failed
   std::optional<std::string> table_problem;
+  // The key's budget, shared with the fleet (null with --no-shared-budget).
+  std::unique_ptr<store::PgFleetBudgetStore> fleet_store;
+  std::unique_ptr<reconcile::FleetShare> fleet;
 };
+
+// Joins the fleet budget (README "One budget for the fleet") before the run record is written, so
+// a database that cannot take part refuses the run with nothing written. With --rate auto and a
+// rate an earlier run found, auto starts there. Returns the start line's note on the budget.
+Result<std::string> join_fleet(RunSettings& s, const std::string& database_url, OpenedRun& out) {
+  const auto& o = s.run;
+  if (o.no_shared_budget) return std::string(" (not shared: --no-shared-budget, this run paces alone)");
+  auto fs = store::PgFleetBudgetStore::open(
+      database_url, s.connection.mapping.schema,
+      {gateway::fleet_budget_id(o.gateway_url, o.api_key), o.worker_id,
+       reconcile::FleetShareOptions::kLiveFor});
+  if (!fs) return fs.error();
+  out.fleet_store = std::move(*fs);
+  const double total = o.auto_rate ? o.max_rate : o.rate;
+  out.fleet = std::make_unique<reconcile::FleetShare>(
+      *out.fleet_store, reconcile::FleetShareOptions{.total = total, .automatic = o.auto_rate},
+      kSystemClock);
+  auto joined = out.fleet->join();
+  if (!joined) return joined.error();
+  const int workers = static_cast<int>(joined->others.size()) + 1;
+  if (o.auto_rate && joined->found_rate) {
+    // Where an earlier auto run settled, split among the workers running now.
+    s.run.rate = std::min(*joined->found_rate, o.max_rate) / workers;
+    s.run.auto_start_known = true;
+  }
+  std::string share;
+  if (total > 0) {
+    share = workers > 1 ? fmt::format(", this one's share {:.0f}/s (from {:.0f}/s until the others "
+                                      "have seen it, within a second)",
+                                      total / workers, out.fleet->view().ceiling)
+                        : fmt::format(", this one's share {:.0f}/s", out.fleet->view().ceiling);
+  }
+  return fmt::format(
+      " (the key's budget, shared with every run against this gateway and key on this database: "
+      "{} worker(s) now{}{})",
+      workers, share,
+      o.auto_start_known
+          ? fmt::format(", auto starts at {:.0f}/s where an earlier run settled", o.rate)
+          : std::string());
+}
 
 // 2. open: connect, check the schema and the sessions table, record the run, count what is
 // selected.
-std::optional<Failure> open_run(const RunSettings& s, const std::string& database_url,
+std::optional<Failure> open_run(RunSettings& s, const std::string& database_url,
                                 const EnvLookup& env, OpenedRun& out) {
   const auto& o = s.run;
   auto store = connect_store(database_url, s.connection);
@@ -71,16 +119,21 @@ std::optional<Failure> open_run(const RunSettings& s, const std::string& databas
   out.store = std::move(*store);
   if (auto st = out.store->check_schema(); !st) return database_failure(st.error());
   out.table_problem = sessions_table_problem(*out.store, s.connection.mapping);
+  auto budget_note = join_fleet(s, database_url, out);
+  if (!budget_note) return database_failure(budget_note.error());
   auto run_id = out.store->begin_run({o.worker_id, o.dry_run, options_json(s)});
-  if (!run_id) return database_failure(run_id.error());
+  if (!run_id) {
+    if (out.fleet) (void)out.fleet->leave();
+    return database_failure(run_id.error());
+  }
   out.run_id = *run_id;
   log::set_run_id(out.run_id);
-  log::info("run {} started as worker {}{}: gateway {}, rate {}, concurrency {}", out.run_id,
+  log::info("run {} started as worker {}{}: gateway {}, rate {}{}, concurrency {}", out.run_id,
             o.worker_id, o.dry_run ? " (dry run)" : "", o.gateway_url,
-            o.auto_rate ? fmt::format("auto (from {}/s, at most {}/s)", o.rate, o.max_rate)
+            o.auto_rate ? fmt::format("auto (from {:.0f}/s, at most {}/s)", o.rate, o.max_rate)
             : o.rate > 0 ? fmt::format("{}/s", o.rate)
                          : std::string("unlimited"),
-            o.concurrency);
+            *budget_note, o.concurrency);
   out.filter.min_age = o.min_age;
   out.filter.created_after = o.created_after;
   out.filter.created_before = o.created_before;
@@ -172,7 +225,10 @@ ExecutedRun execute_run(const RunSettings& s, http::CurlEngine& engine, OpenedRu
       reconcile::StoreWorker::Options::kDefaultHeartbeatInterval,
       std::chrono::duration_cast<std::chrono::milliseconds>(o.lease / 3));
   reconcile::StoreWorker worker(run_store, wo, [&engine] { engine.wakeup(); });
+  // The fleet budget beats on the store worker's thread, about once a second.
+  if (run.fleet) worker.set_every_pass([&run] { run.fleet->tick(); });
   reconcile::Pipeline::Hooks hooks;
+  hooks.fleet = run.fleet.get();
   hooks.on_progress = [&](const reconcile::PipelineStats& st) {
     const double rate = st.seconds > 0 ? static_cast<double>(st.requests) / st.seconds : 0;
     progress.update(st.answered, total, st.unchecked, rate);
@@ -186,6 +242,14 @@ ExecutedRun execute_run(const RunSettings& s, http::CurlEngine& engine, OpenedRu
   worker.start();
   out.end.pipeline = pipeline.run(g_stop);
   auto worker_status = worker.finish();
+  if (run.fleet) {
+    // The share goes back at once, not after the liveness window.
+    if (auto st = run.fleet->leave(); !st) {
+      log::warn("fleet budget: could not leave ({}); this worker's share returns when its row "
+                "goes stale",
+                st.error().message);
+    }
+  }
   progress.finish();
   g_transport.store(nullptr);
 

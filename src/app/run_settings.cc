@@ -34,8 +34,9 @@ void declare_run_options(cli::CommandLine& cl, RunSettings& s) {
   RunOptions& o = s.run;
   cl.value<RateValue>(
       "rate", "N|auto",
-      fmt::format("requests per second to the gateway, retries included; after a 429 it is a "
-                  "ceiling to settle under. auto = find the gateway's budget: start at {}/s, "
+      fmt::format("requests per second to the gateway, retries included, for all the runs "
+                  "sharing the key's budget together (see --no-shared-budget); after a 429 it is "
+                  "a ceiling to settle under. auto = find the gateway's budget: start at {}/s, "
                   "grow while nothing is refused, settle just under the limit, at most "
                   "--max-rate. 0 = unlimited (local benchmarks)",
                   RunOptions::kDefaultAutoStart),
@@ -51,14 +52,18 @@ void declare_run_options(cli::CommandLine& cl, RunSettings& s) {
       });
   cl.value<double>(
       "max-rate", "N",
-      "with --rate auto: never more than N requests per second in total (the most the "
-      "gateway's owner has agreed to)",
+      "with --rate auto: never more than N requests per second in total, for all the runs "
+      "sharing the key's budget together (the most the gateway's owner has agreed to)",
       [](std::string_view t) -> Result<double> {
         auto v = cli::parse_number(t, -1e9, 1e6);
         if (!v) return v.error();
         return *v;
       },
       [&s](double v) { s.max_rate = v; }, fmt::format("{}", RunOptions::kDefaultMaxRate));
+  cl.flag("no-shared-budget", o.no_shared_budget,
+          "pace alone: --rate (or what auto finds) is this run's own, not shared with the other "
+          "runs against the same gateway URL and API key on this database (the default shares "
+          "it: every run takes its share of one budget)");
   cl.number("burst", o.burst, 1, 1e6, "requests that may start at once after a quiet spell");
   cl.integer("concurrency", o.concurrency, 1, 4096, "requests in flight");
   cl.duration("timeout", o.timeout,

@@ -128,6 +128,7 @@ nlohmann::json options_json(const RunSettings& s) {
   j["dry_run"] = o.dry_run;
   j["lease"] = format_duration(o.lease);
   if (o.verify_notifications) j["verify_notifications"] = format_duration(*o.verify_notifications);
+  j["shared_budget"] = !o.no_shared_budget;
   j["version"] = kVersion;
   return j;
 }

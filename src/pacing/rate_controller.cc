@@ -16,12 +16,15 @@ RateController::RateController(RateControllerOptions options, const Clock& clock
   if (!(options_.max_rate > 0)) options_.max_rate = RateControllerOptions::kDefaultMaxRate;
   started_ = clock_.now();
   ceiling_ = configured_ceiling();
-  slow_start_ = options_.mode == RateControllerOptions::Mode::kAuto;
-  base_ = slow_start_ ? std::min(std::max(options_.rate, options_.min_rate), ceiling_) : ceiling_;
+  slow_start_ = options_.mode == RateControllerOptions::Mode::kAuto && !options_.start_known;
+  base_ = options_.mode == RateControllerOptions::Mode::kAuto
+              ? std::min(std::max(options_.rate, options_.min_rate), ceiling_)
+              : ceiling_;
   base_at_ = started_;
   hold_ = RateControllerOptions::kHold;
   last_cut_at_ = started_;
   paused_until_ = started_;
+  last_starved_ = MonotonicTime::min();
 }
 
 double RateController::configured_ceiling() const {
@@ -51,6 +54,10 @@ double RateController::per_second(const std::deque<MonotonicTime>& q, MonotonicT
 
 void RateController::on_sent() {
   if (options_.mode == RateControllerOptions::Mode::kAuto) sent_.push_back(clock_.now());
+}
+
+void RateController::on_backlog(bool work_waiting) {
+  if (!work_waiting) last_starved_ = clock_.now();
 }
 
 double RateController::rate() {
@@ -98,6 +105,12 @@ void RateController::on_answer(MonotonicTime sent_at, bool throttled,
   const double before = rate();
   const MonotonicTime from =
       std::max(now - RateControllerOptions::kWindow, cuts_ > 0 ? last_cut_at_ : started_);
+  if (last_starved_ >= from) {
+    // Demand-limited (rule 5): what was accepted measures the work there was, not the limit.
+    ++demand_limited_throttles_;
+    return;
+  }
+  ++throttle_cuts_;
   if (now - from < RateControllerOptions::kReactionGuard) {
     // Too early to measure anything (the run's first moments): a plain cut.
     cut_to(RateControllerOptions::kSettleFraction * before, now);

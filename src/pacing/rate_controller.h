@@ -36,6 +36,9 @@ struct RateControllerOptions {
   double max_rate = kDefaultMaxRate;
   // Rates never fall below this (requests/s).
   double min_rate = 0.5;
+  // Auto only: `rate` is a budget found before (a fleet's remembered rate), not a guess: start
+  // there on the probe curve of rule 3 instead of doubling from it.
+  bool start_known = false;
 };
 
 // Decides the request rate from what the gateway answers; the event loop copies rate() and
@@ -61,6 +64,10 @@ struct RateControllerOptions {
 //     (up to 8 s) each time a cut measures the same limit as the one before (within 10 %): a
 //     steady limit is probed less and less often, each probe costing a few 429s (and the pause
 //     of any Retry-After).
+//  5. A throttle while demand, not the budget, limits sending (some time in the measure window
+//     had no work waiting for a token or a transfer slot: the run's tail, a claim still on its
+//     way) is counted and its Retry-After honoured, but it neither cuts nor re-measures: the
+//     accepted rate then says how much work there was, not what the gateway allows.
 //  4. Always within [min_rate, ceiling], and in fixed mode at least 1/16 of the ceiling (a
 //     gateway throttling everything is paced by its Retry-After pauses, and the configured
 //     rate is back within seconds once it stops); in auto mode also within twice the rate it sent at over
@@ -73,6 +80,9 @@ class RateController {
 
   // A request started now.
   void on_sent();
+  // Whether work is waiting for a token or a transfer slot now (false: sending is limited by
+  // demand). The event loop tells it every pass.
+  void on_backlog(bool work_waiting);
   // A request sent at `sent_at` got its answer now. accepted: the gateway did not refuse it for
   // rate (any answer but a throttle); throttled: 429, or 503 with Retry-After.
   void on_answer(MonotonicTime sent_at, bool throttled, std::optional<Duration> retry_after);
@@ -92,6 +102,12 @@ class RateController {
   double ceiling() const { return ceiling_; }
   int64_t throttles() const { return throttles_; }
   int64_t cuts() const { return cuts_; }
+  // Of the cuts, those caused by this worker's own throttles (not external_cut()).
+  int64_t throttle_cuts() const { return throttle_cuts_; }
+  // Throttles that came while sending was demand-limited (rule 5): counted, not cut on.
+  int64_t demand_limited_throttles() const { return demand_limited_throttles_; }
+  // The rate set by the last cut (auto's start rate before any): what a settled auto run found.
+  double reference() const { return base_; }
 
  private:
   double configured_ceiling() const;
@@ -116,6 +132,9 @@ class RateController {
   std::optional<double> measured_limit_;
   int64_t throttles_ = 0;
   int64_t cuts_ = 0;
+  int64_t throttle_cuts_ = 0;
+  int64_t demand_limited_throttles_ = 0;
+  MonotonicTime last_starved_;  // the last time no work was waiting (demand-limited)
 };
 
 }  // namespace dr::pacing

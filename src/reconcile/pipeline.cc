@@ -28,6 +28,7 @@ pacing::RateControllerOptions rate_options(const RunOptions& o) {
                        : pacing::RateControllerOptions::Mode::kFixed;
   r.rate = o.rate;
   r.max_rate = o.max_rate;
+  r.start_known = o.auto_start_known;
   return r;
 }
 
@@ -73,6 +74,11 @@ void Pipeline::maybe_claim() {
 
 void Pipeline::follow_rate() {
   auto now = clock_.now();
+  if (claimed_total_ > 0) {
+    // Work waiting for a token or a slot: the budget (or the concurrency) limits sending, so a
+    // throttle now measures the gateway; without any, demand does (the controller's rule 5).
+    rate_.on_backlog(!ready_.empty());
+  }
   if (hooks_.fleet) {
     const FleetLink::View v = hooks_.fleet->view();
     rate_.set_ceiling(v.ceiling);
@@ -93,16 +99,23 @@ void Pipeline::follow_rate() {
     cuts_reported_ = rate_.cuts();
     log::info("the gateway asked to slow down ({} so far): rate now {:.0f}/s{}", stats_.throttles,
               bucket_.rate(),
-              stats_.measured_limit > 0
-                  ? fmt::format(" (it accepted {:.0f}/s)", stats_.measured_limit)
-                  : std::string());
+              rate_.throttle_cuts() != throttle_cuts_reported_
+                  ? (stats_.measured_limit > 0
+                         ? fmt::format(" (it accepted {:.0f}/s)", stats_.measured_limit)
+                         : std::string())
+                  : std::string(" (another worker of the fleet was throttled)"));
+  }
+  if (rate_.throttle_cuts() != throttle_cuts_reported_) {
+    // Only this worker's own cuts are announced: one that follows another's is not echoed back.
+    throttle_cuts_reported_ = rate_.throttle_cuts();
     if (hooks_.fleet) hooks_.fleet->report_cut(bucket_.rate());
   }
-  if (hooks_.fleet) {
-    if (now - last_rate_report_ >= kProgressEvery) {
-      last_rate_report_ = now;
-      hooks_.fleet->report_rate(bucket_.rate(), rate_.settled());
-    }
+  if (hooks_.fleet && now - last_rate_report_ >= kProgressEvery) {
+    last_rate_report_ = now;
+    while (!recent_starts_.empty() && now - recent_starts_.front() >= 1s) recent_starts_.pop_front();
+    std::optional<double> settled;
+    if (options_.auto_rate && rate_.settled()) settled = rate_.reference();
+    hooks_.fleet->report_rate(static_cast<double>(recent_starts_.size()), settled);
   }
 }
 

@@ -113,6 +113,7 @@ class Pipeline {
   uint64_t next_request_id_ = 1;
   uint64_t fleet_cut_seq_ = 0;
   int64_t cuts_reported_ = 0;
+  int64_t throttle_cuts_reported_ = 0;
   pacing::MonotonicTime last_rate_report_{};
   bool source_exhausted_ = false;
   bool credentials_proven_ = false;

@@ -41,6 +41,12 @@ struct RunOptions {
   // --rate auto: find the gateway's budget, never above max_rate.
   bool auto_rate = false;
   double max_rate = kDefaultMaxRate;
+  // With auto_rate: `rate` is what an earlier run found (the fleet budget remembered it), so
+  // auto starts there instead of doubling from kDefaultAutoStart.
+  bool auto_start_known = false;
+  // --no-shared-budget: pace alone instead of sharing the gateway's budget with every other run
+  // against the same URL and key on this database.
+  bool no_shared_budget = false;
   double burst = kDefaultBurst;
   int concurrency = kDefaultConcurrency;
   pacing::Duration timeout = kDefaultTimeout;

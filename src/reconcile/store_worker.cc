@@ -196,6 +196,7 @@ void StoreWorker::loop() {
       }
       last_heartbeat = Clock::now();
     }
+    if (every_pass_) every_pass_();
     if (stopping) {
       std::lock_guard lock(mu_);
       if (queued_.empty() || failure_) break;

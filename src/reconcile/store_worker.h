@@ -40,6 +40,11 @@ class StoreWorker {
   StoreWorker(const StoreWorker&) = delete;
   StoreWorker& operator=(const StoreWorker&) = delete;
 
+  // Called on this worker's thread after every pass of its loop (at least every
+  // flush_interval / 2, later while a statement or a reconnect takes longer): the fleet budget
+  // beats from here. Set before start().
+  void set_every_pass(std::function<void()> f) { every_pass_ = std::move(f); }
+
   void start();
 
   // Asks for up to max_rows more sessions; at most one request is outstanding at a time.
@@ -74,6 +79,7 @@ class StoreWorker {
   RunStore& store_;
   Options options_;
   std::function<void()> wake_;
+  std::function<void()> every_pass_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

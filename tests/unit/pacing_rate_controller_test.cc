@@ -262,6 +262,68 @@ TEST(RateControllerTest, ThrottleNeverCutsDeeperThanHalf) {
   EXPECT_EQ(c.cuts(), 2);
 }
 
+TEST(RateControllerTest, AThrottleWhileDemandLimitsSendingNeitherCutsNorMeasures) {
+  // The run's tail: 500/s accepted, then the work runs out (no work waiting) and the sends
+  // thin out to 40/s; a late 429 must not take the thin measure for the gateway's limit.
+  FakeClock clock;
+  RateController c({.mode = Mode::kAuto, .rate = 500, .max_rate = 2000, .start_known = true}, clock);
+  for (int i = 0; i < 500; ++i) {
+    clock.advance(milliseconds(2));
+    c.on_backlog(true);
+    c.on_sent();
+    c.on_answer(clock.now(), false, std::nullopt);
+  }
+  c.on_answer(clock.now() - milliseconds(3), true, std::nullopt);  // busy: a real cut
+  EXPECT_EQ(c.cuts(), 1);
+  EXPECT_EQ(c.throttle_cuts(), 1);
+  EXPECT_DOUBLE_EQ(*c.measured_limit(), 500);
+  EXPECT_DOUBLE_EQ(c.rate(), 485);
+  EXPECT_DOUBLE_EQ(c.reference(), 485);
+  for (int i = 0; i < 40; ++i) {  // the tail: 40 sends in 1 s, nothing waiting
+    clock.advance(milliseconds(25));
+    c.on_backlog(false);
+    c.on_sent();
+    c.on_answer(clock.now(), false, std::nullopt);
+  }
+  c.on_answer(clock.now() - milliseconds(3), true, seconds(1));
+  EXPECT_EQ(c.throttles(), 2);
+  EXPECT_EQ(c.demand_limited_throttles(), 1);
+  EXPECT_EQ(c.cuts(), 1);
+  EXPECT_DOUBLE_EQ(*c.measured_limit(), 500);  // not re-measured at 40/s
+  EXPECT_DOUBLE_EQ(c.reference(), 485);
+  EXPECT_EQ(c.paused_until(), clock.now() + seconds(1));  // the Retry-After still holds
+  // Busy again for a whole window: the next throttle measures and cuts.
+  for (int i = 0; i < 440; ++i) {  // 400/s for 1.1 s
+    clock.advance(milliseconds(2) + std::chrono::microseconds(500));
+    c.on_backlog(true);
+    c.on_sent();
+    c.on_answer(clock.now(), false, std::nullopt);
+  }
+  c.on_answer(clock.now() - milliseconds(3), true, std::nullopt);
+  EXPECT_EQ(c.cuts(), 2);
+  EXPECT_DOUBLE_EQ(*c.measured_limit(), 401);  // the answers of the last second, both ends in
+}
+
+TEST(RateControllerTest, AutoFromAKnownRateProbesInsteadOfDoubling) {
+  FakeClock clock;
+  RateController c({.mode = Mode::kAuto, .rate = 300, .max_rate = 2000, .start_known = true},
+                   clock);
+  EXPECT_TRUE(c.settled());
+  EXPECT_DOUBLE_EQ(c.rate(), 300);
+  for (int i = 0; i < 1000; ++i) {  // sending far faster than allowed: only the curve limits
+    c.on_sent();
+    clock.advance(std::chrono::microseconds(500));
+  }
+  // 500 ms held, then 300 (1 + (0 s / 3 s)^3): still 300 after 500 ms.
+  EXPECT_DOUBLE_EQ(c.rate(), 300);
+  for (int i = 0; i < 6000; ++i) {
+    c.on_sent();
+    clock.advance(std::chrono::microseconds(500));
+  }
+  // 3.5 s: 300 (1 + (3 s / 3 s)^3) = 600; doubling from 300 would be at 2000 already.
+  EXPECT_NEAR(c.rate(), 600, 1e-6);
+}
+
 TEST(RateControllerTest, CeilingAndExternalCut) {
   FakeClock clock;
   RateController c({.mode = Mode::kFixed, .rate = 500}, clock);

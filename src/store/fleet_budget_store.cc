@@ -1,0 +1,134 @@
+#include "store/fleet_budget_store.h"
+
+#include <fmt/format.h>
+
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+
+#include "store/conninfo.h"
+#include "store/pg_error.h"
+#include "store/table_mapping.h"
+
+namespace dr::store {
+namespace {
+
+// One statement per beat: this worker's row, the budget's remembered rate (only when a settled
+// auto run reports one), the clean-up of rows dead for ten minutes, and the other live rows.
+// The data-modifying parts run whether or not the query reads them; its reads see the rows as
+// they were before this statement (which is why this worker's own row is left out of them).
+constexpr const char* kBeat = R"sql(
+WITH me AS (
+  INSERT INTO fleet_workers AS w (budget_id, worker_id, heartbeat_at, sent_rate, cuts, cut_rate)
+  VALUES ($1, $2, now(), $3, $4, $5)
+  ON CONFLICT (budget_id, worker_id) DO UPDATE
+    SET heartbeat_at = now(), sent_rate = excluded.sent_rate, cuts = excluded.cuts,
+        cut_rate = excluded.cut_rate
+), found AS (
+  INSERT INTO fleet_budgets AS b (budget_id, found_rate, found_at)
+  SELECT $1, $6::float8, now() WHERE $6::float8 > 0
+  ON CONFLICT (budget_id) DO UPDATE SET found_rate = excluded.found_rate, found_at = now()
+), gone AS (
+  DELETE FROM fleet_workers
+   WHERE budget_id = $1 AND worker_id <> $2 AND heartbeat_at < now() - interval '10 minutes'
+)
+SELECT worker_id, sent_rate, cuts, cut_rate, NULL::float8
+  FROM fleet_workers
+ WHERE budget_id = $1 AND worker_id <> $2 AND heartbeat_at > now() - make_interval(secs => $7)
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, found_rate FROM fleet_budgets WHERE budget_id = $1
+)sql";
+
+constexpr const char* kLeave = "DELETE FROM fleet_workers WHERE budget_id = $1 AND worker_id = $2";
+
+Result<std::unique_ptr<pqxx::connection>> connect(const std::string& conninfo,
+                                                  const std::string& schema) {
+  try {
+    auto conn = std::make_unique<pqxx::connection>(conninfo);
+    conn->set_variable("TimeZone", "'UTC'");
+    conn->set_variable("client_min_messages", "warning");
+    conn->set_variable("search_path", quote_identifier(schema));
+    const std::optional<ConninfoParts> parts = parse_conninfo(conninfo);
+    if (!parts || !parts->has_application_name) {
+      conn->set_variable("application_name", "'deposit-reconciler fleet'");
+    }
+    conn->prepare("fleet_beat", kBeat);
+    conn->prepare("fleet_leave", kLeave);
+    return conn;
+  } catch (...) {
+    return translate_pg_exception(std::current_exception(), "cannot connect to the database",
+                                  conninfo)
+        .error;
+  }
+}
+
+}  // namespace
+
+struct PgFleetBudgetStore::Impl {
+  std::string conninfo;
+  std::string schema;
+  Binding binding;
+  std::unique_ptr<pqxx::connection> conn;
+};
+
+PgFleetBudgetStore::PgFleetBudgetStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PgFleetBudgetStore::~PgFleetBudgetStore() = default;
+
+Result<std::unique_ptr<PgFleetBudgetStore>> PgFleetBudgetStore::open(const std::string& conninfo,
+                                                                     const std::string& schema,
+                                                                     Binding binding) {
+  auto conn = connect(conninfo, schema);
+  if (!conn) return conn.error();
+  auto impl = std::make_unique<Impl>(Impl{conninfo, schema, std::move(binding), std::move(*conn)});
+  return std::unique_ptr<PgFleetBudgetStore>(new PgFleetBudgetStore(std::move(impl)));
+}
+
+Result<reconcile::FleetReading> PgFleetBudgetStore::beat(const reconcile::FleetBeat& beat) {
+  if (!impl_->conn) return Error::unavailable("fleet budget: not connected");
+  const Binding& b = impl_->binding;
+  const std::string found = beat.found_rate ? fmt::format("{}", *beat.found_rate) : std::string();
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    const pqxx::result rows = tx.exec_prepared(
+        "fleet_beat", b.budget_id, b.worker_id, beat.sent_rate, beat.cuts, beat.cut_rate,
+        beat.found_rate ? found.c_str() : nullptr,
+        std::chrono::duration<double>(b.live_for).count());
+    reconcile::FleetReading reading;
+    for (const auto& row : rows) {
+      if (row[0].is_null()) {
+        reading.found_rate = row[4].as<double>();
+        continue;
+      }
+      reading.others.push_back({row[0].as<std::string>(), row[1].as<double>(),
+                                row[2].as<int64_t>(), row[3].as<double>()});
+    }
+    return reading;
+  } catch (...) {
+    return translate_pg_exception(std::current_exception(), "fleet budget: beat failed",
+                                  impl_->conninfo)
+        .error;
+  }
+}
+
+Status PgFleetBudgetStore::leave() {
+  if (!impl_->conn) return Error::unavailable("fleet budget: not connected");
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    tx.exec_prepared("fleet_leave", impl_->binding.budget_id, impl_->binding.worker_id);
+    return ok_status();
+  } catch (...) {
+    return translate_pg_exception(std::current_exception(), "fleet budget: leaving failed",
+                                  impl_->conninfo)
+        .error;
+  }
+}
+
+Status PgFleetBudgetStore::reconnect() {
+  impl_->conn.reset();
+  auto conn = connect(impl_->conninfo, impl_->schema);
+  if (!conn) return conn.error();
+  impl_->conn = std::move(*conn);
+  return ok_status();
+}
+
+}  // namespace dr::store

@@ -1,0 +1,232 @@
+// The fleet budget's share logic in simulated time: several FleetShare objects (workers) over one
+// in-memory budget table that judges liveness by the same FakeClock, with exact numbers.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "gateway/signing.h"
+#include "reconcile/fleet_share.h"
+
+namespace dr::reconcile {
+namespace {
+
+using namespace std::chrono_literals;
+using pacing::FakeClock;
+using pacing::MonotonicTime;
+
+// The rows of one budget, as PgFleetBudgetStore keeps them, with the database's clock replaced
+// by the test's.
+struct FakeBudgetTable {
+  struct Row {
+    MonotonicTime heartbeat_at;
+    FleetBeat beat;
+  };
+  const FakeClock& clock;
+  std::map<std::string, Row> rows{};
+  std::optional<double> found_rate{};
+  int64_t statements = 0;
+};
+
+// One worker's port onto the table, with a fault switch.
+class FakeBudgetStore final : public FleetBudgetStore {
+ public:
+  FakeBudgetStore(FakeBudgetTable& table, std::string worker) : t_(table), worker_(std::move(worker)) {}
+  Result<FleetReading> beat(const FleetBeat& beat) override {
+    if (down) return Error::unavailable("connection lost");
+    ++t_.statements;
+    FleetReading r;
+    for (const auto& [id, row] : t_.rows) {
+      if (id != worker_ && row.heartbeat_at > t_.clock.now() - FleetShareOptions::kLiveFor) {
+        r.others.push_back({id, row.beat.sent_rate, row.beat.cuts, row.beat.cut_rate});
+      }
+    }
+    r.found_rate = t_.found_rate;
+    t_.rows[worker_] = {t_.clock.now(), beat};
+    if (beat.found_rate) t_.found_rate = beat.found_rate;
+    return r;
+  }
+  Status leave() override {
+    if (down) return Error::unavailable("connection lost");
+    t_.rows.erase(worker_);
+    return ok_status();
+  }
+  Status reconnect() override {
+    ++reconnects;
+    return down ? Status(Error::unavailable("still down")) : ok_status();
+  }
+  bool down = false;
+  int reconnects = 0;
+
+ private:
+  FakeBudgetTable& t_;
+  std::string worker_;
+};
+
+struct Worker {
+  Worker(FakeBudgetTable& table, const std::string& id, FleetShareOptions o, const FakeClock& clock)
+      : store(table, id), share(store, o, clock) {}
+  FakeBudgetStore store;
+  FleetShare share;
+};
+
+TEST(FleetShareTest, ShareIsTheFairSplitOnceSeenAndWhatIsLeftBefore) {
+  const std::vector<FleetPeer> three = {{"a", 200, 0, 0}, {"b", 150, 0, 0}, {"c", 100, 0, 0}};
+  EXPECT_DOUBLE_EQ(fleet_share(500, {}, false), 500);
+  EXPECT_DOUBLE_EQ(fleet_share(500, {}, true), 500);
+  EXPECT_DOUBLE_EQ(fleet_share(500, three, false), 125);
+  // A newcomer: 500 - 450 = 50 left, within [125/16, 125].
+  EXPECT_DOUBLE_EQ(fleet_share(500, three, true), 50);
+  // Nothing left: the floor, 1/16 of the fair share.
+  EXPECT_DOUBLE_EQ(fleet_share(400, three, true), 100.0 / 16);
+  // Others sending little: at most the fair share.
+  EXPECT_DOUBLE_EQ(fleet_share(1000, three, true), 250);
+  EXPECT_DOUBLE_EQ(fleet_share(0, three, false), 0);  // unlimited
+}
+
+TEST(FleetShareTest, BudgetIdIsAKeyedHashOfUrlAndKey) {
+  // Oracle: Node's crypto, `createHmac("sha256", "test-key").update("deposit-reconciler fleet
+  // budget v1\nhttp://127.0.0.1:8080").digest("hex")`.
+  EXPECT_EQ(gateway::fleet_budget_id("http://127.0.0.1:8080", "test-key"),
+            "d20d7a813f58cc220ed0741e502595b04d51e95d2040b514477d2667352a48ba");
+  EXPECT_NE(gateway::fleet_budget_id("http://127.0.0.1:8080", "other-key"),
+            gateway::fleet_budget_id("http://127.0.0.1:8080", "test-key"));
+  EXPECT_NE(gateway::fleet_budget_id("http://127.0.0.1:8081", "test-key"),
+            gateway::fleet_budget_id("http://127.0.0.1:8080", "test-key"));
+  EXPECT_EQ(gateway::fleet_budget_id("http://127.0.0.1:8080", "test-key").find("test-key"), std::string::npos);
+}
+
+class FleetTest : public ::testing::Test {
+ protected:
+  FakeClock clock;
+  FakeBudgetTable table{clock};
+  FleetShareOptions options{.total = 500, .automatic = false};
+  // Moves time in 100 ms steps (the store worker's pace), ticking every worker given.
+  void run_for(pacing::Duration d, std::initializer_list<Worker*> workers) {
+    for (auto t = pacing::Duration::zero(); t < d; t += 100ms) {
+      clock.advance(100ms);
+      for (Worker* w : workers) w->share.tick();
+    }
+  }
+};
+
+TEST_F(FleetTest, ASecondWorkerTakesItsShareWithinASecond) {
+  Worker a(table, "a", options, clock);
+  ASSERT_TRUE(a.share.join().ok());
+  EXPECT_EQ(a.share.view().workers, 1);
+  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 500);
+  a.share.report_rate(500, std::nullopt);
+  run_for(1500ms, {&a});  // a beats at +1 s
+  Worker b(table, "b", options, clock);
+  auto joined = b.share.join();
+  ASSERT_TRUE(joined.ok());
+  ASSERT_EQ(joined->others.size(), 1u);
+  // b is new and a sends 500/s: b starts at the floor, so the fleet stays within its budget.
+  EXPECT_EQ(b.share.view().workers, 2);
+  EXPECT_DOUBLE_EQ(b.share.view().ceiling, 250.0 / 16);
+  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 500);
+  run_for(500ms, {&a, &b});  // a beats at +2 s and sees b
+  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 250);
+  EXPECT_EQ(a.share.view().workers, 2);
+  EXPECT_DOUBLE_EQ(b.share.view().ceiling, 250.0 / 16);
+  run_for(500ms, {&a, &b});  // b beats at +2.5 s: one interval after joining, the fair share
+  EXPECT_DOUBLE_EQ(b.share.view().ceiling, 250);
+  // One statement per beat per worker: a beat at 0, 1, 2 s (3); b at 1.5 and 2.5 s (2).
+  EXPECT_EQ(table.statements, 5);
+}
+
+TEST_F(FleetTest, AKilledWorkersShareComesBackAfterTheLivenessWindow) {
+  Worker a(table, "a", options, clock);
+  Worker b(table, "b", options, clock);
+  ASSERT_TRUE(a.share.join().ok());
+  ASSERT_TRUE(b.share.join().ok());
+  run_for(2s, {&a, &b});
+  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 250);
+  EXPECT_DOUBLE_EQ(b.share.view().ceiling, 250);
+  // b is killed (kill -9): its last beat was at +2 s. a beats at +3, +4 (b 2 s old: live) and
+  // +5 s (b 3 s old: not live any more).
+  run_for(2s, {&a});
+  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 250);
+  run_for(900ms, {&a});
+  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 250);
+  run_for(100ms, {&a});
+  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 500);
+  EXPECT_EQ(a.share.view().workers, 1);
+}
+
+TEST_F(FleetTest, AWorkerThatLeavesGivesItsShareBackAtTheNextBeat) {
+  Worker a(table, "a", options, clock);
+  Worker b(table, "b", options, clock);
+  ASSERT_TRUE(a.share.join().ok());
+  ASSERT_TRUE(b.share.join().ok());
+  run_for(2s, {&a, &b});
+  ASSERT_TRUE(b.share.leave().ok());
+  run_for(1s, {&a});
+  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 500);
+}
+
+TEST_F(FleetTest, AThrottleSeenByOneSlowsTheOthersWithoutAnEcho) {
+  Worker a(table, "a", options, clock);
+  Worker b(table, "b", options, clock);
+  ASSERT_TRUE(a.share.join().ok());
+  ASSERT_TRUE(b.share.join().ok());
+  run_for(1s, {&a, &b});
+  EXPECT_EQ(a.share.view().cut_seq, 0u);
+  b.share.report_cut(180);
+  run_for(1s, {&a, &b});  // b's beat carries the cut; a's beat at the same instant ran first
+  run_for(1s, {&a, &b});
+  EXPECT_EQ(a.share.view().cut_seq, 1u);
+  EXPECT_DOUBLE_EQ(a.share.view().cut_rate, 180);
+  EXPECT_EQ(b.share.view().cut_seq, 0u);  // its own cut is not news to itself
+  run_for(3s, {&a, &b});
+  EXPECT_EQ(a.share.view().cut_seq, 1u);  // once
+  // Two cuts by different workers before the next beat: the lower rate wins.
+  Worker c(table, "c", options, clock);
+  ASSERT_TRUE(c.share.join().ok());
+  run_for(1s, {&a, &b, &c});
+  b.share.report_cut(120);
+  a.share.report_cut(100);
+  run_for(2s, {&a, &b, &c});
+  EXPECT_EQ(c.share.view().cut_seq, 1u);
+  EXPECT_DOUBLE_EQ(c.share.view().cut_rate, 100);
+}
+
+TEST_F(FleetTest, AnAutoRateFoundByOneIsTheNextRunsStart) {
+  options = {.total = 2000, .automatic = true};
+  Worker a(table, "a", options, clock);
+  Worker b(table, "b", options, clock);
+  ASSERT_TRUE(a.share.join().ok());
+  ASSERT_TRUE(b.share.join().ok());
+  EXPECT_FALSE(table.found_rate);
+  run_for(1s, {&a, &b});
+  EXPECT_FALSE(table.found_rate);  // nothing settled yet: nothing remembered
+  a.share.report_rate(140, 145.5);  // settled at 145.5/s each, two workers
+  run_for(1s, {&a, &b});
+  ASSERT_TRUE(table.found_rate);
+  EXPECT_DOUBLE_EQ(*table.found_rate, 291);
+  ASSERT_TRUE(a.share.leave().ok());
+  ASSERT_TRUE(b.share.leave().ok());
+  Worker next(table, "next", options, clock);
+  auto joined = next.share.join();
+  ASSERT_TRUE(joined.ok());
+  ASSERT_TRUE(joined->found_rate);
+  EXPECT_DOUBLE_EQ(*joined->found_rate, 291);
+}
+
+TEST_F(FleetTest, AFailedBeatKeepsTheShareAndReconnects) {
+  Worker a(table, "a", options, clock);
+  Worker b(table, "b", options, clock);
+  ASSERT_TRUE(a.share.join().ok());
+  ASSERT_TRUE(b.share.join().ok());
+  run_for(2s, {&a, &b});
+  a.store.down = true;
+  run_for(2s, {&a, &b});
+  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 250);
+  EXPECT_EQ(a.store.reconnects, 2);  // once per beat interval, not once per pass
+  a.store.down = false;
+  run_for(1s, {&a, &b});
+  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 250);
+  EXPECT_EQ(a.share.view().workers, 2);
+}
+
+}  // namespace
+}  // namespace dr::reconcile
