@@ -1,6 +1,7 @@
 #include "reconcile/fleet_share.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -82,7 +83,8 @@ void FleetShare::apply(const FleetReading& reading, pacing::MonotonicTime now) {
   const int workers = static_cast<int>(reading.others.size()) + 1;
   const bool newcomer = now - joined_at_ < FleetShareOptions::kBeatInterval;
   const double share = fleet_share(options_.total, reading.others, newcomer);
-  if (workers != view_.workers) {
+  if (workers != view_.workers ||
+      (options_.total > 0 && std::abs(share - view_.ceiling) > 0.01 * share)) {
     log::info("fleet budget: {} worker(s) share it now{}", workers,
               options_.total > 0 ? fmt::format("; this one's share {:.0f}/s of {:.0f}/s", share,
                                                options_.total)

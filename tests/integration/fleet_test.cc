@@ -1,0 +1,251 @@
+// One budget for the fleet, end to end: several real `deposit-reconciler run` processes against
+// the real simulator (its --rate-limit is one budget per API key, as a real gateway meters it)
+// and a real PostgreSQL. Every wait waits on a fact (a log line, a row), bounded in time.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "support/run_binary.h"
+#include "support/sim_process.h"
+#include "support/store_schema.h"
+#include "support/test_database.h"
+
+namespace dr::test {
+namespace {
+
+using namespace std::chrono_literals;
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+constexpr uint64_t kSeed = 5;
+
+class FleetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DR_REQUIRE_TEST_DATABASE();
+    db_ = TestDatabase::create();
+    ASSERT_NE(db_, nullptr);
+    report_dir_ = std::filesystem::temp_directory_path() /
+                  ("dr-fleet-test-" + std::to_string(::getpid()) + "-" +
+                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(report_dir_);
+    auto r = run_reconciler({"migrate"}, env_without_gateway());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    prepare_test_sessions(db_->url());
+  }
+  void TearDown() override { std::filesystem::remove_all(report_dir_); }
+
+  EnvChanges env_without_gateway() const {
+    return {{"DATABASE_URL", db_->url()}, {"DATABASE_URL_FILE", ""}, {"GATEWAY_API_KEY_FILE", ""}};
+  }
+  EnvChanges env(const SimProcess& sim) const {
+    auto e = env_without_gateway();
+    e["GATEWAY_API_KEY"] = sim.options().api_key;
+    e["GATEWAY_BASE_URL"] = sim.base_url();
+    return e;
+  }
+  std::vector<std::string> run_args(const std::string& worker, std::vector<std::string> extra) const {
+    std::vector<std::string> a = {"run", "--worker-id", worker, "--concurrency", "64",
+                                  "--batch-size", "200", "--report-dir", report_dir_.string(),
+                                  "--report-formats", "csv", "--progress", "never",
+                                  "--timeout", "1s", "--lease", "4s", "--max-attempts", "10"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+  void seed(int n) {
+    pqxx::connection c(db_->url());
+    pqxx::work w(c);
+    w.exec(fmt::format(
+        "INSERT INTO deposit_sessions (session_token, user_id, user_name, user_email, created_at) "
+        "SELECT 'sim-{}-' || i, 'user-' || i, 'User ' || i, 'u' || i || '@example.com', "
+        "now() - interval '1 day' FROM generate_series(0, {}) AS i",
+        kSeed, n - 1));
+    w.commit();
+  }
+  long long scalar(const std::string& sql) {
+    pqxx::connection c(db_->url());
+    pqxx::work w(c);
+    auto r = w.exec1(sql);
+    return r[0].is_null() ? 0 : r[0].as<long long>();
+  }
+  SimOptions sim_options(std::vector<std::string> extra) {
+    SimOptions o;
+    o.args = {"--seed", std::to_string(kSeed), "--preload", "100000", "--track-tokens"};
+    o.args.insert(o.args.end(), extra.begin(), extra.end());
+    return o;
+  }
+  // Waits (50 ms polls, at most `limit`) until `fact` holds; returns how long it took, or
+  // nullopt if it never did.
+  static std::optional<std::chrono::duration<double>> wait_for(
+      const std::function<bool()>& fact, std::chrono::seconds limit) {
+    const SteadyTime start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < limit) {
+      if (fact()) return std::chrono::steady_clock::now() - start;
+      std::this_thread::sleep_for(50ms);
+    }
+    return std::nullopt;
+  }
+  static bool has(const BackgroundProcess& p, const std::string& text) {
+    return p.stderr_so_far().find(text) != std::string::npos;
+  }
+
+  std::unique_ptr<TestDatabase> db_;
+  std::filesystem::path report_dir_;
+};
+
+struct BudgetUse {
+  double used = 0;       // accepted requests / (limit x seconds)
+  double throttled = 0;  // fraction of requests answered 429
+  long long requests = 0;
+};
+
+BudgetUse budget_use(const nlohmann::json& stats, double limit, double seconds) {
+  const double total = stats["requests_total"].get<double>();
+  const double refused = stats["responses_by_status"].value("429", 0.0);
+  return {(total - refused) / (limit * seconds), total > 0 ? refused / total : 0,
+          static_cast<long long>(total)};
+}
+
+TEST_F(FleetTest, ASecondWorkerTakesAShareAndAKilledWorkersShareComesBack) {
+  constexpr int kN = 9000;  // about 22 s at 400/s
+  seed(kN);
+  SimProcess sim(sim_options({"--rate-limit", "400"}));
+  const SteadyTime start = std::chrono::steady_clock::now();
+  BackgroundProcess a(DR_RECONCILER_BIN, run_args("a", {"--rate", "400"}), env(sim));
+  ASSERT_TRUE(wait_for([&] { return has(a, "session(s) selected"); }, 20s)) << a.stderr_so_far();
+  EXPECT_TRUE(has(a, "1 worker(s) now, this one's share 400/s")) << a.stderr_so_far();
+  std::this_thread::sleep_for(3s);  // a alone for a while (the test's subject is what follows)
+
+  BackgroundProcess b(DR_RECONCILER_BIN, run_args("b", {"--rate", "400"}), env(sim));
+  ASSERT_TRUE(wait_for([&] { return has(b, "session(s) selected"); }, 20s)) << b.stderr_so_far();
+  EXPECT_TRUE(has(b, "2 worker(s) now")) << b.stderr_so_far();
+  // a sees b at its next beat and halves its share; b takes its full share one beat after
+  // joining.
+  auto a_halved = wait_for(
+      [&] { return has(a, "2 worker(s) share it now; this one's share 200/s of 400/s"); }, 10s);
+  ASSERT_TRUE(a_halved) << a.stderr_so_far();
+  EXPECT_LE(a_halved->count(), 2.0);
+  ASSERT_TRUE(wait_for([&] { return has(b, "this one's share 200/s of 400/s"); }, 10s))
+      << b.stderr_so_far();
+  EXPECT_EQ(scalar("SELECT count(*) FROM fleet_workers WHERE heartbeat_at > now() - interval '3 seconds'"), 2);
+  std::this_thread::sleep_for(4s);
+
+  b.signal(SIGKILL);
+  const SteadyTime killed = std::chrono::steady_clock::now();
+  b.wait();
+  auto a_whole = wait_for(
+      [&] { return has(a, "1 worker(s) share it now; this one's share 400/s of 400/s"); }, 15s);
+  ASSERT_TRUE(a_whole) << a.stderr_so_far();
+  const double returned_after = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  std::printf("a killed worker's share came back after %.1f s\n", returned_after);
+  EXPECT_LE(returned_after, 5.0);  // the 3 s liveness window plus one beat
+
+  auto ra = a.wait(120s);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(ra.exit_code, 0) << ra.err;
+  const auto use = budget_use(sim.stats(), 400, seconds);
+  std::printf("two workers, --rate 400 each, against 400/s per key: %.1f %% of the budget used, "
+              "%.2f %% answered 429, %lld requests in %.1f s\n",
+              use.used * 100, use.throttled * 100, use.requests, seconds);
+  // Within the budget: at most the limit over the whole time plus the gateway's burst (400).
+  EXPECT_LE(static_cast<double>(use.requests), 400 * seconds + 400);
+  EXPECT_LE(use.throttled, 0.01);
+  EXPECT_GE(use.used, 0.8);  // two start-ups, a kill and the killed worker's leases included
+  // a left: no live row remains.
+  EXPECT_EQ(scalar("SELECT count(*) FROM fleet_workers WHERE worker_id = 'a'"), 0);
+}
+
+TEST_F(FleetTest, FourWorkersWithTheFullRateEachUseTheBudgetOnce) {
+  // The backfill Job's case: four workers, each given the key's whole budget (500/s), against
+  // 500/s per key. Together they use it once, not four times, and ask every session once.
+  constexpr int kN = 10000;
+  seed(kN);
+  SimProcess sim(sim_options({"--rate-limit", "500"}));
+  const SteadyTime start = std::chrono::steady_clock::now();
+  std::vector<std::unique_ptr<BackgroundProcess>> workers;
+  for (const char* w : {"w1", "w2", "w3", "w4"}) {
+    workers.push_back(std::make_unique<BackgroundProcess>(
+        DR_RECONCILER_BIN, run_args(w, {"--rate", "500", "--all"}), env(sim)));
+  }
+  for (auto& w : workers) {
+    auto r = w->wait(120s);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto stats = sim.stats();
+  const auto use = budget_use(stats, 500, seconds);
+  std::printf("four workers, --rate 500 each, against 500/s per key: %.1f %% of the budget used, "
+              "%.2f %% answered 429, %lld requests in %.1f s\n",
+              use.used * 100, use.throttled * 100, use.requests, seconds);
+  EXPECT_LE(use.throttled, 0.005);
+  EXPECT_GE(use.used, 0.85);  // process start-up and the report included
+  EXPECT_EQ(stats["requests_by_token"].size(), static_cast<size_t>(kN));
+  long long asked_twice = 0;
+  for (auto& [token, n] : stats["requests_by_token"].items()) {
+    if (n.get<int>() > 1) ++asked_twice;
+  }
+  // A session is asked again only after a 429 (a retry), never by two workers.
+  EXPECT_LE(asked_twice, stats["responses_by_status"].value("429", 0LL)) << asked_twice;
+  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE state = 'NEW'") +
+                scalar("SELECT count(*) FROM deposit_sessions WHERE state <> 'NEW'"),
+            kN);
+  EXPECT_EQ(scalar("SELECT count(*) FROM fleet_workers"), 0);  // every worker left
+}
+
+TEST_F(FleetTest, AnAutoRateFoundByOneRunIsWhereTheNextStarts) {
+  seed(3000);
+  SimProcess sim(sim_options({"--rate-limit", "300"}));
+  auto r = run_reconciler(run_args("first", {"--rate", "auto", "--limit", "2500"}), env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const long long found = scalar("SELECT round(found_rate) FROM fleet_budgets");
+  std::printf("the first auto run settled at %lld/s against 300/s\n", found);
+  EXPECT_GE(found, 200);
+  // The simulator's bucket holds a whole second of its rate: after each 1 s Retry-After pause a
+  // full second's burst goes through, and a cut measures up to twice the sustained limit.
+  EXPECT_LE(found, 600);
+  r = run_reconciler(run_args("second", {"--rate", "auto"}), env(sim));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find(fmt::format("auto starts at {}/s where an earlier run settled", found)),
+            std::string::npos)
+      << r.err;
+}
+
+TEST_F(FleetTest, OptingOutIsExplicitAndSaidAloud) {
+  seed(50);
+  SimProcess sim(sim_options({}));
+  auto e = env(sim);
+  e["DEPOSIT_RECONCILER_NO_SHARED_BUDGET"] = "true";
+  auto r = run_reconciler(run_args("alone", {"--rate", "100"}), e);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("not shared: --no-shared-budget, this run paces alone"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM fleet_workers"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE options->>'shared_budget' = 'false'"), 1);
+}
+
+TEST_F(FleetTest, ASchemaWithoutTheFleetTablesIsRefusedWithNothingWritten) {
+  seed(50);
+  SimProcess sim(sim_options({}));
+  pqxx::connection c(db_->url());
+  {
+    pqxx::work w(c);
+    w.exec("DROP TABLE deposit_reconciler.fleet_workers");
+    w.exec("DELETE FROM deposit_reconciler.schema_migrations WHERE version = 4");
+    w.commit();
+  }
+  auto r = run_reconciler(run_args("old", {"--rate", "100"}), env(sim));
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("database schema is outdated"), std::string::npos) << r.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs"), 0);
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), 0);
+}
+
+}  // namespace
+}  // namespace dr::test
