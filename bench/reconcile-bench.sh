@@ -14,6 +14,8 @@
 #   auto     --rate auto against the simulator limited to 300/s and to 900/s (30 s each)
 #   toohigh  --rate 520 against 500/s (30 s): a configured rate a little too high
 #   schedule --rate auto against 900,300@20s,900@40s (60 s)
+#   fleet    4 workers, each --rate 500 (the key's whole budget), against 500/s per key; then the
+#            same with two of the four stopping early (--limit 2500): the budget used, 429s
 # Usage: bench/reconcile-bench.sh [SCENARIO...]   (default: all)
 # Needs a Release build: cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C build-release
 set -euo pipefail
@@ -210,6 +212,35 @@ for s in "${scenarios[@]}"; do
       seed 42000  # 900 x 20 + 300 x 20 + 900 x 20
       measure schedule 42000 0ms 64 --rate auto --max-rate 5000 --max-attempts 10
       grep -c 'the gateway asked to slow down' "$work/run.err" | sed 's/^/schedule rate cuts: /'
+      ;;
+    fleet)
+      start_sim --threads 1 --rate-limit 500
+      for variant in four two-stop-early; do
+        seed 20000
+        curl -s -X POST "$SIM_URL/stats/reset" >/dev/null
+        t0=$(date +%s.%N)
+        pids=()
+        for w in 1 2 3 4; do
+          extra=()
+          [[ $variant == two-stop-early && $w -le 2 ]] && extra=(--limit 2500)
+          "$bin" run --worker-id "bench-$w" --rate 500 --all --concurrency 64 --batch-size 500 \
+            --progress never --report-dir "$work/reports" --report-formats csv --min-age 1m \
+            --max-attempts 10 "${extra[@]}" >"$work/fleet$w.out" 2>"$work/fleet$w.err" &
+          pids+=($!)
+        done
+        for p in "${pids[@]}"; do wait "$p" || echo "fleet worker failed ($?)"; done
+        wall=$(python3 -c "import time; print(time.time() - $t0)")
+        curl -s "$SIM_URL/stats" >"$work/stats.json"
+        python3 - "$work/stats.json" "$wall" "$variant" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1])); wall = float(sys.argv[2])
+total = s["requests_total"]; refused = s["responses_by_status"].get("429", 0)
+print(f"fleet    {sys.argv[3]:15} 4 workers x --rate 500 vs 500/s per key: used {(total - refused) / (500 * wall) * 100:.1f}% "
+      f"of the budget over {wall:.1f} s, 429s={refused} ({refused / max(total, 1) * 100:.2f}%), "
+      f"requests={total}, max in 1 s={s['max_requests_per_second']}")
+PY
+      done
+      stop_sim
       ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac

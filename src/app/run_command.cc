@@ -231,7 +231,9 @@ ExecutedRun execute_run(const RunSettings& s, http::CurlEngine& engine, OpenedRu
   hooks.fleet = run.fleet.get();
   hooks.on_progress = [&](const reconcile::PipelineStats& st) {
     const double rate = st.seconds > 0 ? static_cast<double>(st.requests) / st.seconds : 0;
-    progress.update(st.answered, total, st.unchecked, rate);
+    progress.update(st.answered, total, st.unchecked, rate,
+                    {.shown = true, .rate = st.current_rate, .throttled = st.throttles,
+                     .workers = st.fleet_workers});
     worker.set_progress(run_counts(st, worker.totals(), verified()));
   };
   reconcile::Pipeline pipeline(o, engine, worker, clock, random, hooks);

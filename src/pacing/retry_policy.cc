@@ -29,8 +29,10 @@ Duration Backoff::cap(int attempt) const {
 }
 
 Duration Backoff::delay(int attempt) {
+  const double floor = std::clamp(options_.floor_fraction, 0.0, 1.0);
+  const double u = floor + (1 - floor) * random_.uniform01();
   return Duration(static_cast<Duration::rep>(
-      std::floor(random_.uniform01() * static_cast<double>(cap(attempt).count()))));
+      std::floor(u * static_cast<double>(cap(attempt).count()))));
 }
 
 RetryPolicy::RetryPolicy(RetryOptions options, Random& random)

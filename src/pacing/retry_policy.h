@@ -43,14 +43,18 @@ struct RetryDecision {
   std::string reason{};  // one line for logs and the report, e.g. "HTTP 503 (gave up after 5 attempts)"
 };
 
-// Exponential backoff with full jitter: the wait after failure number `attempt` (1-based) is
-// uniform in [0, min(max_delay, base_delay * 2^(attempt-1))). No overflow at large attempts.
+// Exponential backoff with jitter: the wait after failure number `attempt` (1-based) is uniform
+// in [floor_fraction * cap, cap), cap = min(max_delay, base_delay * 2^(attempt-1)). The default
+// floor 0 is full jitter (many clients retrying one server); a floor of 0.5 keeps a lone
+// client's total wait at least half the caps' sum (a database restart is ridden out). No
+// overflow at large attempts.
 // Not thread-safe (uses the injected Random).
 class Backoff {
  public:
   struct Options {
     Duration base_delay{std::chrono::milliseconds(200)};
     Duration max_delay{std::chrono::seconds(20)};
+    double floor_fraction = 0;  // in [0, 1]
   };
   Backoff(Options options, Random& random);
   Duration delay(int attempt);

@@ -4,10 +4,25 @@
 
 namespace dr::reconcile {
 
-using Clock = std::chrono::steady_clock;
+namespace {
+pacing::SystemClock kSystemClock;
+}  // namespace
+
+StoreWorker::StoreWorker(RunStore& store, Options options, std::function<void()> wake,
+                         pacing::Clock& clock, pacing::Random& random)
+    : store_(store),
+      options_(options),
+      wake_(std::move(wake)),
+      clock_(clock),
+      backoff_(options.reconnect_backoff, random) {}
 
 StoreWorker::StoreWorker(RunStore& store, Options options, std::function<void()> wake)
-    : store_(store), options_(options), wake_(std::move(wake)) {}
+    : store_(store),
+      options_(options),
+      wake_(std::move(wake)),
+      own_random_(std::make_unique<pacing::SystemRandom>()),
+      clock_(kSystemClock),
+      backoff_(options.reconnect_backoff, *own_random_) {}
 
 StoreWorker::~StoreWorker() {
   if (thread_.joinable()) {
@@ -50,7 +65,7 @@ void StoreWorker::submit(std::vector<store::CheckResult> results) {
   bool full;
   {
     std::lock_guard lock(mu_);
-    if (queued_.empty()) oldest_queued_ = Clock::now();
+    if (queued_.empty()) oldest_queued_ = clock_.now();
     for (auto& r : results) queued_.push_back(std::move(r));
     full = queued_.size() >= options_.batch_size;
   }
@@ -86,32 +101,35 @@ void StoreWorker::fail(Error e) {
 }
 
 template <typename Op>
-bool StoreWorker::with_reconnect(const char* what, Op&& op) {
-  auto backoff = options_.reconnect_backoff;
-  for (int attempt = 0;; ++attempt) {
-    auto s = op();
-    if (s.ok()) return true;
-    if (s.error().code != ErrorCode::kUnavailable || attempt >= options_.reconnect_attempts) {
-      log::error("database: {} failed: {}", what, s.error().message);
-      fail(s.error());
-      return false;
+Status StoreWorker::retry_unavailable(const char* what, Op&& op) {
+  for (int attempt = 1;; ++attempt) {
+    Status s = op();
+    if (s.ok() || s.error().code != ErrorCode::kUnavailable ||
+        attempt > options_.reconnect_attempts) {
+      return s;
     }
+    const pacing::Duration wait = backoff_.delay(attempt);
     log::warn("database: {} failed ({}); reconnecting in {} ms", what, s.error().message,
-              backoff.count());
-    {
-      std::unique_lock lock(mu_);
-      // Stopping does not cut the wait short: finish() still wants the writes done.
-      cv_.wait_for(lock, backoff, [] { return false; });
-    }
-    backoff *= 2;
+              std::chrono::duration_cast<std::chrono::milliseconds>(wait).count());
+    // Stopping does not cut the wait short: finish() still wants the writes done.
+    clock_.sleep_for(wait);
     if (auto r = store_.reconnect(); !r) {
       log::warn("database: reconnect failed: {}", r.error().message);
     }
   }
 }
 
+template <typename Op>
+bool StoreWorker::with_reconnect(const char* what, Op&& op) {
+  Status s = retry_unavailable(what, std::forward<Op>(op));
+  if (s.ok()) return true;
+  log::error("database: {} failed: {}", what, s.error().message);
+  fail(s.error());
+  return false;
+}
+
 void StoreWorker::loop() {
-  auto last_heartbeat = Clock::now();
+  auto last_heartbeat = clock_.now();
   for (;;) {
     int claim_rows = 0;
     std::vector<store::CheckResult> batch;
@@ -120,9 +138,9 @@ void StoreWorker::loop() {
       std::unique_lock lock(mu_);
       auto due = [&] {
         bool flush = !queued_.empty() && (queued_.size() >= options_.batch_size || stopping_ ||
-                                          Clock::now() - oldest_queued_ >= options_.flush_interval);
+                                          clock_.now() - oldest_queued_ >= options_.flush_interval);
         return flush || claim_request_ > 0 || stopping_ ||
-               Clock::now() - last_heartbeat >= options_.heartbeat_interval;
+               clock_.now() - last_heartbeat >= options_.heartbeat_interval;
       };
       cv_.wait_for(lock, options_.flush_interval / 2, due);
       if (failure_) {
@@ -132,14 +150,14 @@ void StoreWorker::loop() {
       }
       stopping = stopping_;
       bool flush = !queued_.empty() && (queued_.size() >= options_.batch_size || stopping_ ||
-                                        Clock::now() - oldest_queued_ >= options_.flush_interval);
+                                        clock_.now() - oldest_queued_ >= options_.flush_interval);
       if (flush) {
         size_t n = std::min(queued_.size(), options_.batch_size);
         batch.assign(std::make_move_iterator(queued_.begin()),
                      std::make_move_iterator(queued_.begin() + static_cast<long>(n)));
         queued_.erase(queued_.begin(), queued_.begin() + static_cast<long>(n));
         writing_ = batch.size();
-        oldest_queued_ = Clock::now();
+        oldest_queued_ = clock_.now();
       }
       if (!stopping_ && claim_request_ > 0) {
         claim_rows = claim_request_;
@@ -176,25 +194,18 @@ void StoreWorker::loop() {
       }
       wake_();
     }
-    if (Clock::now() - last_heartbeat >= options_.heartbeat_interval) {
+    if (clock_.now() - last_heartbeat >= options_.heartbeat_interval) {
       RunCounts progress;
       {
         std::lock_guard lock(mu_);
         progress = progress_;
       }
-      if (auto s = store_.heartbeat(progress); !s) {
-        // Not fatal by itself (the next write will retry harder), but a dead connection must
-        // not sit idle through a quiet spell while the leases run out.
+      // Not fatal by itself (the next write decides), but a dead connection must not sit idle
+      // through a quiet spell while the leases run out: reconnect as a write would.
+      if (auto s = retry_unavailable("heartbeat", [&] { return store_.heartbeat(progress); }); !s) {
         log::warn("database: heartbeat failed: {}", s.error().message);
-        if (s.error().code == ErrorCode::kUnavailable) {
-          if (auto r = store_.reconnect(); r) {
-            if (auto again = store_.heartbeat(progress); !again) {
-              log::warn("database: heartbeat failed again: {}", again.error().message);
-            }
-          }
-        }
       }
-      last_heartbeat = Clock::now();
+      last_heartbeat = clock_.now();
     }
     if (every_pass_) every_pass_();
     if (stopping) {

@@ -5,12 +5,16 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
 #include "common/result.h"
+#include "pacing/clock.h"
+#include "pacing/random.h"
+#include "pacing/retry_policy.h"
 #include "reconcile/run_store.h"
 
 namespace dr::reconcile {
@@ -30,11 +34,21 @@ class StoreWorker {
     std::chrono::milliseconds flush_interval = kDefaultFlushInterval;
     std::chrono::milliseconds heartbeat_interval = kDefaultHeartbeatInterval;
     int reconnect_attempts = kDefaultReconnectAttempts;
-    std::chrono::milliseconds reconnect_backoff{500};  // doubled after each failed attempt
+    // The wait before reconnect number n: the program's one Backoff, its cap doubling from
+    // 500 ms up to 8 s, jittered within [cap / 2, cap): the default 5 reconnects wait 7.75 s to
+    // 15.5 s in all, enough to ride out a database restart.
+    pacing::Backoff::Options reconnect_backoff{std::chrono::milliseconds(500),
+                                               std::chrono::seconds(8), 0.5};
   };
 
   // wake is called (from this worker's thread) whenever a claim arrives or the worker fails, so
-  // the event loop can stop waiting.
+  // the event loop can stop waiting. Every time decision (flush, heartbeat) reads `clock`, and
+  // the waits before a reconnect are clock.sleep_for(Backoff delay): with a FakeClock that only
+  // this worker's thread moves, a test sees the exact waits. `clock` and `random` must outlive
+  // the worker; `random` is used by this worker's thread only.
+  StoreWorker(RunStore& store, Options options, std::function<void()> wake,
+              pacing::Clock& clock, pacing::Random& random);
+  // With the system clock and a randomly seeded jitter.
   StoreWorker(RunStore& store, Options options, std::function<void()> wake);
   ~StoreWorker();
   StoreWorker(const StoreWorker&) = delete;
@@ -71,7 +85,11 @@ class StoreWorker {
 
  private:
   void loop();
-  // Runs op, reconnecting on kUnavailable; records a fatal error and returns false on failure.
+  // Runs op, reconnecting on kUnavailable (after a Backoff wait, at most reconnect_attempts
+  // times); returns op's last status.
+  template <typename Op>
+  Status retry_unavailable(const char* what, Op&& op);
+  // retry_unavailable, and a failure is fatal: recorded, logged, false.
   template <typename Op>
   bool with_reconnect(const char* what, Op&& op);
   void fail(Error e);
@@ -79,6 +97,9 @@ class StoreWorker {
   RunStore& store_;
   Options options_;
   std::function<void()> wake_;
+  std::unique_ptr<pacing::SystemRandom> own_random_;  // for the system-clock constructor
+  pacing::Clock& clock_;
+  pacing::Backoff backoff_;
   std::function<void()> every_pass_;
 
   mutable std::mutex mu_;
@@ -89,7 +110,7 @@ class StoreWorker {
   std::optional<std::vector<store::ClaimedSession>> claimed_;
   std::vector<store::CheckResult> queued_;
   size_t writing_ = 0;
-  std::chrono::steady_clock::time_point oldest_queued_{};
+  pacing::MonotonicTime oldest_queued_{};
   RunCounts progress_;
   std::optional<Error> failure_;
   store::ApplyCounts totals_{};

@@ -36,9 +36,24 @@ Result<ProgressMode> parse_progress_mode(std::string_view s) {
   return Error::invalid(fmt::format("expected auto, always or never, got '{}'", s));
 }
 
-std::string format_progress(int64_t done, int64_t total, int64_t errors, double rate) {
+namespace {
+
+std::string pacing_text(const PacingFacts& p) {
+  if (!p.shown) return {};
+  std::string out = p.rate > 0 ? fmt::format("  rate {:.0f}/s", p.rate) : "  rate unlimited";
+  out += fmt::format("  429s {}", p.throttled);
+  if (p.workers > 1) out += fmt::format("  of {} workers", p.workers);
+  return out;
+}
+
+}  // namespace
+
+std::string format_progress(int64_t done, int64_t total, int64_t errors, double rate,
+                            const PacingFacts& pacing) {
   if (!std::isfinite(rate) || rate < 0) rate = 0;
-  if (total < 0) return fmt::format("{} done  {:.1f}/s  errors {}", done, rate, errors);
+  if (total < 0) {
+    return fmt::format("{} done  {:.1f}/s  errors {}{}", done, rate, errors, pacing_text(pacing));
+  }
   const double percent =
       total == 0 ? 100.0
                  : 100.0 * static_cast<double>(std::min(done, total)) / static_cast<double>(total);
@@ -46,8 +61,8 @@ std::string format_progress(int64_t done, int64_t total, int64_t errors, double 
   // Past ~10 years the number says nothing; "--" is as informative.
   const double eta = rate > 0 ? static_cast<double>(left) / rate : -1;
   const std::string eta_text = eta >= 0 && eta < 3e8 ? format_eta(eta) : "--";
-  return fmt::format("{}/{} ({:.1f}%)  {:.1f}/s  ETA {}  errors {}", done, total, percent, rate,
-                     eta_text, errors);
+  return fmt::format("{}/{} ({:.1f}%)  {:.1f}/s  ETA {}  errors {}{}", done, total, percent, rate,
+                     eta_text, errors, pacing_text(pacing));
 }
 
 ProgressDisplay::ProgressDisplay(ProgressMode mode, bool stderr_is_tty, const pacing::Clock& clock,
@@ -59,8 +74,10 @@ ProgressDisplay::ProgressDisplay(ProgressMode mode, bool stderr_is_tty, const pa
       options_(options),
       live_(mode == ProgressMode::kAlways || (mode == ProgressMode::kAuto && stderr_is_tty)) {}
 
-void ProgressDisplay::update(int64_t done, int64_t total, int64_t errors, double rate) {
+void ProgressDisplay::update(int64_t done, int64_t total, int64_t errors, double rate,
+                             const PacingFacts& pacing) {
   if (finished_) return;
+  pacing_ = pacing;
   done_ = done;
   total_ = total;
   errors_ = errors;
@@ -71,7 +88,7 @@ void ProgressDisplay::update(int64_t done, int64_t total, int64_t errors, double
     last_output_ = now;
     if (live_) {
       terminal_(
-          fmt::format("\r{}{}", format_progress(done, total, errors, rate), kEraseToEndOfLine));
+          fmt::format("\r{}{}", format_progress(done, total, errors, rate, pacing), kEraseToEndOfLine));
     }
     return;
   }
@@ -79,9 +96,9 @@ void ProgressDisplay::update(int64_t done, int64_t total, int64_t errors, double
   if (now - last_output_ < interval) return;
   last_output_ = now;
   if (live_) {
-    terminal_(fmt::format("\r{}{}", format_progress(done, total, errors, rate), kEraseToEndOfLine));
+    terminal_(fmt::format("\r{}{}", format_progress(done, total, errors, rate, pacing), kEraseToEndOfLine));
   } else {
-    log_(format_progress(done, total, errors, rate));
+    log_(format_progress(done, total, errors, rate, pacing));
   }
 }
 
@@ -90,7 +107,7 @@ void ProgressDisplay::finish() {
   finished_ = true;
   if (!live_ || !started_) return;
   terminal_(
-      fmt::format("\r{}{}\n", format_progress(done_, total_, errors_, rate_), kEraseToEndOfLine));
+      fmt::format("\r{}{}\n", format_progress(done_, total_, errors_, rate_, pacing_), kEraseToEndOfLine));
 }
 
 }  // namespace dr::report

@@ -28,9 +28,20 @@ struct ProgressOptions {
 // line escape); the log sink gets one message per call, without a newline.
 using ProgressSink = std::function<void(std::string_view)>;
 
+// How the run is paced, for the progress line (shown when `shown`).
+struct PacingFacts {
+  bool shown = false;
+  double rate = 0;        // requests/s allowed now; 0 = unlimited
+  int64_t throttled = 0;  // answers that asked to slow down so far (429, 503 with Retry-After)
+  int workers = 1;        // workers sharing the key's budget, this one included (shown when > 1)
+};
+
 // "1234/5000 (24.7%)  82.0/s  ETA 0:46  errors 3"; with total < 0 (unknown) "1234 done  82.0/s
 // errors 3". `rate` is sessions finished per second; the ETA is the rest at that rate, "--" if 0.
-std::string format_progress(int64_t done, int64_t total, int64_t errors, double rate);
+// With pacing facts: "...  errors 3  rate 485/s  429s 2" ("rate unlimited"), and "  of 4
+// workers" when the budget is shared with others.
+std::string format_progress(int64_t done, int64_t total, int64_t errors, double rate,
+                            const PacingFacts& pacing = {});
 
 // Shows a run's progress to the person watching, or to the log when nobody is. update() may be
 // called for every finished session: when nothing is due it reads the clock once and returns.
@@ -44,7 +55,8 @@ class ProgressDisplay {
   ProgressDisplay(const ProgressDisplay&) = delete;
   ProgressDisplay& operator=(const ProgressDisplay&) = delete;
 
-  void update(int64_t done, int64_t total, int64_t errors, double rate);
+  void update(int64_t done, int64_t total, int64_t errors, double rate,
+              const PacingFacts& pacing = {});
 
   // Ends the live line: draws the last values once more and moves to a new line, so the final
   // numbers stay on screen and later output starts on a clean line. Idempotent; no-op without a
@@ -66,6 +78,7 @@ class ProgressDisplay {
   int64_t total_ = -1;
   int64_t errors_ = 0;
   double rate_ = 0;
+  PacingFacts pacing_;
 };
 
 }  // namespace dr::report

@@ -247,7 +247,18 @@ def check_kubernetes(root):
                 c.check(False, w, f"window bounds must be ISO 8601: {e}")
         rate = flag_value(args, "--rate")
         c.check(rate is not None and float(rate) > 0, w,
-                "--rate must be set per worker (the gateway budget divided by parallelism)")
+                "--rate must be set: the API key's whole budget (the workers split it)")
+        c.check("--no-shared-budget" not in args, w,
+                "the backfill's workers must share the key's budget (no --no-shared-budget)")
+        # The scheduled run and the backfill share one budget: one figure for both.
+        crons = [o for o in docs.get("cronjob.yaml", []) if o.get("kind") == "CronJob"]
+        if crons:
+            cpod = ((((crons[0].get("spec") or {}).get("jobTemplate") or {}).get("spec") or {})
+                    .get("template") or {}).get("spec") or {}
+            cargs = [str(a) for a in ((cpod.get("containers") or [{}])[0].get("args") or [])]
+            c.check(flag_value(cargs, "--rate") == rate, w,
+                    f"--rate {rate} differs from the CronJob's {flag_value(cargs, '--rate')}: both "
+                    "are the key's one budget")
         # N pods on possibly different nodes share the report volume.
         for v in pod.get("volumes") or []:
             claim = (v.get("persistentVolumeClaim") or {}).get("claimName")

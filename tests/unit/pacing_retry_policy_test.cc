@@ -140,5 +140,15 @@ TEST(BackoffTest, CapsDoubleUpToTheMaximum) {
   EXPECT_EQ(b.delay(2), milliseconds(500));
 }
 
+TEST(BackoffTest, AFloorKeepsTheWaitInTheUpperPartOfTheCap) {
+  FixedRandom zero(0), half(0.5), almost_one(0.999);
+  const Backoff::Options o{.base_delay = milliseconds(500), .max_delay = seconds(8), .floor_fraction = 0.5};
+  EXPECT_EQ(Backoff(o, zero).delay(1), milliseconds(250));
+  EXPECT_EQ(Backoff(o, half).delay(3), milliseconds(1500));  // 2 s x (0.5 + 0.5 x 0.5)
+  EXPECT_EQ(Backoff(o, almost_one).delay(5), std::chrono::microseconds(7996000));  // 8 s x 0.9995
+  EXPECT_EQ(Backoff({.base_delay = milliseconds(500), .max_delay = seconds(8)}, zero).delay(5),
+            Duration::zero());  // the default: full jitter
+}
+
 }  // namespace
 }  // namespace dr::pacing

@@ -118,7 +118,15 @@ class MemoryStore final : public RunStore {
     ++apply_calls;
     return c;
   }
-  Status heartbeat(const RunCounts&) override { return ok_status(); }
+  Status heartbeat(const RunCounts&) override {
+    std::lock_guard lock(mu);
+    ++heartbeats;
+    if (fail_heartbeats > 0) {
+      --fail_heartbeats;
+      return Error::unavailable("connection lost");
+    }
+    return ok_status();
+  }
   Status release_leases() override {
     std::lock_guard lock(mu);
     ++releases;
@@ -133,6 +141,8 @@ class MemoryStore final : public RunStore {
   std::mutex mu;
   std::map<std::string, store::CheckResult> applied;
   int fail_applies = 0;
+  int fail_heartbeats = 0;
+  int heartbeats = 0;
   bool fail_forever = false;
   int apply_calls = 0;
   int reconnects = 0;
@@ -157,7 +167,7 @@ struct Harness {
     StoreWorker::Options w;
     w.batch_size = static_cast<size_t>(o.batch_size);
     w.flush_interval = 5ms;
-    w.reconnect_backoff = 1ms;
+    w.reconnect_backoff.base_delay = 1ms;
     return w;
   }
 
@@ -336,6 +346,84 @@ TEST(StoreWorker, GivesUpWhenTheDatabaseStaysAway) {
   EXPECT_TRUE(h.store.applied.empty());
   ASSERT_FALSE(h.finish_status.ok());
   EXPECT_EQ(h.finish_status.error().code, ErrorCode::kUnavailable);
+}
+
+// ---- The store worker's waits in simulated time ---------------------------------------------
+// The FakeClock is moved only by the worker's own thread (its reconnect waits); the test reads it
+// after finish() has joined that thread.
+
+class FixedRandom final : public pacing::Random {
+ public:
+  explicit FixedRandom(double v) : v_(v) {}
+  double uniform01() override { return v_; }
+
+ private:
+  double v_;
+};
+
+store::CheckResult completed(const std::string& token) {
+  store::CheckResult r;
+  r.token = token;
+  r.kind = store::CheckKind::kState;
+  r.gateway_state = gateway::SessionState::kCompleted;
+  return r;
+}
+
+StoreWorker::Options quiet_worker() {
+  StoreWorker::Options o;
+  o.batch_size = 10;
+  o.heartbeat_interval = std::chrono::hours(1);
+  return o;
+}
+
+TEST(StoreWorker, ReconnectWaitsAreTheSharedBackoffInSimulatedTime) {
+  pacing::FakeClock clock;
+  FixedRandom random(0.5);
+  MemoryStore store(0);
+  store.fail_applies = 3;
+  StoreWorker w(store, quiet_worker(), [] {}, clock, random);
+  const auto t0 = clock.now();
+  w.submit({completed("t1")});
+  w.start();
+  ASSERT_TRUE(w.finish().ok());
+  // Backoff caps 500 ms, 1 s, 2 s; jitter in [cap / 2, cap) at u = 0.5: 3/4 of each cap.
+  EXPECT_EQ(clock.now() - t0, 375ms + 750ms + 1500ms);
+  EXPECT_EQ(store.reconnects, 3);
+  EXPECT_EQ(store.applied.size(), 1u);
+}
+
+TEST(StoreWorker, GivesUpAfterTheLastReconnectInSimulatedTime) {
+  pacing::FakeClock clock;
+  FixedRandom random(0);
+  MemoryStore store(0);
+  store.fail_forever = true;
+  StoreWorker w(store, quiet_worker(), [] {}, clock, random);
+  const auto t0 = clock.now();
+  w.submit({completed("t1")});
+  w.start();
+  Status s = w.finish();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kUnavailable);
+  // Five reconnects at the floor (half of each cap): (0.5 + 1 + 2 + 4 + 8) s / 2, the 8 s cap
+  // reached at the fifth.
+  EXPECT_EQ(clock.now() - t0, 7750ms);
+  EXPECT_EQ(store.reconnects, 5);
+}
+
+TEST(StoreWorker, AFailedHeartbeatReconnectsWithTheSameBackoff) {
+  pacing::FakeClock clock;
+  FixedRandom random(0.5);
+  MemoryStore store(0);
+  store.fail_heartbeats = 2;
+  StoreWorker::Options o = quiet_worker();
+  o.heartbeat_interval = std::chrono::milliseconds(0);  // every pass
+  StoreWorker w(store, o, [] {}, clock, random);
+  const auto t0 = clock.now();
+  w.start();
+  ASSERT_TRUE(w.finish().ok());
+  EXPECT_EQ(clock.now() - t0, 375ms + 750ms);
+  EXPECT_EQ(store.reconnects, 2);
+  EXPECT_GE(store.heartbeats, 3);
 }
 
 }  // namespace
