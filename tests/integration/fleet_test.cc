@@ -7,15 +7,18 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <pqxx/pqxx>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "support/nginx_process.h"
 #include "support/run_binary.h"
 #include "support/sim_process.h"
 #include "support/store_schema.h"
+#include "support/temp_dir.h"
 #include "support/test_database.h"
 
 namespace dr::test {
@@ -197,6 +200,75 @@ TEST_F(FleetTest, FourWorkersWithTheFullRateEachUseTheBudgetOnce) {
                 scalar("SELECT count(*) FROM deposit_sessions WHERE state <> 'NEW'"),
             kN);
   EXPECT_EQ(scalar("SELECT count(*) FROM fleet_workers"), 0);  // every worker left
+}
+
+// nginx as a plain-HTTP forward proxy (a worker reaches it through `http_proxy`) that lets at
+// most `rate` requests per second through to the simulator and answers the rest 429 itself: a
+// throttle that only the worker behind it sees.
+class ThrottlingProxy {
+ public:
+  ThrottlingProxy(int upstream_port, int rate) : port_(free_loopback_port()) {
+    const auto d = dir_.path().string();
+    std::ofstream(dir_.path() / "nginx.conf") << fmt::format(
+        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;\n"
+        "error_log {d}/error.log warn;\n"
+        "events {{ worker_connections 1024; }}\n"
+        "http {{\n"
+        "  access_log off;\n"
+        "  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n"
+        "  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n"
+        "  limit_req_zone $binary_remote_addr zone=one:1m rate={rate}r/s;\n"
+        "  limit_req_status 429;\n"
+        "  server {{\n"
+        "    listen 127.0.0.1:{port};\n"
+        "    location / {{ limit_req zone=one burst=5 nodelay;\n"
+        "      proxy_pass http://127.0.0.1:{up}; proxy_http_version 1.1;\n"
+        "      proxy_set_header Connection \"\"; }}\n"
+        "  }}\n"
+        "}}\n",
+        fmt::arg("d", d), fmt::arg("rate", rate), fmt::arg("port", port_),
+        fmt::arg("up", upstream_port));
+    process_ = std::make_unique<BackgroundProcess>(
+        NginxProcess::binary(),
+        std::vector<std::string>{"-p", d, "-c", d + "/nginx.conf", "-e", d + "/error.log"});
+    if (!wait_for_listener(port_, 10'000)) throw std::runtime_error("nginx did not start");
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  TempDir dir_{"dr-throttling-proxy"};
+  int port_;
+  std::unique_ptr<BackgroundProcess> process_;
+};
+
+TEST_F(FleetTest, AThrottleSeenByOneWorkerSlowsTheOther) {
+  if (NginxProcess::binary().empty()) GTEST_SKIP() << "nginx is not installed";
+  seed(4000);
+  SimProcess sim(sim_options({}));  // the simulator itself throttles nobody
+  ThrottlingProxy proxy(sim.port(), 40);
+  BackgroundProcess a(DR_RECONCILER_BIN, run_args("a", {"--rate", "300"}), env(sim));
+  ASSERT_TRUE(wait_for([&] { return has(a, "session(s) selected"); }, 20s)) << a.stderr_so_far();
+  auto via_proxy = env(sim);
+  via_proxy["http_proxy"] = proxy.url();
+  via_proxy["no_proxy"] = "";
+  via_proxy["NO_PROXY"] = "";
+  BackgroundProcess b(DR_RECONCILER_BIN, run_args("b", {"--rate", "300"}), via_proxy);
+  // b, behind the proxy, is throttled and cuts; a sees the cut at its next beat and slows too,
+  // though nobody refused a single one of its requests.
+  ASSERT_TRUE(wait_for([&] { return has(b, "the gateway asked to slow down"); }, 30s))
+      << b.stderr_so_far();
+  auto followed = wait_for([&] { return has(a, "(another worker of the fleet was throttled)"); }, 10s);
+  ASSERT_TRUE(followed) << a.stderr_so_far() << "\n---\n" << b.stderr_so_far();
+  std::printf("a followed b's cut after %.1f s\n", followed->count());
+  EXPECT_EQ(sim.stats()["responses_by_status"].value("429", 0), 0);  // a was never refused
+  const std::string err = a.stderr_so_far();
+  const auto at = err.find("rate now ", err.find("(another worker of the fleet was throttled)") - 60);
+  ASSERT_NE(at, std::string::npos) << err;
+  EXPECT_LT(std::stod(err.substr(at + 9)), 150) << err;  // below its share of 300/s
+  a.signal(SIGTERM);
+  b.signal(SIGTERM);
+  a.wait(60s);
+  b.wait(60s);
 }
 
 TEST_F(FleetTest, AnAutoRateFoundByOneRunIsWhereTheNextStarts) {
