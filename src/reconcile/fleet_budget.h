@@ -11,7 +11,9 @@ namespace dr::reconcile {
 
 // What one worker tells the others with each beat.
 struct FleetBeat {
-  double sent_rate = 0;  // requests it started over the last second
+  // The rate it uses: what it started over the last second, or its share if more (a newcomer
+  // takes only what the others leave; see fleet_share()).
+  double sent_rate = 0;
   int64_t cuts = 0;      // rate cuts after a throttle it has announced so far
   double cut_rate = 0;   // the per-worker rate its last announced cut set
   // --rate auto, once settled: the total budget this run found, remembered for the next run.

@@ -25,7 +25,10 @@ FleetShare::FleetShare(FleetBudgetStore& store, FleetShareOptions options,
 FleetBeat FleetShare::next_beat() {
   std::lock_guard lock(mu_);
   FleetBeat b;
-  b.sent_rate = sent_rate_;
+  // What a newcomer must leave to this worker: what it sends or may send, whichever is more (a
+  // worker that just started has sent nothing yet but will), and at the join, before it knows its
+  // share, the whole budget.
+  b.sent_rate = joined_ ? std::max(sent_rate_, view_.ceiling) : options_.total;
   b.cuts = cuts_;
   b.cut_rate = cut_rate_;
   if (options_.automatic && settled_rate_) b.found_rate = *settled_rate_ * view_.workers;

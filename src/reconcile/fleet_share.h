@@ -32,7 +32,8 @@ struct FleetShareOptions {
 
 // This worker's share of the fleet budget, given the other live workers:
 //  - total / workers, once the others have seen this worker (newcomer = false);
-//  - as a newcomer, what the others leave unused (total minus their sent rates), within
+//  - as a newcomer, what the others leave unused (total minus the rates they use: what they
+//    sent or their share, whichever is more; the whole budget for one still joining), within
 //    [kNewcomerFloor x fair share, fair share]: a worker that joins a busy fleet does not push
 //    the fleet over the budget for the second the others need to see it.
 // 0 when total is 0 (unlimited).

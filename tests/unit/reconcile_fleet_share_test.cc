@@ -134,6 +134,24 @@ TEST_F(FleetTest, ASecondWorkerTakesItsShareWithinASecond) {
   EXPECT_EQ(table.statements, 5);
 }
 
+TEST_F(FleetTest, WorkersStartingTogetherStayWithinTheBudget) {
+  // Four workers of a backfill Job start in the same second; nobody has sent anything yet.
+  Worker a(table, "a", options, clock), b(table, "b", options, clock), c(table, "c", options, clock),
+      d(table, "d", options, clock);
+  for (Worker* w : {&a, &b, &c, &d}) {
+    ASSERT_TRUE(w->share.join().ok());
+    clock.advance(10ms);
+  }
+  // a was alone: the whole budget; each later one found it taken: the floor, 1/16 of its share.
+  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 500);
+  EXPECT_DOUBLE_EQ(b.share.view().ceiling, 250.0 / 16);
+  EXPECT_DOUBLE_EQ(c.share.view().ceiling, 500.0 / 3 / 16);
+  EXPECT_DOUBLE_EQ(d.share.view().ceiling, 125.0 / 16);
+  // One beat later everyone has seen everyone: a quarter each.
+  run_for(1s, {&a, &b, &c, &d});
+  for (Worker* w : {&a, &b, &c, &d}) EXPECT_DOUBLE_EQ(w->share.view().ceiling, 125);
+}
+
 TEST_F(FleetTest, AKilledWorkersShareComesBackAfterTheLivenessWindow) {
   Worker a(table, "a", options, clock);
   Worker b(table, "b", options, clock);
