@@ -209,6 +209,8 @@ report::MetricsSnapshot metrics_snapshot(int64_t run_id, const reconcile::RunCou
   m.last_success_unixtime =
       last_success ? std::chrono::duration<double>(last_success->time_since_epoch()).count() : 0;
   m.status = std::string(store::to_string(status));
+  m.fleet_workers = stats.fleet_workers;
+  m.fleet_share = stats.share;
   return m;
 }
 

@@ -88,6 +88,20 @@ std::string render_metrics(const MetricsSnapshot& s) {
   e.sample("last_run_duration_seconds", number(s.duration_seconds));
   e.family("last_run_request_rate", "Gateway requests per second achieved by the last run.");
   e.sample("last_run_request_rate", number(s.achieved_rate));
+  e.family("last_run_throttled",
+           "Answers in the last run that asked to slow down (429, 503 with Retry-After).");
+  e.sample("last_run_throttled", fmt::format("{}", s.counts.throttled));
+  e.family("last_run_rate_cuts", "Times the last run cut its request rate after a throttle.");
+  e.sample("last_run_rate_cuts", fmt::format("{}", s.counts.rate_cuts));
+  e.family("last_run_rate_final",
+           "Requests per second the last run was allowed at its end (with --rate auto: found).");
+  e.sample("last_run_rate_final", fmt::format("{}", s.counts.rate_final));
+  e.family("last_run_fleet_workers",
+           "Workers sharing the API key's budget at the end of the last run, itself included.");
+  e.sample("last_run_fleet_workers", fmt::format("{}", s.fleet_workers));
+  e.family("last_run_fleet_share",
+           "The last run's share of the key's budget at its end (requests/s; 0 = not shared).");
+  e.sample("last_run_fleet_share", number(s.fleet_share));
   e.family("last_success_timestamp_seconds",
            "Unix time at which a run last checked every selected session; 0 if none has.");
   e.sample("last_success_timestamp_seconds", number(s.last_success_unixtime));

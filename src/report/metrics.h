@@ -20,6 +20,8 @@ struct MetricsSnapshot {
   double achieved_rate = 0;          // requests per second over the run
   double last_success_unixtime = 0;  // end of the last run that checked everything; 0 if never
   std::string status;                // the run's status, e.g. "succeeded", "partial"
+  int fleet_workers = 1;             // workers sharing the key's budget at the end, this one included
+  double fleet_share = 0;            // this worker's share of it (requests/s); 0 = not shared or unlimited
 };
 
 // The snapshot in the Prometheus text exposition format (version 0.0.4): HELP and TYPE lines,
@@ -35,6 +37,11 @@ struct MetricsSnapshot {
 //   deposit_reconciler_last_run_retries 7
 //   deposit_reconciler_last_run_duration_seconds 61.5
 //   deposit_reconciler_last_run_request_rate 15.4
+//   deposit_reconciler_last_run_throttled 3            (429s and 503s with Retry-After)
+//   deposit_reconciler_last_run_rate_cuts 2
+//   deposit_reconciler_last_run_rate_final 485         (requests/s at the end; with auto, found)
+//   deposit_reconciler_last_run_fleet_workers 4
+//   deposit_reconciler_last_run_fleet_share 125
 //   deposit_reconciler_last_success_timestamp_seconds 1.7e+09
 std::string render_metrics(const MetricsSnapshot& snapshot);
 

@@ -28,6 +28,11 @@ MetricsSnapshot sample() {
   s.counts.expired = 30;
   s.counts.unchecked = 3;
   s.counts.retries = 18;
+  s.counts.throttled = 12;
+  s.counts.rate_cuts = 2;
+  s.counts.rate_final = 485;
+  s.fleet_workers = 4;
+  s.fleet_share = 125.5;
   s.responses_by_status = {{200, 983}, {429, 12}, {503, 4}};
   s.transport_errors = 2;
   s.duration_seconds = 61.5;
@@ -204,7 +209,12 @@ TEST(Metrics, RendersEveryFieldUnderStrictParsing) {
   EXPECT_EQ(value_of(samples, p + "last_run_duration_seconds"), 61.5);
   EXPECT_EQ(value_of(samples, p + "last_run_request_rate"), 16.25);
   EXPECT_EQ(value_of(samples, p + "last_success_timestamp_seconds"), 1714557792);
-  EXPECT_EQ(samples.size(), 20u);  // 10 outcomes, 3 statuses, 7 single samples
+  EXPECT_EQ(value_of(samples, p + "last_run_throttled"), 12);
+  EXPECT_EQ(value_of(samples, p + "last_run_rate_cuts"), 2);
+  EXPECT_EQ(value_of(samples, p + "last_run_rate_final"), 485);
+  EXPECT_EQ(value_of(samples, p + "last_run_fleet_workers"), 4);
+  EXPECT_EQ(value_of(samples, p + "last_run_fleet_share"), 125.5);
+  EXPECT_EQ(samples.size(), 25u);  // 10 outcomes, 3 statuses, 12 single samples
   EXPECT_NE(text.find("{status=\"we\\\"ird\\\\sta\\ntus \xEF\xBF\xBD\"}"), std::string::npos);
   EXPECT_EQ(render_metrics(sample()), text) << "deterministic";
 }
