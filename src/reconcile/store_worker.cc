@@ -1,5 +1,7 @@
 #include "reconcile/store_worker.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 
 namespace dr::reconcile {
@@ -62,14 +64,16 @@ std::optional<std::vector<store::ClaimedSession>> StoreWorker::take_claimed() {
 
 void StoreWorker::submit(std::vector<store::CheckResult> results) {
   if (results.empty()) return;
-  bool full;
+  bool wake;
   {
     std::lock_guard lock(mu_);
-    if (queued_.empty()) oldest_queued_ = clock_.now();
+    // The first result of a batch sets the flush deadline the thread must now wait for.
+    const bool first = queued_.empty();
+    if (first) oldest_queued_ = clock_.now();
     for (auto& r : results) queued_.push_back(std::move(r));
-    full = queued_.size() >= options_.batch_size;
+    wake = first || queued_.size() >= options_.batch_size;
   }
-  if (full) cv_.notify_all();
+  if (wake) cv_.notify_all();
 }
 
 size_t StoreWorker::backlog() const {
@@ -136,13 +140,24 @@ void StoreWorker::loop() {
     bool stopping;
     {
       std::unique_lock lock(mu_);
+      // Wake at the earlier of the flush deadline and the next heartbeat; a first result
+      // arriving while waiting for the heartbeat wakes the thread to wait for its deadline.
+      const bool had_queue = !queued_.empty();
+      auto deadline = last_heartbeat + options_.heartbeat_interval;
+      if (had_queue) deadline = std::min(deadline, oldest_queued_ + options_.flush_interval);
       auto due = [&] {
         bool flush = !queued_.empty() && (queued_.size() >= options_.batch_size || stopping_ ||
                                           clock_.now() - oldest_queued_ >= options_.flush_interval);
-        return flush || claim_request_ > 0 || stopping_ ||
+        return flush || (!had_queue && !queued_.empty()) || claim_request_ > 0 || stopping_ ||
+               failure_.has_value() ||
                clock_.now() - last_heartbeat >= options_.heartbeat_interval;
       };
-      cv_.wait_for(lock, options_.flush_interval / 2, due);
+      // The deadline is on `clock_`; the wait is real time, so it is capped at one flush
+      // interval (a FakeClock that only this thread moves must not park it for a heartbeat).
+      const auto wait = std::clamp<pacing::Duration>(deadline - clock_.now(),
+                                                     pacing::Duration::zero(),
+                                                     options_.flush_interval);
+      cv_.wait_for(lock, wait, due);
       if (failure_) {
         // Given up: nothing more to do but wait for finish().
         cv_.wait(lock, [&] { return stopping_; });
