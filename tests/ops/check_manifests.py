@@ -49,13 +49,19 @@ def mebibytes(quantity):
     return float(m.group(1)) * scale[m.group(2)]
 
 
+def example_of(value):
+    """The example of a `<<REPLACE: what, e.g. VALUE>>` marker (what the checks look at), else the
+    value itself."""
+    return re.sub(r"<<REPLACE: [^<>]*?e\.g\. ([^<>]*)>>", r"\1", str(value))
+
+
 def flag_value(args, flag):
     """Value of `--flag V` or `--flag=V` in an argument list, None if absent."""
     for i, a in enumerate(args):
         if a == flag and i + 1 < len(args):
-            return str(args[i + 1])
+            return example_of(args[i + 1])
         if a.startswith(flag + "="):
-            return a.split("=", 1)[1]
+            return example_of(a.split("=", 1)[1])
     return None
 
 
@@ -174,7 +180,7 @@ def check_pod_spec(c, where, pod, secret_names, pvc_claims, require_pvc_reports=
                             "--report-dir must be on a PersistentVolumeClaim")
             push = next((e.get("value") for e in env if e.get("name") == "METRICS_PUSH_URL"), None)
             if push is not None:
-                c.check(str(push).startswith(("http://", "https://")), cw,
+                c.check(example_of(push).startswith(("http://", "https://")), cw,
                         f"METRICS_PUSH_URL {push} must be an http(s) URL of a Pushgateway")
             metrics = flag_value(args, "--metrics-file")
             if metrics is not None:

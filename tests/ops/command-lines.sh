@@ -81,8 +81,13 @@ else:
     pod = spec["template"]["spec"]
     containers = pod.get("initContainers", []) + pod["containers"]
     args = next(c for c in containers if c["name"] == name).get("args") or []
+import re
 for a in args:
-    a = str(a).replace("/var/lib/deposit-reconciler/reports", tmp + "/reports-" + name)
+    # A value to replace runs as its example: <<REPLACE: the window's start, e.g. 2024-05-01>>.
+    a = re.sub(r"<<REPLACE: [^<>]*?e\.g\. ([^<>]*)>>", r"\1", str(a))
+    if "<<REPLACE" in a:
+        sys.exit(f"{path}: a <<REPLACE: ...>> in the args has no 'e.g. VALUE' to run: {a}")
+    a = a.replace("/var/lib/deposit-reconciler/reports", tmp + "/reports-" + name)
     a = a.replace("$(POD_NAME)", "ops-test-pod")
     print(a)
 PY
@@ -130,7 +135,8 @@ run_cmd "systemd ExecStart" 0 env -i PATH=/usr/bin:/bin "${unit_env[@]}" GATEWAY
   "$bin" "${unit_cmd[@]:1}"
 [[ -s $TMP/state/deposit-reconciler/reports/metrics.prom ]] || die "systemd ExecStart: no metrics file"
 
-# 3. Kubernetes: the CronJob's init container and job, the backfill Job; env as in the manifests.
+# 3. Kubernetes: the CronJob's init container and job, the backfill Job (its <<REPLACE: ...>>
+# values as their examples); env as in the manifests.
 k8s_env=(PATH=/usr/bin:/bin HOME="$TMP" GATEWAY_BASE_URL="$gateway" GATEWAY_API_KEY_FILE="$TMP/secrets/api-key"
   DATABASE_URL_FILE="$TMP/secrets/database-url")
 mapfile -t args < <(yaml_args "$REPO/cron/kubernetes/cronjob.yaml" k8s migrate "$TMP")

@@ -12,6 +12,7 @@ set(DR_OPS_CHECKS
   systemd-verify    # systemd-analyze verify (skips where it cannot run)
   systemd-security  # systemd-analyze security --offline exposure threshold
   shell-syntax      # bash -n (and shellcheck -S error if present) on every shell script
+  placeholders      # every value to replace is a <<REPLACE: ...>> marker; no other example values
 )
 foreach(check IN LISTS DR_OPS_CHECKS)
   add_test(NAME ops.${check}
