@@ -124,10 +124,12 @@ SessionSql build_session_sql(const ResolvedMapping& m) {
 
   // Claims take one transaction-scoped advisory lock per schema (see pg_session_store.cc), so
   // the anti-join against live claims sees every claim committed before.
+  // The claimed rows come out in the order the index walk found them; the run's keyset
+  // position (the last row by (created_at, token)) is computed once, not printed per row.
   q.claim = fmt::format(
       R"sql(
 WITH picked AS (
-  SELECT s.{tok}::text AS token, coalesce(k.checks, 0) AS checks, s.{cr}::text AS key,
+  SELECT s.{tok}::text AS token, coalesce(k.checks, 0) AS checks,
          s.{cr} AS order_key, s.{tok} AS order_token
   {from}
   WHERE {where}{keyset}
@@ -136,14 +138,16 @@ WITH picked AS (
   LIMIT $11::integer
 ), claimed AS (
   INSERT INTO claims (run_id, worker_id, expires_at, tokens)
-  SELECT $1::bigint, $2::text, now() + $12::bigint * interval '1 microsecond',
-         array_agg(p.token ORDER BY p.order_key, p.order_token)
+  SELECT $1::bigint, $2::text, now() + $12::bigint * interval '1 microsecond', array_agg(p.token)
   FROM picked p
   HAVING count(*) > 0
   RETURNING id
+), last AS (
+  SELECT p.order_key::text AS key, p.token
+  FROM picked p ORDER BY p.order_key DESC, p.order_token DESC LIMIT 1
 )
-SELECT p.token, p.checks, p.key, (SELECT id FROM claimed)
-FROM picked p ORDER BY p.order_key, p.order_token)sql",
+SELECT p.token, p.checks, (SELECT key FROM last), (SELECT token FROM last), (SELECT id FROM claimed)
+FROM picked p)sql",
       fmt::arg("tok", m.token), fmt::arg("cr", m.created_at), fmt::arg("from", from),
       fmt::arg("where", selection(m, 3, 4, 5, 6, 7, 8)), fmt::arg("keyset", keyset(m, 9, 10)),
       fmt::arg("order", order));
@@ -203,11 +207,12 @@ audit AS (
 ),
 rest AS MATERIALIZED (
   SELECT h.*, (s.{tok} IS NOT NULL) AS present, {canon} AS row_state,
-         s.{cr}::timestamptz AS created_at, {person_s}, k.stale_reported_at,
+         s.{cr}::timestamptz AS created_at, {person_s},
+         (SELECT k.stale_reported_at FROM session_checks k
+          WHERE k.session_token = h.token) AS stale_reported_at,
          timestamptz 'epoch' + h.checked_at_us * interval '1 microsecond' AS checked_at
   FROM held h
   LEFT JOIN {table} s ON s.{tok} = h.token
-  LEFT JOIN session_checks k ON k.session_token = h.token
   WHERE h.token NOT IN (SELECT a.token FROM applied a)
 ),)sql",
       fmt::arg("table", m.table), fmt::arg("st", m.state), fmt::arg("st_type", m.state_type),
