@@ -12,7 +12,8 @@
 #
 # Trust authentication on 127.0.0.1 only: never point this at data you care about. As root (CI),
 # the server runs as the unprivileged `postgres` user (created if missing). Tuned for tests:
-# fsync stays on (crash tests need it), synchronous_commit=off, max_connections=200.
+# fsync stays on (crash tests need it), synchronous_commit=off, max_connections=200,
+# pg_stat_statements preloaded (each database that wants it runs CREATE EXTENSION).
 # Environment: PG_BIN (default /usr/lib/postgresql/15/bin), PG_THROWAWAY_DB (default dr).
 set -euo pipefail
 
@@ -107,6 +108,8 @@ full_page_writes = on
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
 log_lock_waits = on
+# Statement counts for tests that hold the job to a budget (store_write_budget_test)
+shared_preload_libraries = 'pg_stat_statements'
 EOF
 
   local port attempt started=0

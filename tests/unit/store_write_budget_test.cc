@@ -1,11 +1,16 @@
 // The database's cost per session, held to the design (README "What a run writes"): a claim
 // writes one row per batch and none per session; applying a resolved session writes the guarded
 // state update and one audit row; a session still NEW writes its schedule row and nothing to the
-// merchant's table. Counted from pg_stat_user_tables over a run of known size, so a change that
-// starts writing more per session fails here.
+// merchant's table. Counted over a run of known size by PostgreSQL itself, so a change that
+// starts writing more per session fails here:
+//   rows               pg_stat_user_tables (inserted, updated, deleted per table)
+//   index entries      B-tree insertions in the WAL of this database (pg_walinspect)
+//   statements         pg_stat_statements, when the server preloads it (scripts/pg-throwaway.sh
+//                      does); skipped with a message on a server that does not
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <iostream>
 #include <map>
 #include <thread>
 
@@ -24,6 +29,18 @@ using test::StoreSchema;
 
 constexpr int kSessions = 600;
 constexpr int kBatch = 200;
+constexpr int kBatches = kSessions / kBatch;
+// Statements a run sends besides its batches: connecting (session settings, the mapping's
+// check), beginning and finishing the run, and the last claim that finds nothing (its
+// transaction of 5). Per batch: the claim's transaction (BEGIN, lock, expired-claims delete,
+// claim, COMMIT) and the apply's (BEGIN, plan setting, apply, claim delete, COMMIT; the recheck
+// delay function counts as one). One more statement per batch fails the test.
+constexpr long long kFixedStatements = 34;
+constexpr long long kStatementsPerBatch = 11;
+// B-tree entries per batch besides the sessions' own: the claim row's two indexes, and a page
+// split now and then.
+constexpr long long kIndexEntriesPerBatch = 3;
+constexpr long long kFixedIndexEntries = 4;  // the run's row, the connection's first writes
 
 struct TableWrites {
   long long ins = 0, upd = 0, del = 0;
@@ -55,6 +72,72 @@ class WriteBudgetTest : public test::SuiteDatabaseTest<StoreSchema> {
       last = now;
     }
     return last;
+  }
+
+  // What PostgreSQL counted for this database from one point of a test to another: B-tree
+  // entries written (from the WAL) and statements run (pg_stat_statements, if preloaded).
+  struct Mark {
+    std::string lsn;
+  };
+
+  Mark mark() {
+    exec_sql(url(), "CREATE EXTENSION IF NOT EXISTS pg_walinspect");
+    if (statements_tracked()) {
+      exec_sql(url(),
+               "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database "
+               "WHERE datname = current_database()), 0)");
+    }
+    return {*query_value(url(), "SELECT pg_current_wal_insert_lsn()::text")};
+  }
+
+  bool statements_tracked() {
+    if (query_value(url(), "SELECT current_setting('shared_preload_libraries') ~ "
+                           "'pg_stat_statements'") != "t") {
+      return false;
+    }
+    exec_sql(url(), "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    return true;
+  }
+
+  // B-tree insertions (a new entry on a leaf, in a posting list, or in a split) of this
+  // database's relations since `from`, once the WAL up to now is flushed.
+  long long index_entries_since(const Mark& from) {
+    const std::string to = *query_value(url(), "SELECT pg_current_wal_insert_lsn()::text");
+    for (int i = 0; i < 100; ++i) {
+      if (query_value(url(), fmt::format("SELECT pg_current_wal_flush_lsn() >= '{}'", to)) == "t") {
+        break;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return std::stoll(*query_value(
+        url(), fmt::format("SELECT count(*) FROM pg_get_wal_records_info('{}', '{}') "
+                           "WHERE resource_manager = 'Btree' "
+                           "  AND record_type IN ('INSERT_LEAF', 'INSERT_POST', 'SPLIT_L', 'SPLIT_R') "
+                           "  AND block_ref LIKE '%/' || (SELECT oid FROM pg_database "
+                           "    WHERE datname = current_database()) || '/%'",
+                           from.lsn, to)));
+  }
+
+  // Statements this database ran since mark(), without this test's own measuring queries.
+  long long statements_since_mark() {
+    return std::stoll(*query_value(
+        url(), "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+               "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+               "  AND query !~ 'pg_stat|pg_current_wal|pg_walinspect|pg_get_wal|pg_database'"));
+  }
+
+  // The same statements, one line each (calls and text), for a failure message.
+  std::string statement_breakdown() {
+    std::string out;
+    for (const auto& r : query_rows(
+             url(), "SELECT calls::text, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) "
+                    "FROM pg_stat_statements "
+                    "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                    "  AND query !~ 'pg_stat|pg_current_wal|pg_walinspect|pg_get_wal|pg_database' "
+                    "ORDER BY calls DESC")) {
+      out += "\n  " + r[0].value_or("") + "  " + r[1].value_or("");
+    }
+    return out;
   }
 
   static TableWrites delta(const Writes& after, const Writes& before, const std::string& t) {
@@ -96,8 +179,21 @@ class WriteBudgetTest : public test::SuiteDatabaseTest<StoreSchema> {
 TEST_F(WriteBudgetTest, ResolvedSessionCostsOneUpdateAndOneAuditRow) {
   seed();
   const Writes before = settled({});
+  const Mark start = mark();
   run_all(gateway::SessionState::kCompleted);
+  const long long entries = index_entries_since(start);
   const Writes after = settled(before);
+  // Two B-tree entries per resolved session: the merchant's primary key (the update cannot be
+  // HOT: the state is in the predicate of the claim index) and the audit trail's token index.
+  EXPECT_GE(entries, 2LL * kSessions);
+  EXPECT_LE(entries, 2LL * kSessions + kIndexEntriesPerBatch * kBatches + kFixedIndexEntries);
+  if (statements_tracked()) {
+    EXPECT_LE(statements_since_mark(), kFixedStatements + kStatementsPerBatch * kBatches)
+        << statement_breakdown();
+  } else {
+    std::cerr << "[ SKIPPED  ] statements per session: the server does not preload "
+                 "pg_stat_statements (start it with scripts/pg-throwaway.sh)\n";
+  }
   EXPECT_EQ(delta(after, before, "deposit_sessions"), (TableWrites{0, kSessions, 0}));
   EXPECT_EQ(delta(after, before, "session_state_changes"), (TableWrites{kSessions, 0, 0}));
   // One claim row per batch, deleted with the batch that answers its last session.
@@ -111,8 +207,17 @@ TEST_F(WriteBudgetTest, ResolvedSessionCostsOneUpdateAndOneAuditRow) {
 TEST_F(WriteBudgetTest, StillNewSessionCostsOneScheduleRowAndNothingInTheMerchantsTable) {
   seed();
   const Writes before = settled({});
+  const Mark start = mark();
   run_all(gateway::SessionState::kNew);
+  const long long entries = index_entries_since(start);
   const Writes after = settled(before);
+  // One B-tree entry per session still NEW: its schedule row's key.
+  EXPECT_GE(entries, 1LL * kSessions);
+  EXPECT_LE(entries, 1LL * kSessions + kIndexEntriesPerBatch * kBatches + kFixedIndexEntries);
+  if (statements_tracked()) {
+    EXPECT_LE(statements_since_mark(), kFixedStatements + kStatementsPerBatch * kBatches)
+        << statement_breakdown();
+  }
   EXPECT_EQ(delta(after, before, "deposit_sessions"), (TableWrites{}));
   EXPECT_EQ(delta(after, before, "session_checks"), (TableWrites{kSessions, 0, 0}));
   EXPECT_EQ(delta(after, before, "session_state_changes"), (TableWrites{}));
