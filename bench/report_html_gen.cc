@@ -31,10 +31,11 @@ int main(int argc, char** argv) {
     int64_t per_million;
     const char* gateway;
   };
-  const Share shares[] = {{"expired", 850000, "EXPIRED"},    {"failed", 50000, "FAILED"},
+  // In report order: anomalies first.
+  const Share shares[] = {{"anomaly", 1000, "COMPLETED"},    {"expired", 850000, "EXPIRED"},
+                          {"failed", 50000, "FAILED"},
                           {"backfilled_completed", 80000, "COMPLETED"},
-                          {"unchecked", 15000, ""},         {"stale", 4000, "NEW"},
-                          {"anomaly", 1000, "COMPLETED"}};
+                          {"unchecked", 15000, ""},         {"stale", 4000, "NEW"}};
   RunFacts facts;
   facts.run_id = 9001;
   facts.worker_id = "backfill-0";
@@ -45,13 +46,13 @@ int main(int argc, char** argv) {
   facts.options = {{"rate", 500}, {"all", true}};
   int64_t counts[6];
   for (int i = 0; i < 6; ++i) counts[i] = n * shares[i].per_million / 1000000;
-  facts.counts.expired = counts[0];
-  facts.counts.failed = counts[1];
-  facts.counts.backfilled_completed = counts[2];
-  facts.counts.unchecked = counts[3];
-  facts.counts.stale = counts[4];
-  facts.counts.anomaly = counts[5];
-  facts.counts.checked = n - counts[3];
+  facts.counts.anomaly = counts[0];
+  facts.counts.expired = counts[1];
+  facts.counts.failed = counts[2];
+  facts.counts.backfilled_completed = counts[3];
+  facts.counts.unchecked = counts[4];
+  facts.counts.stale = counts[5];
+  facts.counts.checked = n - counts[4];
   facts.counts.claimed = n;
   facts.counts.requests = n + n / 50;
   facts.counts.retries = n / 50;
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
                                        "Göran", "Hiro", "Ines", "Jomo"};
   int64_t serial = 0;
   for (int c = 0; c < 6; ++c) {
-    const int64_t earlier = c == 0 ? 1000 : 0;  // open findings of run 9000
+    const int64_t earlier = c == 1 ? 1000 : 0;  // open findings of run 9000 (expired)
     for (int64_t i = 0; i < counts[c] + earlier; ++i, ++serial) {
       FindingRow r;
       r.category = shares[c].category;
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
       r.user_name = kNames[serial % 10];
       r.user_name_surname = std::string(kNames[serial % 10]) + " " + kNames[(serial / 10) % 10] + "son";
       r.user_email = "user" + std::to_string(serial) + "@example.com";
-      r.previous_state = c == 5 ? "EXPIRED" : "NEW";
+      r.previous_state = c == 0 ? "EXPIRED" : "NEW";
       r.gateway_state = shares[c].gateway;
       const int64_t sec = serial * 86400 / (n + 1000);
       char when[32];
@@ -83,8 +84,8 @@ int main(int argc, char** argv) {
                     static_cast<int>(sec / 60 % 60), static_cast<int>(sec % 60));
       r.created_at = when;
       r.checked_at = "2026-11-21T00:12:34Z";
-      r.attempts = c == 3 ? 5 : 1;
-      if (c == 3) r.error = "HTTP 503 after 5 attempts";
+      r.attempts = c == 4 ? 5 : 1;  // unchecked
+      if (c == 4) r.error = "HTTP 503 after 5 attempts";
       r.run_id = i < earlier ? 9000 : 9001;
       if (auto s = w->add(r); !s) {
         std::fprintf(stderr, "%s\n", s.error().message.c_str());

@@ -12,12 +12,12 @@ namespace dr::reconcile {
 // only those edges turn it into JSON or text, through kRunCountFields.
 struct RunCounts {
   // The six finding categories, in report order: what people act on.
+  int64_t anomaly = 0;               // the gateway contradicts a terminal state: look at it first
   int64_t expired = 0;               // NEW -> EXPIRED: tell the user
   int64_t failed = 0;                // NEW -> FAILED: tell the user
   int64_t backfilled_completed = 0;  // NEW -> COMPLETED with no notification: credit the user
   int64_t unchecked = 0;             // 404 or retries exhausted: ask the gateway
   int64_t stale = 0;                 // still NEW at the gateway past --stale-after (once)
-  int64_t anomaly = 0;               // the gateway contradicts a terminal state: look at it
 
   // Other outcomes of the sessions checked.
   int64_t checked = 0;           // sessions the gateway answered about (404s not included)
@@ -52,12 +52,12 @@ struct RunCountField {
 // Every field, in the order reports show them: the six categories in report order (the same as
 // report::kCategories), then the other outcomes, then the internal counters.
 inline constexpr std::array<RunCountField, 17> kRunCountFields = {{
+    {"anomaly", &RunCounts::anomaly, RunCountKind::kCategory},
     {"expired", &RunCounts::expired, RunCountKind::kCategory},
     {"failed", &RunCounts::failed, RunCountKind::kCategory},
     {"backfilled_completed", &RunCounts::backfilled_completed, RunCountKind::kCategory},
     {"unchecked", &RunCounts::unchecked, RunCountKind::kCategory},
     {"stale", &RunCounts::stale, RunCountKind::kCategory},
-    {"anomaly", &RunCounts::anomaly, RunCountKind::kCategory},
     {"checked", &RunCounts::checked, RunCountKind::kOutcome},
     {"still_new", &RunCounts::still_new, RunCountKind::kOutcome},
     {"already_resolved", &RunCounts::already_resolved, RunCountKind::kOutcome},

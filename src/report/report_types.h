@@ -61,10 +61,12 @@ struct FindingRow {
 
 // The categories, in the order a person should read them. Rows should arrive in this order
 // (category_rank() gives the sort key); the writers accept any grouping.
+// Anomalies come first: the gateway contradicts a terminal state (someone may have been credited
+// for money the gateway never saw), the most urgent thing a report can hold.
 inline constexpr std::array<std::string_view, 6> kCategories = {
-    "expired", "failed", "backfilled_completed", "unchecked", "stale", "anomaly"};
+    "anomaly", "expired", "failed", "backfilled_completed", "unchecked", "stale"};
 
-// Position of `category` in kCategories (0 = expired), or -1 for an unknown one.
+// Position of `category` in kCategories (0 = anomaly), or -1 for an unknown one.
 int category_rank(std::string_view category);
 
 // A heading for people: "Expired", "Could not be checked", ...; unknown categories as given.

@@ -53,9 +53,9 @@ std::string format_runs_table(const std::vector<RunListing>& runs) {
   };
   std::vector<Col> cols = {{"ID", true},        {"WORKER", false},  {"STATUS", false},
                            {"STARTED", false},  {"DURATION", true}, {"REQUESTS", true},
-                           {"RATE/S", true},    {"EXPIRED", true},  {"FAILED", true},
-                           {"BACKFILLED", true}, {"UNCHECKED", true}, {"STALE", true},
-                           {"ANOMALY", true}};
+                           {"RATE/S", true},    {"ANOMALY", true},  {"EXPIRED", true},
+                           {"FAILED", true},    {"BACKFILLED", true}, {"UNCHECKED", true},
+                           {"STALE", true},     {"VERIFIED", true}};
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : runs) {
     const auto& c = r.counts;
@@ -63,9 +63,10 @@ std::string format_runs_table(const std::vector<RunListing>& runs) {
                     cut(cell_text(r.status), 14) + (r.dry_run ? " (dry)" : ""),
                     cut(cell_text(r.started_at), 20), duration_text(r),
                     fmt::format("{}", c.requests), fmt::format("{:.1f}", r.rate_used()),
-                    fmt::format("{}", c.expired), fmt::format("{}", c.failed),
-                    fmt::format("{}", c.backfilled_completed), fmt::format("{}", c.unchecked),
-                    fmt::format("{}", c.stale), fmt::format("{}", c.anomaly)});
+                    fmt::format("{}", c.anomaly), fmt::format("{}", c.expired),
+                    fmt::format("{}", c.failed), fmt::format("{}", c.backfilled_completed),
+                    fmt::format("{}", c.unchecked), fmt::format("{}", c.stale),
+                    fmt::format("{}", c.verified)});
   }
   std::vector<size_t> widths;
   for (const auto& col : cols) widths.push_back(col.head.size());

@@ -288,8 +288,8 @@ class SessionStore {
   // selected session), or nullopt if none has.
   virtual Result<std::optional<pacing::WallTime>> last_success_at() = 0;
 
-  // Calls `fn` for each finding of the run, ordered by category (in report order: expired,
-  // failed, backfilled_completed, unchecked, stale, anomaly), created_at, session_token,
+  // Calls `fn` for each finding of the run, ordered by category (in report order: anomaly,
+  // expired, failed, backfilled_completed, unchecked, stale), created_at, session_token,
   // fetched through a cursor a few hundred rows at a time (memory stays bounded). With
   // `include_open`, also the findings of earlier runs nobody has followed up yet (the latest per
   // session and category; FindingRecord::run_id tells them apart). `fn` must not throw.

@@ -155,6 +155,12 @@ FindingRow make_row(std::string category, std::string token, std::string created
 
 std::vector<FindingRow> rows() {
   std::vector<FindingRow> v;
+  // In report order: the anomaly first.
+  FindingRow g = make_row("anomaly", "tok-anomaly-1", "2024-04-30T12:00:00Z");
+  g.previous_state = "EXPIRED";
+  g.gateway_state = "COMPLETED";
+  g.error = "the gateway reports COMPLETED for a session stored as EXPIRED";
+  v.push_back(g);
   FindingRow a = make_row("expired", "tok-expired-1", "2024-05-01T09:00:00Z");
   a.user_name = "Zoë 東京 ✓";
   a.user_email = "=HYPERLINK(\"http://evil.test\",\"click\")";
@@ -189,11 +195,6 @@ std::vector<FindingRow> rows() {
   s.gateway_state = "NEW";
   s.run_id = 37;
   v.push_back(s);
-  FindingRow g = make_row("anomaly", "tok-anomaly-1", "2024-04-30T12:00:00Z");
-  g.previous_state = "EXPIRED";
-  g.gateway_state = "COMPLETED";
-  g.error = "the gateway reports COMPLETED for a session stored as EXPIRED";
-  v.push_back(g);
   return v;
 }
 

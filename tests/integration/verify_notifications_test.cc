@@ -258,6 +258,13 @@ void VerifyNotificationsTest::verify_story(const Flavor& f, const std::string& h
   const auto report = nlohmann::json::parse(json_file);
   EXPECT_EQ(report["counts"]["anomaly"], 3);
   EXPECT_EQ(report["counts"]["verified"], 1);
+  ASSERT_FALSE(report["sessions"].empty());
+  EXPECT_EQ(report["sessions"][0]["category"], "anomaly");  // first place
+  std::ifstream csv_file(dir_ / "reports" / ("reconciliation-run-" + run_id + ".csv"));
+  std::string header, first;
+  std::getline(csv_file, header);
+  std::getline(csv_file, first);
+  EXPECT_EQ(first.rfind("anomaly,", 0), 0u) << first;
   int anomalies_listed = 0;
   for (const auto& row : report["sessions"]) {
     if (row["category"] != "anomaly") continue;

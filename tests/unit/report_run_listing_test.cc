@@ -34,12 +34,12 @@ TEST(RunListing, TableForPeopleAlignsColumnsAndCleansText) {
   const std::string t = format_runs_table(sample());
   EXPECT_EQ(t,
             "ID  WORKER                    STATUS         STARTED               DURATION  "
-            "REQUESTS  RATE/S  EXPIRED  FAILED  BACKFILLED  UNCHECKED  STALE  ANOMALY\n"
+            "REQUESTS  RATE/S  ANOMALY  EXPIRED  FAILED  BACKFILLED  UNCHECKED  STALE  VERIFIED\n"
             " 7  cron-pod-7                succeeded      2026-11-30T02:00:00Z     1m40s      "
-            "1500    15.0       12       0           3          0      0        1\n"
+            "1500    15.0        1       12       0           3          0      0         0\n"
             " 8  evil\xEF\xBF\xBD[2Jworker with a v\xE2\x80\xA6  running (dry)  "
-            "2026-11-30T03:00:00Z         -        10     0.0        0       0           0      "
-            "    0      0        0\n");
+            "2026-11-30T03:00:00Z         -        10     0.0        0        0       0           0"
+            "          0      0         0\n");
   EXPECT_EQ(t.find('\x1b'), std::string::npos);
 }
 

@@ -93,8 +93,9 @@ TEST(ReportTypes, ParsesReportFormats) {
 }
 
 TEST(ReportTypes, CategoryRankFollowsReadingOrder) {
-  EXPECT_EQ(category_rank("expired"), 0);
-  EXPECT_EQ(category_rank("anomaly"), 5);
+  EXPECT_EQ(category_rank("anomaly"), 0);  // anomalies first
+  EXPECT_EQ(category_rank("expired"), 1);
+  EXPECT_EQ(category_rank("stale"), 5);
   EXPECT_EQ(category_rank("nonsense"), -1);
   EXPECT_EQ(category_label("unchecked"), "Could not be checked");
 }

@@ -147,6 +147,14 @@ FindingRow make_row(std::string category, std::string token) {
 
 std::vector<FindingRow> nasty_rows() {
   std::vector<FindingRow> rows;
+  // In report order: the anomaly first.
+  FindingRow g = make_row("anomaly", "tok-anomaly-1");
+  g.previous_state = "EXPIRED";
+  g.gateway_state = "COMPLETED";
+  g.error = "gateway says COMPLETED";
+  g.run_id = 40;
+  rows.push_back(g);
+
   FindingRow a = make_row("expired", "tok-expired-1");
   a.user_name = "Zoë 東京 ✓";
   a.user_name_surname = "O'Brien, \"Bob\"";
@@ -182,12 +190,6 @@ std::vector<FindingRow> nasty_rows() {
   e.error = "timeout after 6s; \"3\" attempts";
   rows.push_back(e);
 
-  FindingRow g = make_row("anomaly", "tok-anomaly-1");
-  g.previous_state = "EXPIRED";
-  g.gateway_state = "COMPLETED";
-  g.error = "gateway says COMPLETED";
-  g.run_id = 40;
-  rows.push_back(g);
   return rows;
 }
 
@@ -242,24 +244,25 @@ TEST(ReportWriter, CsvKeepsNastyTextIntactAndDefusesFormulas) {
                                                "followed_up_at", "followed_up_by"}));
   for (const auto& r : recs) ASSERT_EQ(r.size(), 15u);
 
-  EXPECT_EQ(recs[1][0], "expired");
-  EXPECT_EQ(recs[1][1], "tok-expired-1");
-  EXPECT_EQ(recs[1][3], "Zoë 東京 ✓");
-  EXPECT_EQ(recs[1][4], "O'Brien, \"Bob\"");
-  EXPECT_EQ(recs[1][5], "'=HYPERLINK(\"http://evil.test\",\"click\")");
-  EXPECT_EQ(recs[2][2], "'@SUM(1+1)*cmd");
-  EXPECT_EQ(recs[2][3], "<script>alert('x')</script>");
-  EXPECT_EQ(recs[2][4], "line1\nline2\r\nline3");
-  EXPECT_EQ(recs[2][5], "'+1-555");
-  EXPECT_EQ(recs[2][11], "'-cmd|' /C calc'!A0");
-  EXPECT_EQ(recs[3][2], "'\ttabbed");
-  EXPECT_EQ(recs[3][3], "bad" + kFffd + kFffd + " bytes");
-  EXPECT_EQ(recs[3][4], "trunc" + kFffd);
-  EXPECT_EQ(recs[3][5], "ctl" + kFffd + "x");
-  EXPECT_EQ(recs[3][11], "</td></tr></table><h1>pwned</h1>");
-  EXPECT_EQ(recs[5][10], "3");
-  EXPECT_EQ(recs[5][11], "timeout after 6s; \"3\" attempts");
-  EXPECT_EQ(recs[6][12], "40");
+  EXPECT_EQ(recs[2][0], "expired");
+  EXPECT_EQ(recs[2][1], "tok-expired-1");
+  EXPECT_EQ(recs[2][3], "Zoë 東京 ✓");
+  EXPECT_EQ(recs[2][4], "O'Brien, \"Bob\"");
+  EXPECT_EQ(recs[2][5], "'=HYPERLINK(\"http://evil.test\",\"click\")");
+  EXPECT_EQ(recs[3][2], "'@SUM(1+1)*cmd");
+  EXPECT_EQ(recs[3][3], "<script>alert('x')</script>");
+  EXPECT_EQ(recs[3][4], "line1\nline2\r\nline3");
+  EXPECT_EQ(recs[3][5], "'+1-555");
+  EXPECT_EQ(recs[3][11], "'-cmd|' /C calc'!A0");
+  EXPECT_EQ(recs[4][2], "'\ttabbed");
+  EXPECT_EQ(recs[4][3], "bad" + kFffd + kFffd + " bytes");
+  EXPECT_EQ(recs[4][4], "trunc" + kFffd);
+  EXPECT_EQ(recs[4][5], "ctl" + kFffd + "x");
+  EXPECT_EQ(recs[4][11], "</td></tr></table><h1>pwned</h1>");
+  EXPECT_EQ(recs[6][10], "3");
+  EXPECT_EQ(recs[6][11], "timeout after 6s; \"3\" attempts");
+  EXPECT_EQ(recs[1][0], "anomaly");  // anomalies first
+  EXPECT_EQ(recs[1][12], "40");
   for (size_t i = 1; i < recs.size(); ++i) {
     for (const auto& cell : recs[i]) {
       ASSERT_TRUE(cell.empty() || std::string_view("=+-@\t\r").find(cell[0]) == std::string::npos)
@@ -285,12 +288,12 @@ TEST(ReportWriter, JsonCarriesRunFactsCountsAndIntactSessions) {
   std::vector<std::pair<std::string, int64_t>> counts;
   for (const auto& [k, v] : j["counts"].items()) counts.emplace_back(k, v.get<int64_t>());
   // Every count by name, the six categories first in report order.
-  EXPECT_EQ(counts, (std::vector<std::pair<std::string, int64_t>>{{"expired", 2},
+  EXPECT_EQ(counts, (std::vector<std::pair<std::string, int64_t>>{{"anomaly", 1},
+                                                                  {"expired", 2},
                                                                   {"failed", 1},
                                                                   {"backfilled_completed", 1},
                                                                   {"unchecked", 1},
                                                                   {"stale", 0},
-                                                                  {"anomaly", 1},
                                                                   {"checked", 5},
                                                                   {"still_new", 0},
                                                                   {"already_resolved", 0},
@@ -305,18 +308,19 @@ TEST(ReportWriter, JsonCarriesRunFactsCountsAndIntactSessions) {
 
   const auto& s = j["sessions"];
   ASSERT_EQ(s.size(), 6u);
-  EXPECT_EQ(s[0]["category"], "expired");
-  EXPECT_EQ(s[0]["user_name"], "Zoë 東京 ✓");
-  EXPECT_EQ(s[0]["user_name_surname"], "O'Brien, \"Bob\"");
-  EXPECT_EQ(s[0]["user_email"], "=HYPERLINK(\"http://evil.test\",\"click\")");  // data, not a cell
-  EXPECT_EQ(s[1]["user_name"], "<script>alert('x')</script>");
-  EXPECT_EQ(s[1]["user_name_surname"], "line1\nline2\r\nline3");
-  EXPECT_EQ(s[2]["user_name"], "bad" + kFffd + kFffd + " bytes");
-  EXPECT_EQ(s[2]["user_name_surname"], "trunc" + kFffd);
-  EXPECT_EQ(s[2]["user_email"], "ctl\x01x");  // valid UTF-8, escaped by JSON
-  EXPECT_EQ(s[4]["attempts"], 3);
-  EXPECT_EQ(s[5]["run_id"], 40);
-  EXPECT_EQ(s[5]["previous_state"], "EXPIRED");
+  EXPECT_EQ(s[1]["category"], "expired");
+  EXPECT_EQ(s[1]["user_name"], "Zoë 東京 ✓");
+  EXPECT_EQ(s[1]["user_name_surname"], "O'Brien, \"Bob\"");
+  EXPECT_EQ(s[1]["user_email"], "=HYPERLINK(\"http://evil.test\",\"click\")");  // data, not a cell
+  EXPECT_EQ(s[2]["user_name"], "<script>alert('x')</script>");
+  EXPECT_EQ(s[2]["user_name_surname"], "line1\nline2\r\nline3");
+  EXPECT_EQ(s[3]["user_name"], "bad" + kFffd + kFffd + " bytes");
+  EXPECT_EQ(s[3]["user_name_surname"], "trunc" + kFffd);
+  EXPECT_EQ(s[3]["user_email"], "ctl\x01x");  // valid UTF-8, escaped by JSON
+  EXPECT_EQ(s[5]["attempts"], 3);
+  EXPECT_EQ(s[0]["category"], "anomaly");  // anomalies first
+  EXPECT_EQ(s[0]["run_id"], 40);
+  EXPECT_EQ(s[0]["previous_state"], "EXPIRED");
   std::vector<std::string> keys;
   for (const auto& [k, v] : s[0].items()) keys.push_back(k);
   EXPECT_EQ(keys, (std::vector<std::string>{"category", "session_token", "user_id", "user_name",

@@ -155,14 +155,13 @@ TEST_F(RunsTest, FindingsAreListedByCategoryThenCreationThenToken) {
   add_finding(run, "anomaly", "a1", 1);
   add_finding(run, "expired", "e0", 5);
   EXPECT_EQ(listed(run, false),
-            (Strings{fmt::format("expired:e1:{}", run), fmt::format("expired:e0:{}", run),
-                     fmt::format("expired:e2:{}", run), fmt::format("unchecked:u1:{}", run),
-                     fmt::format("anomaly:a1:{}", run)}));
+            (Strings{fmt::format("anomaly:a1:{}", run), fmt::format("expired:e1:{}", run),
+                     fmt::format("expired:e0:{}", run), fmt::format("expired:e2:{}", run),
+                     fmt::format("unchecked:u1:{}", run)}));
   std::vector<FindingRecord> all;
   ASSERT_TRUE(
       store_->for_each_finding(run, false, [&](const FindingRecord& f) { all.push_back(f); }).ok());
-  ASSERT_EQ(all.size(), 5u);
-  std::rotate(all.begin(), all.begin() + 4, all.end());  // the anomaly first, as asserted below
+  ASSERT_EQ(all.size(), 5u);  // the anomaly first
   EXPECT_EQ(all[0].user_id, "u-a1");
   EXPECT_EQ(all[0].previous_state, SessionState::kNew);
   EXPECT_FALSE(all[0].gateway_state.has_value());
