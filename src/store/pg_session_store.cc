@@ -589,9 +589,9 @@ class PgSessionStore final : public SessionStore {
     // columns on every comparison (that walk was a third of the query's CPU).
     const std::string columns = fmt::format(
         "array_position(ARRAY['anomaly', 'expired', 'failed', 'backfilled_completed', "
-        "'unchecked', 'stale'], category), {}, session_token, run_id, category, user_id, user_name, "
-        "user_name_surname, user_email, previous_state, gateway_state, {}, attempts, error, {}, "
-        "followed_up_by",
+        "'unchecked', 'stale'], category), {}, session_token, run_id, category, user_id, "
+        "user_name, user_name_surname, user_email, previous_state, gateway_state, {}, attempts, "
+        "error, {}, followed_up_by",
         epoch_us("created_at"), epoch_us("checked_at"), epoch_us("followed_up_at"));
     const std::string order = "1, 2, 3";
     const std::string query =
