@@ -6,7 +6,7 @@
 #include <pqxx/nontransaction>
 #include <pqxx/result>
 
-#include "store/conninfo.h"
+#include "store/connection.h"
 #include "store/pg_error.h"
 #include "store/table_mapping.h"
 
@@ -43,17 +43,12 @@ constexpr const char* kLeave = "DELETE FROM fleet_workers WHERE budget_id = $1 A
 
 Result<std::unique_ptr<pqxx::connection>> connect(const std::string& conninfo,
                                                   const std::string& schema) {
+  Result<std::unique_ptr<pqxx::connection>> conn =
+      open_connection(conninfo, schema, "deposit-reconciler fleet");
+  if (!conn) return conn;
   try {
-    auto conn = std::make_unique<pqxx::connection>(conninfo);
-    conn->set_variable("TimeZone", "'UTC'");
-    conn->set_variable("client_min_messages", "warning");
-    conn->set_variable("search_path", quote_identifier(schema));
-    const std::optional<ConninfoParts> parts = parse_conninfo(conninfo);
-    if (!parts || !parts->has_application_name) {
-      conn->set_variable("application_name", "'deposit-reconciler fleet'");
-    }
-    conn->prepare("fleet_beat", kBeat);
-    conn->prepare("fleet_leave", kLeave);
+    (*conn)->prepare("fleet_beat", kBeat);
+    (*conn)->prepare("fleet_leave", kLeave);
     return conn;
   } catch (...) {
     return translate_pg_exception(std::current_exception(), "cannot connect to the database",

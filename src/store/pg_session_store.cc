@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "store/connection.h"
 #include "store/conninfo.h"
 #include "store/migrator.h"
 #include "store/pg_error.h"
@@ -242,28 +243,6 @@ RunRecord run_from_row(const pqxx::row& r) {
 }
 
 // ---- The store ---------------------------------------------------------------------------------
-
-// A new connection with the session settings every statement here relies on: UTC, and the job's
-// schema as the only search_path entry (the merchant's table is always named in full).
-Result<std::unique_ptr<pqxx::connection>> open_connection(const std::string& conninfo,
-                                                          const std::string& schema) {
-  try {
-    auto conn = std::make_unique<pqxx::connection>(conninfo);
-    // Remembered by libpqxx and set again if it has to reconnect.
-    conn->set_variable("TimeZone", "'UTC'");
-    conn->set_variable("client_min_messages", "warning");
-    conn->set_variable("search_path", quote_identifier(schema));
-    const std::optional<ConninfoParts> parts = parse_conninfo(conninfo);
-    if (!parts || !parts->has_application_name) {
-      conn->set_variable("application_name", "'deposit-reconciler'");
-    }
-    return conn;
-  } catch (...) {
-    return translate_pg_exception(std::current_exception(), "cannot connect to the database",
-                                  conninfo)
-        .error;
-  }
-}
 
 // The apply looks rows up by key (a few hundred per batch). It is a prepared
 // statement whose generic plan is made once, from statistics that can say "empty" for the job's

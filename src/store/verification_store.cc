@@ -11,6 +11,7 @@
 #include <pqxx/transaction>
 
 #include "common/log.h"
+#include "store/connection.h"
 #include "store/conninfo.h"
 
 namespace dr::store {
@@ -303,29 +304,6 @@ FROM mine)sql",
       fmt::arg("tok_type", m.token_type));
   return q;
 }
-
-namespace {
-
-Result<std::unique_ptr<pqxx::connection>> open_connection(const std::string& conninfo,
-                                                          const std::string& schema) {
-  try {
-    auto conn = std::make_unique<pqxx::connection>(conninfo);
-    conn->set_variable("TimeZone", "'UTC'");
-    conn->set_variable("client_min_messages", "warning");
-    conn->set_variable("search_path", quote_identifier(schema));
-    const std::optional<ConninfoParts> parts = parse_conninfo(conninfo);
-    if (!parts || !parts->has_application_name) {
-      conn->set_variable("application_name", "'deposit-reconciler'");
-    }
-    return conn;
-  } catch (...) {
-    return translate_pg_exception(std::current_exception(), "cannot connect to the database",
-                                  conninfo)
-        .error;
-  }
-}
-
-}  // namespace
 
 Result<std::unique_ptr<PgVerificationStore>> PgVerificationStore::connect(
     const std::string& conninfo, const TableMapping& mapping, VerificationBinding binding) {

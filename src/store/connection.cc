@@ -1,0 +1,32 @@
+#include "store/connection.h"
+
+#include <exception>
+#include <optional>
+
+#include "store/conninfo.h"
+#include "store/pg_error.h"
+#include "store/table_mapping.h"
+
+namespace dr::store {
+
+Result<std::unique_ptr<pqxx::connection>> open_connection(const std::string& conninfo,
+                                                          const std::string& schema,
+                                                          std::string_view application_name) {
+  try {
+    auto conn = std::make_unique<pqxx::connection>(conninfo);
+    conn->set_variable("TimeZone", "'UTC'");
+    conn->set_variable("client_min_messages", "warning");
+    conn->set_variable("search_path", quote_identifier(schema));
+    const std::optional<ConninfoParts> parts = parse_conninfo(conninfo);
+    if (!parts || !parts->has_application_name) {
+      conn->set_variable("application_name", "'" + std::string(application_name) + "'");
+    }
+    return conn;
+  } catch (...) {
+    return translate_pg_exception(std::current_exception(), "cannot connect to the database",
+                                  conninfo)
+        .error;
+  }
+}
+
+}  // namespace dr::store
