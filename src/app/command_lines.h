@@ -55,14 +55,14 @@ std::unique_ptr<cli::CommandLine> runs_command_line(RunsSettings& s);
 struct CreateSessionSettings {
   ConnectionSettings connection;
   gateway::CreateSessionRequest request;
-  pacing::Duration timeout = reconcile::RunOptions::kDefaultTimeout;
+  domain::Duration timeout = reconcile::RunOptions::kDefaultTimeout;
 };
 std::unique_ptr<cli::CommandLine> create_session_command_line(CreateSessionSettings& s);
 
 struct StatusSettings {
   static constexpr int kDefaultMaxAttempts = 3;  // one person waiting, not a batch
   ConnectionSettings connection;
-  pacing::Duration timeout = reconcile::RunOptions::kDefaultTimeout;
+  domain::Duration timeout = reconcile::RunOptions::kDefaultTimeout;
   int max_attempts = kDefaultMaxAttempts;
   std::vector<std::string> tokens;
 };

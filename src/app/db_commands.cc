@@ -1,6 +1,5 @@
 // `migrate`, `report` and `follow-up`: the commands that talk only to the database.
 #include <fmt/format.h>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,15 +12,15 @@
 #include "common/time_format.h"
 #include "report/report_writer.h"
 #include "store/migrator.h"
-#include "store/session_store.h"
+#include "store/pg_session_store.h"
 
 namespace dr::app {
 
-report::RunListing run_listing(const store::RunRecord& run) {
+report::RunListing run_listing(const domain::RunRecord& run) {
   report::RunListing l;
   l.id = run.id;
   l.worker_id = run.worker_id;
-  l.status = std::string(store::to_string(run.status));
+  l.status = std::string(domain::to_string(run.status));
   l.started_at = format_utc(run.started_at);
   if (run.finished_at) {
     l.finished_at = format_utc(*run.finished_at);
@@ -36,7 +35,7 @@ report::RunListing run_listing(const store::RunRecord& run) {
   return l;
 }
 
-Result<std::vector<std::string>> write_reports(store::SessionStore& store, int64_t run_id,
+Result<std::vector<std::string>> write_reports(domain::SessionStore& store, int64_t run_id,
                                                const std::filesystem::path& dir,
                                                const std::set<report::ReportFormat>& formats,
                                                bool include_open) {
@@ -47,7 +46,7 @@ Result<std::vector<std::string>> write_reports(store::SessionStore& store, int64
   facts.worker_id = run->worker_id;
   facts.started_at = format_utc(run->started_at);
   facts.finished_at = run->finished_at ? format_utc(*run->finished_at) : "";
-  facts.status = std::string(store::to_string(run->status));
+  facts.status = std::string(domain::to_string(run->status));
   facts.dry_run = run->dry_run;
   facts.options = run->options;
   facts.counts = run->counts;
@@ -60,17 +59,17 @@ Result<std::vector<std::string>> write_reports(store::SessionStore& store, int64
   auto writer = report::ReportWriter::open(dir, facts, formats);
   if (!writer) return writer.error();
   Status row_status = ok_status();
-  auto s = store.for_each_finding(run_id, include_open, [&](const store::FindingRecord& f) {
+  auto s = store.for_each_finding(run_id, include_open, [&](const domain::FindingRecord& f) {
     if (!row_status.ok()) return;
     report::FindingRow row;
-    row.category = std::string(store::to_string(f.category));
+    row.category = std::string(domain::to_string(f.category));
     row.session_token = f.session_token;
     row.user_id = f.user_id;
     row.user_name = f.user_name;
     row.user_name_surname = f.user_name_surname.value_or("");
     row.user_email = f.user_email.value_or("");
-    row.previous_state = std::string(gateway::to_string(f.previous_state));
-    row.gateway_state = f.gateway_state ? std::string(gateway::to_string(*f.gateway_state)) : "";
+    row.previous_state = std::string(domain::to_string(f.previous_state));
+    row.gateway_state = f.gateway_state ? std::string(domain::to_string(*f.gateway_state)) : "";
     row.created_at = format_utc(f.created_at);
     row.checked_at = f.checked_at ? format_utc(*f.checked_at) : "";
     row.attempts = f.attempts;
@@ -167,7 +166,7 @@ int follow_up_command(const std::vector<std::string>& argv, const EnvLookup& env
   auto store = connect_store(*url, settings.connection);
   if (!store) return fail(database_failure(store.error()));
   if (auto s = (*store)->check_schema(); !s) return fail(database_failure(s.error()));
-  store::FollowUp follow_up;
+  domain::FollowUp follow_up;
   follow_up.run_id = *settings.run_id;
   follow_up.tokens = settings.tokens;
   follow_up.by = by;

@@ -6,8 +6,8 @@
 #include <random>
 #include <thread>
 
-#include "app/commands.h"
 #include "app/command_lines.h"
+#include "app/commands.h"
 #include "app/options.h"
 #include "common/duration.h"
 #include "common/log.h"
@@ -19,7 +19,7 @@
 #include "pacing/random.h"
 #include "pacing/retry_policy.h"
 #include "reconcile/run_options.h"
-#include "store/session_store.h"
+#include "store/pg_session_store.h"
 
 namespace dr::app {
 namespace {
@@ -38,7 +38,7 @@ struct GatewaySetup {
 };
 
 Result<GatewaySetup> gateway_setup(const ConnectionSettings& s, const EnvLookup& env,
-                                   pacing::Duration timeout) {
+                                   domain::Duration timeout) {
   GatewaySetup g;
   auto url = check_gateway_url(s.gateway_url);
   if (!url) return url.error();
@@ -50,7 +50,7 @@ Result<GatewaySetup> gateway_setup(const ConnectionSettings& s, const EnvLookup&
   eo.max_in_flight = 1;
   eo.total_timeout = timeout;
   eo.connect_timeout =
-      std::min<pacing::Duration>(timeout, reconcile::RunOptions::kDefaultConnectTimeout);
+      std::min<domain::Duration>(timeout, reconcile::RunOptions::kDefaultConnectTimeout);
   auto engine = http::CurlEngine::create(eo);
   if (!engine) return engine.error();
   if (auto c = check_gateway_connection(g.base_url, eo); !c) return c.error();
@@ -106,7 +106,7 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
 
   // Connect before the POST: a session the gateway created but we failed to store is worse
   // than no session at all.
-  std::unique_ptr<store::SessionStore> store;
+  std::unique_ptr<domain::SessionStore> store;
   bool want_db = !db_url->empty() || env("PGHOST") || env("PGDATABASE") || env("PGSERVICE");
   if (want_db && !settings.connection.mapping.is_default_table()) {
     log::warn("the new session is not stored: with --sessions-table the merchant's application "
@@ -140,7 +140,7 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
   if (!created) return fail_with(Origin::kInternal, created.error().message);
 
   if (store) {
-    store::NewSessionRow row;
+    domain::NewSessionRow row;
     row.session_token = created->session_token;
     row.checkout_url = created->checkout_url;
     row.user_id = req.user_id;
@@ -183,7 +183,7 @@ int status_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   auto gw = gateway_setup(settings.connection, env, settings.timeout);
   if (!gw) return fail(configuration_failure(gw.error()));
 
-  pacing::SystemClock clock;
+  domain::SystemClock clock;
   pacing::SeededRandom random(std::random_device{}());
   pacing::RetryOptions ro;
   ro.max_attempts = max_attempts;
@@ -214,7 +214,7 @@ int status_command(const std::vector<std::string>& argv, const EnvLookup& env) {
                      fmt::format("the gateway's answer is unusable: {}", status.detail));
   }
   nlohmann::ordered_json out = {{"sessionToken", token},
-                                {"sessionState", std::string(gateway::to_string(status.state))},
+                                {"sessionState", std::string(domain::to_string(status.state))},
                                 {"checkOutUrl", status.checkout_url}};
   // Keep anything else the gateway said.
   auto raw = nlohmann::json::parse(r.body, nullptr, false);

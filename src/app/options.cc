@@ -76,11 +76,11 @@ Result<store::StoreOptions> store_options(const ConnectionSettings& s) {
   return o;
 }
 
-Result<std::unique_ptr<store::SessionStore>> connect_store(const std::string& url,
-                                                          const ConnectionSettings& s) {
+Result<std::unique_ptr<domain::SessionStore>> connect_store(const std::string& url,
+                                                            const ConnectionSettings& s) {
   auto o = store_options(s);
   if (!o) return o.error();
-  return store::SessionStore::connect(url, *o);
+  return store::connect_session_store(url, *o);
 }
 
 void declare_gateway_options(cli::CommandLine& cl, ConnectionSettings& s, bool with_hmac_secret) {

@@ -15,7 +15,7 @@
 #include "gateway/endpoints.h"
 #include "http/curl_engine.h"
 #include "store/migrator.h"
-#include "store/session_store.h"
+#include "store/pg_session_store.h"
 #include "store/table_mapping.h"
 
 namespace dr::app {
@@ -50,9 +50,9 @@ struct ConnectionSettings {
 // not parse.
 Result<store::StoreOptions> store_options(const ConnectionSettings& s);
 
-// Connects the store with the command's mapping (errors as SessionStore::connect's).
-Result<std::unique_ptr<store::SessionStore>> connect_store(const std::string& url,
-                                                          const ConnectionSettings& s);
+// Connects the store with the command's mapping (errors as store::connect_session_store's).
+Result<std::unique_ptr<domain::SessionStore>> connect_store(const std::string& url,
+                                                            const ConnectionSettings& s);
 
 // A command line for one command of deposit-reconciler: options get DEPOSIT_RECONCILER_*
 // variables, --config FILE is understood (keys of other commands in a shared file are ignored).

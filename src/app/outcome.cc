@@ -50,7 +50,7 @@ ExitCode exit_code_of(Origin origin) {
 }
 
 RunVerdict decide_run(const RunEnd& end) {
-  using store::RunStatus;
+  using domain::RunStatus;
   if (end.failure) {
     return {RunStatus::kFailed, to_int(exit_code_of(end.failure->origin)), end.failure->message};
   }

@@ -17,7 +17,7 @@
 #include "common/exit_codes.h"
 #include "common/result.h"
 #include "reconcile/pipeline.h"
-#include "store/session_store.h"
+#include "store/pg_session_store.h"
 
 namespace dr::app {
 
@@ -72,7 +72,7 @@ struct RunEnd {
 };
 
 struct RunVerdict {
-  store::RunStatus status = store::RunStatus::kSucceeded;
+  domain::RunStatus status = domain::RunStatus::kSucceeded;
   int exit_code = 0;
   std::string reason;  // one line for the log when not plainly succeeded; empty otherwise
 };

@@ -25,13 +25,13 @@
 #include "report/metrics_push.h"
 #include "report/progress.h"
 #include "store/fleet_budget_store.h"
-#include "store/session_store.h"
+#include "store/pg_session_store.h"
 #include "store/verification_store.h"
 
 namespace dr::app {
 namespace {
 
-const pacing::SystemClock kSystemClock;
+const domain::SystemClock kSystemClock;
 
 std::atomic<bool> g_stop{false};
 std::atomic<int> g_signal{0};
@@ -55,9 +55,9 @@ void install_signal_handlers() {
 
 // A run recorded in the database, ready to go.
 struct OpenedRun {
-  std::unique_ptr<store::SessionStore> store;
+  std::unique_ptr<domain::SessionStore> store;
   int64_t run_id = 0;
-  store::ClaimFilter filter;
+  domain::ClaimFilter filter;
   int64_t selected = -1;  // sessions selected at the start; -1 if counting failed
   std::optional<std::string> table_problem;
   // The key's budget, shared with the fleet (null with --no-shared-budget).
@@ -156,7 +156,7 @@ std::optional<Failure> open_run(RunSettings& s, const std::string& database_url,
 struct ExecutedRun {
   RunEnd end;
   reconcile::PipelineStats stats;
-  store::ApplyCounts totals;
+  domain::ApplyCounts totals;
   int64_t verified = 0;               // --verify-notifications: confirmed by the gateway
   int64_t verifications_claimed = 0;  // --verify-notifications: sessions asked about
 };
@@ -213,7 +213,7 @@ ExecutedRun execute_run(const RunSettings& s, http::CurlEngine& engine, OpenedRu
   reconcile::RunStore& run_store =
       verifying ? static_cast<reconcile::RunStore&>(*verifying) : adapter;
   auto verified = [&verifying] { return verifying ? verifying->verified() : int64_t{0}; };
-  pacing::SystemClock clock;
+  domain::SystemClock clock;
   pacing::SeededRandom random(std::random_device{}());
   report::ProgressDisplay progress(s.progress, ::isatty(STDERR_FILENO) != 0, clock);
 
@@ -288,8 +288,8 @@ class StoreBookkeeping final : public RunBookkeeping {
   StoreBookkeeping(const RunSettings& s, const std::string& database_url)
       : s_(s), store_(connect_store(database_url, s.connection)) {}
 
-  Status record_end(int64_t run_id, store::RunStatus status,
-                    const reconcile::RunCounts& counts) override {
+  Status record_end(int64_t run_id, domain::RunStatus status,
+                    const domain::RunCounts& counts) override {
     if (!store_) return store_.error();
     return (*store_)->finish_run(run_id, status, counts);
   }
@@ -297,7 +297,7 @@ class StoreBookkeeping final : public RunBookkeeping {
     if (!store_) return store_.error();
     return app::write_reports(**store_, run_id, s_.report_dir, s_.formats, s_.include_open);
   }
-  Result<std::optional<pacing::WallTime>> last_success_at() override {
+  Result<std::optional<domain::WallTime>> last_success_at() override {
     if (!store_) return store_.error();
     return (*store_)->last_success_at();
   }
@@ -316,7 +316,7 @@ class StoreBookkeeping final : public RunBookkeeping {
 
  private:
   const RunSettings& s_;
-  Result<std::unique_ptr<store::SessionStore>> store_;
+  Result<std::unique_ptr<domain::SessionStore>> store_;
 };
 
 }  // namespace
@@ -347,7 +347,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
       // Recorded as failed at once, so the run is not left 'running' until it is abandoned.
       const Failure f = database_failure(v.error());
       (void)run.store->release_leases(o.worker_id);
-      (void)run.store->finish_run(run_id, store::RunStatus::kFailed, {});
+      (void)run.store->finish_run(run_id, domain::RunStatus::kFailed, {});
       return fail(f);
     }
     verifier = std::move(*v);
@@ -376,21 +376,21 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   fin.stats = stats;
   fin.metrics_file = settings.metrics_file.has_value();
   fin.metrics_push = settings.metrics_push.has_value();
-  pacing::SystemClock clock;
+  domain::SystemClock clock;
   const FinishedRun done = finish_run(std::move(fin), books, clock);
   const RunVerdict& verdict = done.verdict;
 
   // 5. print: stdout carries the summary and the report paths; everything else went to stderr.
-  if (!verdict.reason.empty() && verdict.status != store::RunStatus::kInterrupted) {
-    if (verdict.status == store::RunStatus::kSucceeded) {
-      log::warn("run {} {}: {}", run_id, store::to_string(verdict.status), verdict.reason);
+  if (!verdict.reason.empty() && verdict.status != domain::RunStatus::kInterrupted) {
+    if (verdict.status == domain::RunStatus::kSucceeded) {
+      log::warn("run {} {}: {}", run_id, domain::to_string(verdict.status), verdict.reason);
     } else {
-      log::error("run {} {}: {}", run_id, store::to_string(verdict.status), verdict.reason);
+      log::error("run {} {}: {}", run_id, domain::to_string(verdict.status), verdict.reason);
     }
   }
   log::info(
       "run {} {}: {} requests ({} retries, {} throttled by 429/503, {} rate cuts) in {:.1f} s{}{}",
-      run_id, store::to_string(verdict.status), stats.requests, stats.retries, stats.throttles,
+      run_id, domain::to_string(verdict.status), stats.requests, stats.retries, stats.throttles,
       stats.rate_cuts, stats.seconds,
       o.rate > 0 ? fmt::format(", max_starts_per_second={}, rate at the end {:.0f}/s",
                                stats.max_starts_per_second, stats.current_rate)

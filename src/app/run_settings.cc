@@ -92,7 +92,7 @@ void declare_run_options(cli::CommandLine& cl, RunSettings& s) {
   cl.flag("dry-run", o.dry_run,
           "query the gateway, write no session rows: only the run record, its findings and the "
           "report");
-  cl.value<pacing::Duration>(
+  cl.value<domain::Duration>(
       "verify-notifications", "DURATION",
       "also verify, after the NEW sessions and within the same --rate, the terminal states that "
       "notifications wrote within the last DURATION and nobody verified yet (each once); a "
@@ -101,7 +101,7 @@ void declare_run_options(cli::CommandLine& cl, RunSettings& s) {
       [](std::string_view t) {
         return cli::parse_duration_in(t, std::chrono::seconds(1), RunOptions::kMaxVerifyWindow);
       },
-      [&o](pacing::Duration d) { o.verify_notifications = d; });
+      [&o](domain::Duration d) { o.verify_notifications = d; });
   cl.text("worker-id", o.worker_id, "this worker's name in leases and the runs table", "ID")
       ->default_str("host:pid");
   cl.duration("lease", o.lease,

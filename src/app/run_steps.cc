@@ -133,7 +133,7 @@ nlohmann::json options_json(const RunSettings& s) {
   return j;
 }
 
-std::optional<std::string> sessions_table_problem(store::SessionStore& store,
+std::optional<std::string> sessions_table_problem(domain::SessionStore& store,
                                                   const store::TableMapping& mapping) {
   auto health = store.inspect_sessions_table();
   if (!health) {
@@ -153,7 +153,7 @@ std::optional<std::string> sessions_table_problem(store::SessionStore& store,
     problem = fmt::format(
         "the sessions table {} holds no row with the NEW value \"{}\" but values the mapping "
         "does not know ({}): check --state-values",
-        mapping.table, mapping.value_of(gateway::SessionState::kNew), seen);
+        mapping.table, mapping.value_of(domain::SessionState::kNew), seen);
   }
   if (problem) log::warn("{}; this run will exit {}", *problem, to_int(ExitCode::kNothingToCheck));
   if (!health->has_created_index) {
@@ -165,9 +165,9 @@ std::optional<std::string> sessions_table_problem(store::SessionStore& store,
   return problem;
 }
 
-reconcile::RunCounts run_counts(const reconcile::PipelineStats& p, const store::ApplyCounts& a,
-                                int64_t verified) {
-  reconcile::RunCounts c;
+domain::RunCounts run_counts(const reconcile::PipelineStats& p, const domain::ApplyCounts& a,
+                             int64_t verified) {
+  domain::RunCounts c;
   c.expired = a.expired;
   c.failed = a.failed;
   c.backfilled_completed = a.completed;
@@ -195,10 +195,10 @@ int64_t not_claimed(int64_t selected, std::optional<int64_t> limit, int64_t clai
   return std::max<int64_t>(0, wanted - claimed);
 }
 
-report::MetricsSnapshot metrics_snapshot(int64_t run_id, const reconcile::RunCounts& counts,
+report::MetricsSnapshot metrics_snapshot(int64_t run_id, const domain::RunCounts& counts,
                                          const reconcile::PipelineStats& stats,
-                                         store::RunStatus status,
-                                         std::optional<pacing::WallTime> last_success) {
+                                         domain::RunStatus status,
+                                         std::optional<domain::WallTime> last_success) {
   report::MetricsSnapshot m;
   m.run_id = run_id;
   m.counts = counts;
@@ -208,13 +208,13 @@ report::MetricsSnapshot metrics_snapshot(int64_t run_id, const reconcile::RunCou
   m.achieved_rate = stats.seconds > 0 ? static_cast<double>(stats.requests) / stats.seconds : 0;
   m.last_success_unixtime =
       last_success ? std::chrono::duration<double>(last_success->time_since_epoch()).count() : 0;
-  m.status = std::string(store::to_string(status));
+  m.status = std::string(domain::to_string(status));
   m.fleet_workers = stats.fleet_workers;
   m.fleet_share = stats.share;
   return m;
 }
 
-FinishedRun finish_run(FinishInput in, RunBookkeeping& books, const pacing::Clock& clock) {
+FinishedRun finish_run(FinishInput in, RunBookkeeping& books, const domain::Clock& clock) {
   FinishedRun out;
   RunEnd& end = in.end;
   out.verdict = decide_run(end);
@@ -231,7 +231,7 @@ FinishedRun finish_run(FinishInput in, RunBookkeeping& books, const pacing::Cloc
     if (recorded && out.verdict.status != before) {
       if (auto st = books.record_end(in.run_id, out.verdict.status, in.counts); !st) {
         log::error("could not record run {} as {}: {}", in.run_id,
-                   store::to_string(out.verdict.status), st.error().message);
+                   domain::to_string(out.verdict.status), st.error().message);
       }
     }
   };
@@ -259,13 +259,13 @@ FinishedRun finish_run(FinishInput in, RunBookkeeping& books, const pacing::Cloc
   }
 
   if (!in.metrics_file && !in.metrics_push) return out;
-  std::optional<pacing::WallTime> last_success;
+  std::optional<domain::WallTime> last_success;
   if (auto t = books.last_success_at()) {
     last_success = *t;
   } else {
     log::warn("could not read the time of the last successful run: {}", t.error().message);
   }
-  if (!last_success && out.verdict.status == store::RunStatus::kSucceeded) {
+  if (!last_success && out.verdict.status == domain::RunStatus::kSucceeded) {
     last_success = clock.wall_now();
   }
   if (in.metrics_file) {
@@ -287,16 +287,15 @@ FinishedRun finish_run(FinishInput in, RunBookkeeping& books, const pacing::Cloc
   return out;
 }
 
-std::string summary_line(int64_t run_id, store::RunStatus status,
-                         const reconcile::PipelineStats& stats, const store::ApplyCounts& totals,
+std::string summary_line(int64_t run_id, domain::RunStatus status,
+                         const reconcile::PipelineStats& stats, const domain::ApplyCounts& totals,
                          int64_t not_claimed) {
   return fmt::format(
       "run {} {}: {} claimed, {} backfilled_completed, {} expired, {} failed, {} still_new ({} of "
       "them stale), {} anomaly, {} unchecked{} in {:.1f} s ({} requests)",
-      run_id, store::to_string(status), stats.claimed, totals.completed, totals.expired,
+      run_id, domain::to_string(status), stats.claimed, totals.completed, totals.expired,
       totals.failed, totals.still_new, totals.stale, totals.anomalies, totals.unchecked,
-      not_claimed > 0 ? fmt::format(", {} not claimed (held by another worker)", not_claimed)
-                      : "",
+      not_claimed > 0 ? fmt::format(", {} not claimed (held by another worker)", not_claimed) : "",
       stats.seconds, stats.requests);
 }
 

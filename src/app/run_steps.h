@@ -9,22 +9,21 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "app/outcome.h"
 #include "app/run_settings.h"
 #include "app/settings.h"
 #include "common/command_line.h"
+#include "domain/clock.h"
+#include "domain/run_counts.h"
 #include "http/curl_engine.h"
-#include "pacing/clock.h"
 #include "reconcile/pipeline.h"
-#include "reconcile/run_counts.h"
 #include "report/metrics.h"
-#include "store/session_store.h"
+#include "store/pg_session_store.h"
 
 namespace dr::app {
 
@@ -69,15 +68,15 @@ nlohmann::json options_json(const RunSettings& s);
 // No silent green (README "Bring your own table"): what is wrong with a sessions table that is
 // empty, or holds no row with the NEW value but values the mapping does not know; nullopt when it
 // looks right (or cannot be inspected: logged). A missing index is only a warning.
-std::optional<std::string> sessions_table_problem(store::SessionStore& store,
+std::optional<std::string> sessions_table_problem(domain::SessionStore& store,
                                                   const store::TableMapping& mapping);
 
 // ---- 4. finish: the run's end recorded, its report and metrics written -----------------------
 
 // The counts recorded with the run and shown in the reports and the summary line; `verified`:
 // notification-written states the gateway confirmed (--verify-notifications).
-reconcile::RunCounts run_counts(const reconcile::PipelineStats& p, const store::ApplyCounts& a,
-                                int64_t verified = 0);
+domain::RunCounts run_counts(const reconcile::PipelineStats& p, const domain::ApplyCounts& a,
+                             int64_t verified = 0);
 
 // Selected at the start but never claimed by this run: another worker held them (a run still
 // going, or one that died less than --lease ago), or they were resolved meanwhile. 0 when the
@@ -85,10 +84,10 @@ reconcile::RunCounts run_counts(const reconcile::PipelineStats& p, const store::
 int64_t not_claimed(int64_t selected, std::optional<int64_t> limit, int64_t claimed,
                     reconcile::PipelineEnd end);
 
-report::MetricsSnapshot metrics_snapshot(int64_t run_id, const reconcile::RunCounts& counts,
+report::MetricsSnapshot metrics_snapshot(int64_t run_id, const domain::RunCounts& counts,
                                          const reconcile::PipelineStats& stats,
-                                         store::RunStatus status,
-                                         std::optional<pacing::WallTime> last_success);
+                                         domain::RunStatus status,
+                                         std::optional<domain::WallTime> last_success);
 
 // What the finish step writes, and where. run_command wires the database (a fresh connection:
 // the run's own may be gone), the report directory, the metrics file and the Pushgateway; tests
@@ -97,12 +96,12 @@ class RunBookkeeping {
  public:
   virtual ~RunBookkeeping() = default;
   // The run's end in the runs table.
-  virtual Status record_end(int64_t run_id, store::RunStatus status,
-                            const reconcile::RunCounts& counts) = 0;
+  virtual Status record_end(int64_t run_id, domain::RunStatus status,
+                            const domain::RunCounts& counts) = 0;
   // The report files; their paths. kUnavailable/kSchema: the database; anything else: local.
   virtual Result<std::vector<std::string>> write_reports(int64_t run_id) = 0;
   // The end of the last successful run, from the runs table (this run included).
-  virtual Result<std::optional<pacing::WallTime>> last_success_at() = 0;
+  virtual Result<std::optional<domain::WallTime>> last_success_at() = 0;
   virtual Status write_metrics_file(const report::MetricsSnapshot& m) = 0;
   virtual Status push_metrics(const report::MetricsSnapshot& m) = 0;
 };
@@ -110,7 +109,7 @@ class RunBookkeeping {
 struct FinishInput {
   int64_t run_id = 0;
   RunEnd end;
-  reconcile::RunCounts counts;
+  domain::RunCounts counts;
   reconcile::PipelineStats stats;
   bool metrics_file = false;  // --metrics-file given
   bool metrics_push = false;  // --metrics-push given
@@ -127,13 +126,13 @@ struct FinishedRun {
 // report that could not be written says how to write it later (`report --run ID`). A failed
 // push is logged and changes nothing. The last success time is the runs table's; the clock only
 // stands in when that cannot be read and this run succeeded.
-FinishedRun finish_run(FinishInput in, RunBookkeeping& books, const pacing::Clock& clock);
+FinishedRun finish_run(FinishInput in, RunBookkeeping& books, const domain::Clock& clock);
 
 // ---- 5. print --------------------------------------------------------------------------------
 
 // The line on stdout.
-std::string summary_line(int64_t run_id, store::RunStatus status,
-                         const reconcile::PipelineStats& stats, const store::ApplyCounts& totals,
+std::string summary_line(int64_t run_id, domain::RunStatus status,
+                         const reconcile::PipelineStats& stats, const domain::ApplyCounts& totals,
                          int64_t not_claimed);
 
 }  // namespace dr::app

@@ -59,7 +59,7 @@ SessionStatus parse_session_status(std::string_view body, size_t max_bytes) {
     return out;
   }
   const auto& text = it->get_ref<const std::string&>();
-  auto state = parse_session_state(text);
+  auto state = domain::parse_session_state(text);
   if (!state) {
     out.kind = SessionStatus::Kind::kUnknownState;
     out.detail = "unknown sessionState \"" + printable_prefix(text, 40) + "\"";

@@ -3,7 +3,7 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/session_state.h"
+#include "domain/session_state.h"
 
 namespace dr::gateway {
 
@@ -21,7 +21,7 @@ struct SessionStatus {
     kTooLarge,       // body longer than the cap; not parsed
   };
   Kind kind = Kind::kMalformedJson;
-  SessionState state = SessionState::kNew;
+  domain::SessionState state = domain::SessionState::kNew;
   std::string checkout_url;  // may be empty
   std::string detail;        // for errors: a short, printable description
 };

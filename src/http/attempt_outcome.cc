@@ -8,8 +8,8 @@
 
 namespace dr::http {
 
-using pacing::Duration;
-using pacing::WallTime;
+using domain::Duration;
+using domain::WallTime;
 
 namespace {
 

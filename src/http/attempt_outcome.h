@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "pacing/clock.h"
+#include "domain/clock.h"
 #include "pacing/retry_policy.h"
 
 namespace dr::http {
@@ -27,13 +27,13 @@ struct AttemptResult {
 //                                                 -> kFinal
 // retry_after: a valid Retry-After on a 408/429/5xx answer (parse_retry_after, from `now`).
 // throttled: a 429, or a 503 that carries a valid Retry-After (a gateway shedding load).
-pacing::Outcome classify(const AttemptResult& result, pacing::WallTime now);
+pacing::Outcome classify(const AttemptResult& result, domain::WallTime now);
 
 // Parses a Retry-After value (RFC 9110 10.2.3): delta-seconds ("120") or an HTTP-date in any of
 // the three formats recipients must accept (IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", RFC 850
 // "Sunday, 06-Nov-94 08:49:37 GMT", asctime "Sun Nov  6 08:49:37 1994"). Returns how long to
 // wait from `now`: a date in the past gives 0. nullopt if the value is empty or malformed.
 // Very large delta-seconds saturate (at about 31 years) instead of overflowing.
-std::optional<pacing::Duration> parse_retry_after(std::string_view value, pacing::WallTime now);
+std::optional<domain::Duration> parse_retry_after(std::string_view value, domain::WallTime now);
 
 }  // namespace dr::http

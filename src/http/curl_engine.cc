@@ -83,7 +83,7 @@ TransportError classify(CURLcode rc) {
 // 100 to 250); the cap on connections adds one for servers that allow fewer.
 constexpr size_t kStreamsPerConnection = 128;
 
-long to_ms(pacing::Duration d) {
+long to_ms(domain::Duration d) {
   return static_cast<long>(std::chrono::ceil<std::chrono::milliseconds>(d).count());
 }
 
@@ -298,7 +298,7 @@ struct CurlEngine::Impl {
 
       HttpResponse r;
       r.id = t->id;
-      r.elapsed = std::chrono::duration_cast<pacing::Duration>(SteadyClock::now() - t->started);
+      r.elapsed = std::chrono::duration_cast<domain::Duration>(SteadyClock::now() - t->started);
       curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r.status);
       if (!multiplexing && rc == CURLE_OK) note_http_version(e);
       if (rc == CURLE_OK) {
@@ -337,10 +337,10 @@ CurlEngine::~CurlEngine() = default;
 
 Result<std::unique_ptr<CurlEngine>> CurlEngine::create(EngineOptions options) {
   if (options.max_in_flight == 0) return Error::invalid("HTTP concurrency must be at least 1");
-  if (options.total_timeout <= pacing::Duration::zero()) {
+  if (options.total_timeout <= domain::Duration::zero()) {
     return Error::invalid("HTTP timeout must be positive");
   }
-  if (options.connect_timeout <= pacing::Duration::zero()) {
+  if (options.connect_timeout <= domain::Duration::zero()) {
     return Error::invalid("HTTP connect timeout must be positive");
   }
   if (options.max_response_bytes == 0) {
@@ -441,7 +441,7 @@ void CurlEngine::start(HttpRequest request) {
   ++m.active;
 }
 
-void CurlEngine::poll(pacing::Duration max_wait, std::vector<HttpResponse>& done) {
+void CurlEngine::poll(domain::Duration max_wait, std::vector<HttpResponse>& done) {
   Impl& m = *impl_;
   const size_t before = done.size();
   for (HttpResponse& r : m.failed_to_start) done.push_back(std::move(r));
@@ -449,7 +449,7 @@ void CurlEngine::poll(pacing::Duration max_wait, std::vector<HttpResponse>& done
 
   m.perform();
   m.collect(done);
-  if (done.size() > before || max_wait <= pacing::Duration::zero()) return;
+  if (done.size() > before || max_wait <= domain::Duration::zero()) return;
 
   const long ms = std::min<long>(to_ms(max_wait), INT_MAX);
   const CURLMcode mc = curl_multi_poll(m.multi.get(), nullptr, 0, static_cast<int>(ms), nullptr);

@@ -8,20 +8,20 @@
 
 #include "common/result.h"
 #include "common/version.h"
+#include "domain/clock.h"
 #include "http/transport.h"
-#include "pacing/clock.h"
 
 namespace dr::http {
 
 struct EngineOptions {
   static constexpr size_t kDefaultMaxInFlight = 64;
-  static constexpr pacing::Duration kDefaultTotalTimeout = std::chrono::seconds(6);
-  static constexpr pacing::Duration kDefaultConnectTimeout = std::chrono::seconds(3);
+  static constexpr domain::Duration kDefaultTotalTimeout = std::chrono::seconds(6);
+  static constexpr domain::Duration kDefaultConnectTimeout = std::chrono::seconds(3);
   static constexpr size_t kDefaultMaxResponseBytes = 1 << 20;
 
   size_t max_in_flight = kDefaultMaxInFlight;             // also the cap on connections
-  pacing::Duration total_timeout = kDefaultTotalTimeout;  // per request, connecting included
-  pacing::Duration connect_timeout = kDefaultConnectTimeout;
+  domain::Duration total_timeout = kDefaultTotalTimeout;  // per request, connecting included
+  domain::Duration connect_timeout = kDefaultConnectTimeout;
   size_t max_response_bytes = kDefaultMaxResponseBytes;  // a larger body ends as kTooLarge
   std::string user_agent = std::string("deposit-reconciler/") + kVersion;
   // "Name: value" lines sent with every request (e.g. x-api-key, content-type). Built once.
@@ -57,7 +57,7 @@ class CurlEngine final : public Transport {
   size_t in_flight() const override;
   size_t capacity() const override;
   void start(HttpRequest request) override;
-  void poll(pacing::Duration max_wait, std::vector<HttpResponse>& done) override;
+  void poll(domain::Duration max_wait, std::vector<HttpResponse>& done) override;
   // curl_multi_wakeup: thread-safe. It only writes to libcurl's internal socket pair, which
   // makes it usable from a signal handler in practice, though libcurl does not promise that.
   void wakeup() override;

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "pacing/clock.h"
+#include "domain/clock.h"
 #include "http/attempt_outcome.h"
 
 namespace dr::http {
@@ -33,7 +33,7 @@ struct HttpResponse {
   std::string body{};           // at most EngineOptions::max_response_bytes
   std::string retry_after{};    // the Retry-After header's value, empty if absent
   std::string error_message{};  // one line, no secrets; empty when error == kNone
-  pacing::Duration elapsed{0};  // from start() to completion
+  domain::Duration elapsed{0};  // from start() to completion
 };
 
 // What the retry policy needs from a response.
@@ -60,7 +60,7 @@ class Transport {
   // Drives transfers. Returns as soon as at least one request finished, or after waiting at most
   // max_wait for activity (0 = do not wait), or early after wakeup(). Appends finished responses
   // to `done` (it does not clear it).
-  virtual void poll(pacing::Duration max_wait, std::vector<HttpResponse>& done) = 0;
+  virtual void poll(domain::Duration max_wait, std::vector<HttpResponse>& done) = 0;
 
   // Makes a concurrent or future poll() return early. Callable from any thread.
   virtual void wakeup() = 0;

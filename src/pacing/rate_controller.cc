@@ -6,10 +6,10 @@
 namespace dr::pacing {
 
 namespace {
-double seconds_of(Duration d) { return std::chrono::duration<double>(d).count(); }
+double seconds_of(domain::Duration d) { return std::chrono::duration<double>(d).count(); }
 }  // namespace
 
-RateController::RateController(RateControllerOptions options, const Clock& clock)
+RateController::RateController(RateControllerOptions options, const domain::Clock& clock)
     : options_(options), clock_(clock) {
   if (!(options_.rate >= 0)) options_.rate = 0;
   if (!(options_.min_rate > 0)) options_.min_rate = 0.5;
@@ -24,7 +24,7 @@ RateController::RateController(RateControllerOptions options, const Clock& clock
   hold_ = RateControllerOptions::kHold;
   last_cut_at_ = started_;
   paused_until_ = started_;
-  last_starved_ = MonotonicTime::min();
+  last_starved_ = domain::MonotonicTime::min();
 }
 
 double RateController::configured_ceiling() const {
@@ -39,16 +39,16 @@ double RateController::clamp(double r) const {
   return std::max(floor, std::min(r, ceiling_));
 }
 
-void RateController::trim(MonotonicTime now) {
-  const MonotonicTime horizon = now - RateControllerOptions::kWindow;
+void RateController::trim(domain::MonotonicTime now) {
+  const domain::MonotonicTime horizon = now - RateControllerOptions::kWindow;
   while (!sent_.empty() && sent_.front() < horizon) sent_.pop_front();
   while (!accepted_.empty() && accepted_.front() < horizon) accepted_.pop_front();
 }
 
-double RateController::per_second(const std::deque<MonotonicTime>& q, MonotonicTime from,
-                                  MonotonicTime now) const {
+double RateController::per_second(const std::deque<domain::MonotonicTime>& q,
+                                  domain::MonotonicTime from, domain::MonotonicTime now) const {
   const auto n = static_cast<double>(q.end() - std::lower_bound(q.begin(), q.end(), from));
-  const Duration span = std::max(now - from, RateControllerOptions::kReactionGuard);
+  const domain::Duration span = std::max(now - from, RateControllerOptions::kReactionGuard);
   return n / seconds_of(span);
 }
 
@@ -62,9 +62,9 @@ void RateController::on_backlog(bool work_waiting) {
 
 double RateController::rate() {
   if (options_.mode == RateControllerOptions::Mode::kFixed && options_.rate == 0) return 0;
-  const MonotonicTime now = clock_.now();
+  const domain::MonotonicTime now = clock_.now();
   if (options_.mode == RateControllerOptions::Mode::kFixed && cuts_ == 0) return ceiling_;
-  const double t = seconds_of(std::max(Duration::zero(), now - base_at_));
+  const double t = seconds_of(std::max(domain::Duration::zero(), now - base_at_));
   double r;
   if (slow_start_) {
     r = base_ * std::exp2(t / seconds_of(RateControllerOptions::kDoublingTime));
@@ -75,13 +75,13 @@ double RateController::rate() {
   }
   if (options_.mode == RateControllerOptions::Mode::kAuto && r > base_) {
     trim(now);
-    const MonotonicTime from = std::max(now - RateControllerOptions::kSendWindow, started_);
+    const domain::MonotonicTime from = std::max(now - RateControllerOptions::kSendWindow, started_);
     r = std::min(r, std::max(base_, 2 * per_second(sent_, from, now)));
   }
   return clamp(r);
 }
 
-void RateController::cut_to(double target, MonotonicTime now) {
+void RateController::cut_to(double target, domain::MonotonicTime now) {
   base_ = clamp(target);
   base_at_ = std::max(now, paused_until_);
   last_cut_at_ = base_at_;
@@ -89,9 +89,9 @@ void RateController::cut_to(double target, MonotonicTime now) {
   ++cuts_;
 }
 
-void RateController::on_answer(MonotonicTime sent_at, bool throttled,
-                               std::optional<Duration> retry_after) {
-  const MonotonicTime now = clock_.now();
+void RateController::on_answer(domain::MonotonicTime sent_at, bool throttled,
+                               std::optional<domain::Duration> retry_after) {
+  const domain::MonotonicTime now = clock_.now();
   if (!throttled) {
     accepted_.push_back(now);
     trim(now);
@@ -103,7 +103,7 @@ void RateController::on_answer(MonotonicTime sent_at, bool throttled,
   if (cuts_ > 0 && sent_at < last_cut_at_ + RateControllerOptions::kReactionGuard) return;
   trim(now);
   const double before = rate();
-  const MonotonicTime from =
+  const domain::MonotonicTime from =
       std::max(now - RateControllerOptions::kWindow, cuts_ > 0 ? last_cut_at_ : started_);
   if (last_starved_ >= from) {
     // Demand-limited (rule 5): what was accepted measures the work there was, not the limit.
@@ -139,7 +139,7 @@ void RateController::set_ceiling(double ceiling) {
 }
 
 void RateController::external_cut(double rate) {
-  const MonotonicTime now = clock_.now();
+  const domain::MonotonicTime now = clock_.now();
   if (options_.mode == RateControllerOptions::Mode::kFixed && options_.rate == 0) return;
   const double before = this->rate();
   if (rate >= before) return;

@@ -5,7 +5,7 @@
 #include <deque>
 #include <optional>
 
-#include "pacing/clock.h"
+#include "domain/clock.h"
 
 namespace dr::pacing {
 
@@ -19,14 +19,14 @@ struct RateControllerOptions {
   static constexpr double kSettleFraction = 0.97;     // of the measured limit
   static constexpr double kMaxCutFraction = 0.5;      // one throttle never cuts deeper
   static constexpr double kFixedFloorFraction = 1.0 / 16;  // fixed mode: of the ceiling
-  static constexpr Duration kDoublingTime = std::chrono::milliseconds(500);  // auto's start
-  static constexpr Duration kHold = std::chrono::milliseconds(500);
-  static constexpr Duration kMaxHold = std::chrono::seconds(8);
+  static constexpr domain::Duration kDoublingTime = std::chrono::milliseconds(500);  // auto's start
+  static constexpr domain::Duration kHold = std::chrono::milliseconds(500);
+  static constexpr domain::Duration kMaxHold = std::chrono::seconds(8);
   static constexpr double kSameLimit = 0.1;  // measured limits this close are the same limit
-  static constexpr Duration kSendWindow = std::chrono::milliseconds(250);
-  static constexpr Duration kProbeScale = std::chrono::seconds(3);
-  static constexpr Duration kReactionGuard = std::chrono::milliseconds(100);
-  static constexpr Duration kWindow = std::chrono::seconds(1);
+  static constexpr domain::Duration kSendWindow = std::chrono::milliseconds(250);
+  static constexpr domain::Duration kProbeScale = std::chrono::seconds(3);
+  static constexpr domain::Duration kReactionGuard = std::chrono::milliseconds(100);
+  static constexpr domain::Duration kWindow = std::chrono::seconds(1);
 
   Mode mode = Mode::kFixed;
   // Fixed: the configured rate (0 = unlimited: the controller stays out of the way except for
@@ -76,7 +76,7 @@ struct RateControllerOptions {
 // Not thread-safe: used by the event-loop thread.
 class RateController {
  public:
-  RateController(RateControllerOptions options, const Clock& clock);
+  RateController(RateControllerOptions options, const domain::Clock& clock);
 
   // A request started now.
   void on_sent();
@@ -85,7 +85,8 @@ class RateController {
   void on_backlog(bool work_waiting);
   // A request sent at `sent_at` got its answer now. accepted: the gateway did not refuse it for
   // rate (any answer but a throttle); throttled: 429, or 503 with Retry-After.
-  void on_answer(MonotonicTime sent_at, bool throttled, std::optional<Duration> retry_after);
+  void on_answer(domain::MonotonicTime sent_at, bool throttled,
+                 std::optional<domain::Duration> retry_after);
 
   // The most this worker may use (its fleet share); <= 0 means the configured value again.
   void set_ceiling(double ceiling);
@@ -94,7 +95,7 @@ class RateController {
 
   // Requests per second allowed now; 0 = unlimited (fixed mode with rate 0).
   double rate();
-  MonotonicTime paused_until() const { return paused_until_; }
+  domain::MonotonicTime paused_until() const { return paused_until_; }
   // True once a throttle ended auto's start (or at once in fixed mode).
   bool settled() const { return !slow_start_; }
   // The gateway limit measured at the last cut, if any (requests/s).
@@ -112,29 +113,31 @@ class RateController {
  private:
   double configured_ceiling() const;
   double clamp(double r) const;
-  double per_second(const std::deque<MonotonicTime>& q, MonotonicTime from, MonotonicTime now) const;
-  void trim(MonotonicTime now);
-  void cut_to(double target, MonotonicTime now);
+  double per_second(const std::deque<domain::MonotonicTime>& q, domain::MonotonicTime from,
+                    domain::MonotonicTime now) const;
+  void trim(domain::MonotonicTime now);
+  void cut_to(double target, domain::MonotonicTime now);
 
   RateControllerOptions options_;
-  const Clock& clock_;
-  MonotonicTime started_;
+  const domain::Clock& clock_;
+  domain::MonotonicTime started_;
   double ceiling_;
   bool slow_start_;
   double base_;                 // P: the rate set by the last cut (or auto's start rate)
-  MonotonicTime base_at_;       // when the current curve starts (after any pause)
-  Duration hold_;               // how long the rate stays flat after the last cut
-  MonotonicTime last_cut_at_;   // the reference for the reaction guard and the measure window
+  domain::MonotonicTime base_at_;  // when the current curve starts (after any pause)
+  domain::Duration hold_;          // how long the rate stays flat after the last cut
+  domain::MonotonicTime
+      last_cut_at_;  // the reference for the reaction guard and the measure window
   bool cut_ever_ = false;
-  MonotonicTime paused_until_;
-  std::deque<MonotonicTime> sent_;      // within the last window
-  std::deque<MonotonicTime> accepted_;  // within the last window
+  domain::MonotonicTime paused_until_;
+  std::deque<domain::MonotonicTime> sent_;      // within the last window
+  std::deque<domain::MonotonicTime> accepted_;  // within the last window
   std::optional<double> measured_limit_;
   int64_t throttles_ = 0;
   int64_t cuts_ = 0;
   int64_t throttle_cuts_ = 0;
   int64_t demand_limited_throttles_ = 0;
-  MonotonicTime last_starved_;  // the last time no work was waiting (demand-limited)
+  domain::MonotonicTime last_starved_;  // the last time no work was waiting (demand-limited)
 };
 
 }  // namespace dr::pacing

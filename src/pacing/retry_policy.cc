@@ -8,30 +8,30 @@ namespace dr::pacing {
 namespace {
 RetryOptions sane(RetryOptions o) {
   o.max_attempts = std::max(1, o.max_attempts);
-  o.base_delay = std::max(Duration::zero(), o.base_delay);
-  o.max_delay = std::max(Duration::zero(), o.max_delay);
-  o.max_retry_after = std::max(Duration::zero(), o.max_retry_after);
+  o.base_delay = std::max(domain::Duration::zero(), o.base_delay);
+  o.max_delay = std::max(domain::Duration::zero(), o.max_delay);
+  o.max_retry_after = std::max(domain::Duration::zero(), o.max_retry_after);
   return o;
 }
 }  // namespace
 
 Backoff::Backoff(Options options, Random& random) : options_(options), random_(random) {
-  options_.base_delay = std::max(Duration::zero(), options_.base_delay);
-  options_.max_delay = std::max(Duration::zero(), options_.max_delay);
+  options_.base_delay = std::max(domain::Duration::zero(), options_.base_delay);
+  options_.max_delay = std::max(domain::Duration::zero(), options_.max_delay);
 }
 
-Duration Backoff::cap(int attempt) const {
+domain::Duration Backoff::cap(int attempt) const {
   const int exponent = std::clamp(attempt - 1, 0, 62);
   const double cap =
       std::min(std::ldexp(static_cast<double>(options_.base_delay.count()), exponent),
                static_cast<double>(options_.max_delay.count()));
-  return Duration(static_cast<Duration::rep>(cap));
+  return domain::Duration(static_cast<domain::Duration::rep>(cap));
 }
 
-Duration Backoff::delay(int attempt) {
+domain::Duration Backoff::delay(int attempt) {
   const double floor = std::clamp(options_.floor_fraction, 0.0, 1.0);
   const double u = floor + (1 - floor) * random_.uniform01();
-  return Duration(static_cast<Duration::rep>(
+  return domain::Duration(static_cast<domain::Duration::rep>(
       std::floor(u * static_cast<double>(cap(attempt).count()))));
 }
 
@@ -54,8 +54,9 @@ RetryDecision RetryPolicy::decide(const Outcome& outcome, int attempt) {
     case Outcome::kTransient:
       break;
   }
-  std::optional<Duration> retry_after = outcome.retry_after;
-  if (retry_after) retry_after = std::clamp(*retry_after, Duration::zero(), options_.max_retry_after);
+  std::optional<domain::Duration> retry_after = outcome.retry_after;
+  if (retry_after)
+    retry_after = std::clamp(*retry_after, domain::Duration::zero(), options_.max_retry_after);
   d.throttled = outcome.throttled;
   d.retry_after = retry_after;
   if (outcome.cls == Outcome::kFinal) {
@@ -63,7 +64,7 @@ RetryDecision RetryPolicy::decide(const Outcome& outcome, int attempt) {
     d.reason = outcome.label;
     return d;
   }
-  const Duration jittered = backoff_.delay(attempt);
+  const domain::Duration jittered = backoff_.delay(attempt);
   if (attempt >= options_.max_attempts) {
     d.verdict = RetryDecision::kFinal;
     d.reason = outcome.label + " (gave up after " + std::to_string(attempt) + " attempts)";

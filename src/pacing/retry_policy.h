@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "pacing/clock.h"
+#include "domain/clock.h"
 #include "pacing/random.h"
 
 namespace dr::pacing {
@@ -21,7 +21,7 @@ struct Outcome {
   };
   Class cls = kSuccess;
   std::string label{};                  // one printable line, e.g. "HTTP 503", "timed out"
-  std::optional<Duration> retry_after{};  // how long the server asked us to wait, if it did
+  std::optional<domain::Duration> retry_after{};  // how long the server asked us to wait, if it did
   // The server asked everyone to slow down (429, or 503 with a Retry-After): the rate
   // controller's business, passed through RetryDecision::throttled.
   bool throttled = false;
@@ -35,11 +35,11 @@ struct RetryDecision {
     kStopAll,  // credentials rejected (401/403): stop the whole run at once
   };
   Verdict verdict = kDone;
-  Duration delay{0};  // for kRetry: wait at least this long before the next attempt
+  domain::Duration delay{0};  // for kRetry: wait at least this long before the next attempt
   // The server asked to slow down (also when the verdict is final: the request concerns every
   // request, not just this one); retry_after is the clamped wait it asked for, if any.
   bool throttled = false;
-  std::optional<Duration> retry_after{};
+  std::optional<domain::Duration> retry_after{};
   std::string reason{};  // one line for logs and the report, e.g. "HTTP 503 (gave up after 5 attempts)"
 };
 
@@ -52,14 +52,14 @@ struct RetryDecision {
 class Backoff {
  public:
   struct Options {
-    Duration base_delay{std::chrono::milliseconds(200)};
-    Duration max_delay{std::chrono::seconds(20)};
+    domain::Duration base_delay{std::chrono::milliseconds(200)};
+    domain::Duration max_delay{std::chrono::seconds(20)};
     double floor_fraction = 0;  // in [0, 1]
   };
   Backoff(Options options, Random& random);
-  Duration delay(int attempt);
+  domain::Duration delay(int attempt);
   // The cap of delay(attempt), without jitter.
-  Duration cap(int attempt) const;
+  domain::Duration cap(int attempt) const;
 
  private:
   Options options_;
@@ -68,14 +68,14 @@ class Backoff {
 
 struct RetryOptions {
   static constexpr int kDefaultMaxAttempts = 5;
-  static constexpr Duration kDefaultBaseDelay = std::chrono::milliseconds(200);
-  static constexpr Duration kDefaultMaxDelay = std::chrono::seconds(20);
-  static constexpr Duration kDefaultMaxRetryAfter = std::chrono::seconds(120);
+  static constexpr domain::Duration kDefaultBaseDelay = std::chrono::milliseconds(200);
+  static constexpr domain::Duration kDefaultMaxDelay = std::chrono::seconds(20);
+  static constexpr domain::Duration kDefaultMaxRetryAfter = std::chrono::seconds(120);
 
   int max_attempts = kDefaultMaxAttempts;  // attempts in total, the first included (>= 1)
-  Duration base_delay = kDefaultBaseDelay;
-  Duration max_delay = kDefaultMaxDelay;
-  Duration max_retry_after = kDefaultMaxRetryAfter;  // a longer Retry-After is cut to this
+  domain::Duration base_delay = kDefaultBaseDelay;
+  domain::Duration max_delay = kDefaultMaxDelay;
+  domain::Duration max_retry_after = kDefaultMaxRetryAfter;  // a longer Retry-After is cut to this
 };
 
 // The one retry policy of the program: every loop that tries something again (gateway requests
@@ -100,7 +100,7 @@ class RetryPolicy {
   RetryDecision decide(const Outcome& outcome, int attempt);
 
   // The jittered backoff for retrying after attempt number `attempt` (1-based).
-  Duration backoff(int attempt) { return backoff_.delay(attempt); }
+  domain::Duration backoff(int attempt) { return backoff_.delay(attempt); }
 
   const RetryOptions& options() const { return options_; }
 

@@ -11,15 +11,15 @@ namespace {
 constexpr double kMaxIntervalNs = 1e15;
 constexpr double kMaxSpanNs = 1e18;
 
-Duration ns(double v) { return Duration(static_cast<Duration::rep>(v)); }
+domain::Duration ns(double v) { return domain::Duration(static_cast<domain::Duration::rep>(v)); }
 
 double sane_rate(double r) { return r > 0 ? r : 0; }  // also catches NaN
 }  // namespace
 
-TokenBucket::TokenBucket(TokenBucketOptions options, const Clock& clock) : clock_(clock) {
+TokenBucket::TokenBucket(TokenBucketOptions options, const domain::Clock& clock) : clock_(clock) {
   rate_ = sane_rate(options.rate_per_second);
   burst_ = options.burst >= 1 ? options.burst : 1;
-  const MonotonicTime now = clock_.now();
+  const domain::MonotonicTime now = clock_.now();
   blocked_until_ = now;
   if (rate_ > 0) {
     interval_ = interval_for(rate_);
@@ -27,22 +27,22 @@ TokenBucket::TokenBucket(TokenBucketOptions options, const Clock& clock) : clock
   }
 }
 
-Duration TokenBucket::interval_for(double rate) const {
+domain::Duration TokenBucket::interval_for(double rate) const {
   const double v = std::ceil(1e9 / rate);
   return ns(std::clamp(v, 1.0, kMaxIntervalNs));
 }
 
-Duration TokenBucket::full_span() const {
+domain::Duration TokenBucket::full_span() const {
   return ns(std::min(std::floor(burst_ * static_cast<double>(interval_.count())), kMaxSpanNs));
 }
 
-void TokenBucket::normalize(MonotonicTime t) {
-  const Duration span = full_span();
+void TokenBucket::normalize(domain::MonotonicTime t) {
+  const domain::Duration span = full_span();
   if (t - empty_at_ > span) empty_at_ = t - span;
 }
 
 bool TokenBucket::try_acquire() {
-  const MonotonicTime now = clock_.now();
+  const domain::MonotonicTime now = clock_.now();
   if (now < blocked_until_) return false;
   if (rate_ == 0) return true;
   normalize(now);
@@ -51,16 +51,16 @@ bool TokenBucket::try_acquire() {
   return true;
 }
 
-Duration TokenBucket::time_until_available() const {
-  const MonotonicTime now = clock_.now();
-  MonotonicTime available = blocked_until_;
+domain::Duration TokenBucket::time_until_available() const {
+  const domain::MonotonicTime now = clock_.now();
+  domain::MonotonicTime available = blocked_until_;
   if (rate_ > 0) available = std::max(available, empty_at_ + interval_);
-  return std::max(Duration::zero(), available - now);
+  return std::max(domain::Duration::zero(), available - now);
 }
 
 void TokenBucket::set_rate(double rate_per_second) {
   const double rate = sane_rate(rate_per_second);
-  const MonotonicTime now = clock_.now();
+  const domain::MonotonicTime now = clock_.now();
   if (rate == rate_) return;
   if (rate == 0) {
     rate_ = 0;
@@ -75,7 +75,7 @@ void TokenBucket::set_rate(double rate_per_second) {
   normalize(now);
   if (empty_at_ > now) {
     // In debt (a pause): the next token stays where it was promised.
-    const MonotonicTime next = empty_at_ + interval_;
+    const domain::MonotonicTime next = empty_at_ + interval_;
     rate_ = rate;
     interval_ = interval_for(rate_);
     empty_at_ = next - interval_;
@@ -89,8 +89,8 @@ void TokenBucket::set_rate(double rate_per_second) {
   empty_at_ = now - ns(std::floor(std::min(held, burst_) * static_cast<double>(interval_.count())));
 }
 
-void TokenBucket::pause_until(MonotonicTime until) {
-  const MonotonicTime now = clock_.now();
+void TokenBucket::pause_until(domain::MonotonicTime until) {
+  const domain::MonotonicTime now = clock_.now();
   if (until <= now || until <= blocked_until_) return;  // over already, or nothing new
   blocked_until_ = until;
   if (rate_ == 0) return;

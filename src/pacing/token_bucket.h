@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "pacing/clock.h"
+#include "domain/clock.h"
 
 namespace dr::pacing {
 
@@ -33,14 +33,14 @@ struct TokenBucketOptions {
 // Not thread-safe: owned and used by the single event-loop thread.
 class TokenBucket {
  public:
-  TokenBucket(TokenBucketOptions options, const Clock& clock);
+  TokenBucket(TokenBucketOptions options, const domain::Clock& clock);
 
   // Takes one token if one is available now.
   bool try_acquire();
 
   // Zero when try_acquire() would succeed now; otherwise exactly how long until it will (absent
   // further set_rate() or pause_until() calls). The event loop uses this as its poll timeout.
-  Duration time_until_available() const;
+  domain::Duration time_until_available() const;
 
   // From now on, tokens come at `rate_per_second` (0 = unlimited). Going from unlimited to a
   // rate starts full, as at construction.
@@ -49,25 +49,25 @@ class TokenBucket {
   // No token is handed out before `until`, and at most one is available at `until`: no burst
   // follows a pause. A later call can extend a pause, never shorten it; a time already past
   // changes nothing. Applies at rate 0 too.
-  void pause_until(MonotonicTime until);
+  void pause_until(domain::MonotonicTime until);
 
   // Tokens per second (0 = unlimited).
   double rate() const { return rate_; }
   double burst() const { return burst_; }
-  MonotonicTime paused_until() const { return blocked_until_; }
+  domain::MonotonicTime paused_until() const { return blocked_until_; }
 
  private:
-  Duration interval_for(double rate) const;
-  Duration full_span() const;
+  domain::Duration interval_for(double rate) const;
+  domain::Duration full_span() const;
   // Keeps empty_at_ from drifting far into the past (a full bucket), as of time t.
-  void normalize(MonotonicTime t);
+  void normalize(domain::MonotonicTime t);
 
-  const Clock& clock_;
+  const domain::Clock& clock_;
   double rate_ = 0;
   double burst_ = 1;
-  MonotonicTime empty_at_{};  // the virtual time at which the bucket held 0 tokens
-  Duration interval_{0};      // time per token at the current rate
-  MonotonicTime blocked_until_{};
+  domain::MonotonicTime empty_at_{};  // the virtual time at which the bucket held 0 tokens
+  domain::Duration interval_{0};      // time per token at the current rate
+  domain::MonotonicTime blocked_until_{};
 };
 
 }  // namespace dr::pacing

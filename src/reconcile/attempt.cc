@@ -38,7 +38,7 @@ AttemptReading read_attempt(const http::HttpResponse& r) {
   out.for_policy.retry_after_header = r.retry_after;
   out.http_status = r.error == http::TransportError::kNone ? static_cast<int>(r.status) : 0;
   if (r.error != http::TransportError::kNone) {
-    out.kind = store::CheckKind::kFailed;
+    out.kind = domain::CheckKind::kFailed;
     out.error = r.error_message.empty() ? "transport error" : r.error_message;
     return out;
   }
@@ -46,12 +46,12 @@ AttemptReading read_attempt(const http::HttpResponse& r) {
   if (r.status >= 200 && r.status < 300) {
     auto status = gateway::parse_session_status(r.body);
     if (status.kind == gateway::SessionStatus::Kind::kOk) {
-      out.kind = store::CheckKind::kState;
+      out.kind = domain::CheckKind::kState;
       out.state = status.state;
       out.authenticated_answer = true;
       return out;
     }
-    out.kind = store::CheckKind::kFailed;
+    out.kind = domain::CheckKind::kFailed;
     out.error = fmt::format("HTTP {}: {}", r.status, status.detail);
     if (status.kind == gateway::SessionStatus::Kind::kUnknownState) {
       // Final: present it to the policy as a non-retryable client-side failure.
@@ -64,12 +64,12 @@ AttemptReading read_attempt(const http::HttpResponse& r) {
     return out;
   }
   if (r.status == 404) {
-    out.kind = store::CheckKind::kNotFound;
+    out.kind = domain::CheckKind::kNotFound;
     out.error = fmt::format("HTTP 404: {}", gateway::describe_error_body(r.body));
     out.authenticated_answer = true;
     return out;
   }
-  out.kind = store::CheckKind::kFailed;
+  out.kind = domain::CheckKind::kFailed;
   auto detail = gateway::describe_error_body(r.body);
   out.error = detail.empty() ? fmt::format("HTTP {}", r.status)
                              : fmt::format("HTTP {}: {}", r.status, detail);

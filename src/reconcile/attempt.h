@@ -2,9 +2,9 @@
 
 #include <string>
 
-#include "http/curl_engine.h"
+#include "domain/check.h"
 #include "http/attempt_outcome.h"
-#include "store/session_store.h"
+#include "http/curl_engine.h"
 
 namespace dr::reconcile {
 
@@ -13,8 +13,8 @@ namespace dr::reconcile {
 struct AttemptReading {
   http::AttemptResult for_policy;
   // Meaningful when the policy says done or final:
-  store::CheckKind kind = store::CheckKind::kFailed;
-  std::optional<gateway::SessionState> state;
+  domain::CheckKind kind = domain::CheckKind::kFailed;
+  std::optional<domain::SessionState> state;
   int http_status = 0;     // as received (0 for a transport error)
   std::string error;       // one printable line; empty on success
   std::string raw_answer;  // the body, for the audit trail (capped)

@@ -19,7 +19,7 @@ double fleet_share(double total, const std::vector<FleetPeer>& others, bool newc
 }
 
 FleetShare::FleetShare(FleetBudgetStore& store, FleetShareOptions options,
-                       const pacing::Clock& clock)
+                       const domain::Clock& clock)
     : store_(store), options_(options), clock_(clock) {}
 
 FleetBeat FleetShare::next_beat() {
@@ -36,7 +36,7 @@ FleetBeat FleetShare::next_beat() {
 }
 
 Result<FleetReading> FleetShare::join() {
-  const pacing::MonotonicTime now = clock_.now();
+  const domain::MonotonicTime now = clock_.now();
   {
     std::lock_guard lock(mu_);
     joined_at_ = now;
@@ -54,7 +54,7 @@ Result<FleetReading> FleetShare::join() {
 }
 
 void FleetShare::tick() {
-  const pacing::MonotonicTime now = clock_.now();
+  const domain::MonotonicTime now = clock_.now();
   {
     std::lock_guard lock(mu_);
     if (!joined_ || now - last_beat_ < FleetShareOptions::kBeatInterval) return;
@@ -76,7 +76,7 @@ void FleetShare::tick() {
   apply(*r, now);
 }
 
-void FleetShare::apply(const FleetReading& reading, pacing::MonotonicTime now) {
+void FleetShare::apply(const FleetReading& reading, domain::MonotonicTime now) {
   std::lock_guard lock(mu_);
   if (failed_beats_ > 0) {
     log::info("fleet budget: beating again after {} failed beat(s)", failed_beats_);

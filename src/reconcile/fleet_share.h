@@ -10,16 +10,16 @@
 #include <vector>
 
 #include "common/result.h"
-#include "pacing/clock.h"
+#include "domain/clock.h"
 #include "reconcile/fleet_budget.h"
 #include "reconcile/fleet_link.h"
 
 namespace dr::reconcile {
 
 struct FleetShareOptions {
-  static constexpr pacing::Duration kBeatInterval = std::chrono::seconds(1);
+  static constexpr domain::Duration kBeatInterval = std::chrono::seconds(1);
   // A worker is live while its last beat is younger than this (the store's window).
-  static constexpr pacing::Duration kLiveFor = std::chrono::seconds(3);
+  static constexpr domain::Duration kLiveFor = std::chrono::seconds(3);
   // Until every other worker has seen a newcomer (its first beat interval), it takes only what
   // the others leave unused, but at least this fraction of its fair share.
   static constexpr double kNewcomerFloor = 1.0 / 16;
@@ -53,7 +53,7 @@ double fleet_share(double total, const std::vector<FleetPeer>& others, bool newc
 // Thread-safe; tick(), join() and leave() are for one thread at a time.
 class FleetShare final : public FleetLink {
  public:
-  FleetShare(FleetBudgetStore& store, FleetShareOptions options, const pacing::Clock& clock);
+  FleetShare(FleetBudgetStore& store, FleetShareOptions options, const domain::Clock& clock);
 
   // The first beat: writes this worker's row, reads the others and the remembered rate.
   Result<FleetReading> join();
@@ -71,16 +71,16 @@ class FleetShare final : public FleetLink {
 
  private:
   FleetBeat next_beat();
-  void apply(const FleetReading& reading, pacing::MonotonicTime now);
+  void apply(const FleetReading& reading, domain::MonotonicTime now);
 
   FleetBudgetStore& store_;
   const FleetShareOptions options_;
-  const pacing::Clock& clock_;
+  const domain::Clock& clock_;
 
   mutable std::mutex mu_;
   View view_;
-  pacing::MonotonicTime joined_at_{};
-  pacing::MonotonicTime last_beat_{};
+  domain::MonotonicTime joined_at_{};
+  domain::MonotonicTime last_beat_{};
   bool joined_ = false;
   int64_t beats_ = 0;
   int64_t failed_beats_ = 0;

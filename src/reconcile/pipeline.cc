@@ -12,8 +12,8 @@ namespace dr::reconcile {
 namespace {
 
 using namespace std::chrono_literals;
-constexpr pacing::Duration kTick = 100ms;
-constexpr pacing::Duration kProgressEvery = 100ms;
+constexpr domain::Duration kTick = 100ms;
+constexpr domain::Duration kProgressEvery = 100ms;
 constexpr int64_t kUncheckedLogLines = 10;
 
 pacing::RetryOptions retry_options(const RunOptions& o) {
@@ -35,7 +35,7 @@ pacing::RateControllerOptions rate_options(const RunOptions& o) {
 }  // namespace
 
 Pipeline::Pipeline(const RunOptions& options, http::Transport& transport, StoreWorker& store,
-                   const pacing::Clock& clock, pacing::Random& random, Hooks hooks)
+                   const domain::Clock& clock, pacing::Random& random, Hooks hooks)
     : options_(options),
       transport_(transport),
       store_(store),
@@ -152,7 +152,7 @@ void Pipeline::start_ready() {
 }
 
 void Pipeline::finish_session(Work& work, const AttemptReading& reading) {
-  store::CheckResult r;
+  domain::CheckResult r;
   r.token = std::move(work.session.token);
   r.kind = reading.kind;
   r.gateway_state = reading.state;
@@ -162,9 +162,9 @@ void Pipeline::finish_session(Work& work, const AttemptReading& reading) {
   r.raw_answer = reading.raw_answer;
   r.checked_at = clock_.wall_now();
   ++stats_.answered;
-  if (r.kind != store::CheckKind::kState) {
+  if (r.kind != domain::CheckKind::kState) {
     ++stats_.unchecked;
-    if (r.kind == store::CheckKind::kNotFound) ++stats_.not_found;
+    if (r.kind == domain::CheckKind::kNotFound) ++stats_.not_found;
     // The first few are worth a line each; the rest are in the report, not the log.
     if (stats_.unchecked <= kUncheckedLogLines) {
       log::warn("session {} unchecked after {} attempt(s): {}{}", r.token,
@@ -225,15 +225,15 @@ void Pipeline::handle(http::HttpResponse& response) {
   }
 }
 
-pacing::Duration Pipeline::next_wait() const {
-  pacing::Duration wait = kTick;
+domain::Duration Pipeline::next_wait() const {
+  domain::Duration wait = kTick;
   auto now = clock_.now();
   if (!delayed_.empty())
-    wait = std::min(wait, std::max<pacing::Duration>(delayed_.front().due - now, 0ns));
+    wait = std::min(wait, std::max<domain::Duration>(delayed_.front().due - now, 0ns));
   if (!ready_.empty() && transport_.in_flight() < effective_capacity()) {
     wait = std::min(wait, bucket_.time_until_available());
   }
-  return std::max<pacing::Duration>(wait, 0ns);
+  return std::max<domain::Duration>(wait, 0ns);
 }
 
 void Pipeline::report_progress(bool force) {
@@ -249,7 +249,7 @@ PipelineEnd Pipeline::run(const std::atomic<bool>& stop_requested) {
   started_ = clock_.now();
   std::vector<http::HttpResponse> done;
   PipelineEnd end = PipelineEnd::kCompleted;
-  std::optional<pacing::MonotonicTime> drain_deadline;
+  std::optional<domain::MonotonicTime> drain_deadline;
 
   for (;;) {
     if (store_.failure()) {

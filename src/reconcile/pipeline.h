@@ -9,8 +9,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "domain/clock.h"
 #include "http/curl_engine.h"
-#include "pacing/clock.h"
 #include "pacing/random.h"
 #include "pacing/rate_controller.h"
 #include "pacing/retry_policy.h"
@@ -68,7 +68,7 @@ class Pipeline {
   using Hooks = PipelineHooks;
 
   Pipeline(const RunOptions& options, http::Transport& transport, StoreWorker& store,
-           const pacing::Clock& clock, pacing::Random& random, Hooks hooks = {});
+           const domain::Clock& clock, pacing::Random& random, Hooks hooks = {});
 
   // Runs until done, stopped or failed. stop_requested is polled at least every 100 ms.
   PipelineEnd run(const std::atomic<bool>& stop_requested);
@@ -77,12 +77,12 @@ class Pipeline {
 
  private:
   struct Work {
-    store::ClaimedSession session;
+    domain::ClaimedSession session;
     int attempt = 0;  // attempts already made
-    pacing::MonotonicTime sent_at{};  // of the attempt in flight
+    domain::MonotonicTime sent_at{};  // of the attempt in flight
   };
   struct Delayed {
-    pacing::MonotonicTime due;
+    domain::MonotonicTime due;
     Work work;
     bool operator>(const Delayed& o) const { return due > o.due; }
   };
@@ -91,7 +91,7 @@ class Pipeline {
   void start_ready();
   void handle(http::HttpResponse& response);
   void finish_session(Work& work, const struct AttemptReading& reading);
-  pacing::Duration next_wait() const;
+  domain::Duration next_wait() const;
   size_t effective_capacity() const;
   void report_progress(bool force);
   void follow_rate();
@@ -99,7 +99,7 @@ class Pipeline {
   const RunOptions& options_;
   http::Transport& transport_;
   StoreWorker& store_;
-  const pacing::Clock& clock_;
+  const domain::Clock& clock_;
   pacing::RateController rate_;
   pacing::TokenBucket bucket_;
   pacing::RetryPolicy retry_;
@@ -108,20 +108,20 @@ class Pipeline {
   std::deque<Work> ready_;
   std::vector<Delayed> delayed_;  // a min-heap on due
   std::unordered_map<uint64_t, Work> in_flight_;
-  std::vector<store::CheckResult> results_;
-  std::deque<pacing::MonotonicTime> recent_starts_;  // within the last second, when rate > 0
+  std::vector<domain::CheckResult> results_;
+  std::deque<domain::MonotonicTime> recent_starts_;  // within the last second, when rate > 0
   uint64_t next_request_id_ = 1;
   uint64_t fleet_cut_seq_ = 0;
   int64_t cuts_reported_ = 0;
   int64_t throttle_cuts_reported_ = 0;
-  pacing::MonotonicTime last_rate_report_{};
+  domain::MonotonicTime last_rate_report_{};
   bool source_exhausted_ = false;
   bool credentials_proven_ = false;
   bool auth_rejected_ = false;
   int64_t claimed_total_ = 0;
   PipelineStats stats_;
-  pacing::MonotonicTime started_{};
-  pacing::MonotonicTime last_progress_{};
+  domain::MonotonicTime started_{};
+  domain::MonotonicTime last_progress_{};
 };
 
 }  // namespace dr::reconcile

@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "pacing/clock.h"
+#include "domain/clock.h"
 
 namespace dr::reconcile {
 
@@ -20,19 +20,19 @@ struct RunOptions {
   static constexpr double kDefaultAutoStart = 20;
   static constexpr double kDefaultMaxRate = 1000;
   static constexpr int kDefaultConcurrency = 8;
-  static constexpr pacing::Duration kDefaultTimeout = 6s;  // the gateway's sample client uses 6 s
-  static constexpr pacing::Duration kDefaultConnectTimeout = 3s;
+  static constexpr domain::Duration kDefaultTimeout = 6s;  // the gateway's sample client uses 6 s
+  static constexpr domain::Duration kDefaultConnectTimeout = 3s;
   static constexpr int kDefaultMaxAttempts = 5;
   static constexpr int kDefaultBatchSize = 500;
-  static constexpr pacing::Duration kDefaultMinAge = 15min;
-  static constexpr pacing::Duration kDefaultLease = 5min;
-  static constexpr pacing::Duration kDefaultStaleAfter = 48h;
-  static constexpr pacing::Duration kDefaultGracePeriod = 10s;
+  static constexpr domain::Duration kDefaultMinAge = 15min;
+  static constexpr domain::Duration kDefaultLease = 5min;
+  static constexpr domain::Duration kDefaultStaleAfter = 48h;
+  static constexpr domain::Duration kDefaultGracePeriod = 10s;
   // Until the first answer that proves the credentials work, at most this many requests fly:
   // a wrong key costs a handful of 401s, not `concurrency` of them.
   static constexpr int kProbeConcurrency = 2;
   // --verify-notifications: the longest window accepted (a year).
-  static constexpr pacing::Duration kMaxVerifyWindow = 366 * 24h;
+  static constexpr domain::Duration kMaxVerifyWindow = 366 * 24h;
 
   std::string gateway_url;
   std::string api_key;  // secret: never logged
@@ -49,12 +49,12 @@ struct RunOptions {
   bool no_shared_budget = false;
   double burst = kDefaultBurst;
   int concurrency = kDefaultConcurrency;
-  pacing::Duration timeout = kDefaultTimeout;
-  pacing::Duration connect_timeout = kDefaultConnectTimeout;
+  domain::Duration timeout = kDefaultTimeout;
+  domain::Duration connect_timeout = kDefaultConnectTimeout;
   int max_attempts = kDefaultMaxAttempts;
   int batch_size = kDefaultBatchSize;
-  pacing::Duration min_age = kDefaultMinAge;
-  pacing::Duration stale_after = kDefaultStaleAfter;
+  domain::Duration min_age = kDefaultMinAge;
+  domain::Duration stale_after = kDefaultStaleAfter;
   std::optional<std::string> created_after;   // ISO-8601, inclusive
   std::optional<std::string> created_before;  // ISO-8601, exclusive
   std::optional<std::string> not_checked_since;  // ISO-8601; default: the run's start
@@ -63,10 +63,10 @@ struct RunOptions {
   bool all = false;  // ignore the re-check schedule
   // --verify-notifications DUR: also verify the terminal states that notifications wrote within
   // the last DUR and nobody verified yet, after the NEW sessions (unset: no verification).
-  std::optional<pacing::Duration> verify_notifications;
+  std::optional<domain::Duration> verify_notifications;
   std::string worker_id;
-  pacing::Duration lease = kDefaultLease;
-  pacing::Duration grace_period = kDefaultGracePeriod;
+  domain::Duration lease = kDefaultLease;
+  domain::Duration grace_period = kDefaultGracePeriod;
 };
 
 }  // namespace dr::reconcile

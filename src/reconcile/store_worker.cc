@@ -7,11 +7,11 @@
 namespace dr::reconcile {
 
 namespace {
-pacing::SystemClock kSystemClock;
+domain::SystemClock kSystemClock;
 }  // namespace
 
 StoreWorker::StoreWorker(RunStore& store, Options options, std::function<void()> wake,
-                         pacing::Clock& clock, pacing::Random& random)
+                         domain::Clock& clock, pacing::Random& random)
     : store_(store),
       options_(options),
       wake_(std::move(wake)),
@@ -55,14 +55,14 @@ bool StoreWorker::claim_outstanding() const {
   return claim_request_ > 0 || claim_in_progress_;
 }
 
-std::optional<std::vector<store::ClaimedSession>> StoreWorker::take_claimed() {
+std::optional<std::vector<domain::ClaimedSession>> StoreWorker::take_claimed() {
   std::lock_guard lock(mu_);
   auto out = std::move(claimed_);
   claimed_.reset();
   return out;
 }
 
-void StoreWorker::submit(std::vector<store::CheckResult> results) {
+void StoreWorker::submit(std::vector<domain::CheckResult> results) {
   if (results.empty()) return;
   bool wake;
   {
@@ -81,7 +81,7 @@ size_t StoreWorker::backlog() const {
   return queued_.size() + writing_;
 }
 
-void StoreWorker::set_progress(const RunCounts& counts) {
+void StoreWorker::set_progress(const domain::RunCounts& counts) {
   std::lock_guard lock(mu_);
   progress_ = counts;
 }
@@ -91,7 +91,7 @@ std::optional<Error> StoreWorker::failure() const {
   return failure_;
 }
 
-store::ApplyCounts StoreWorker::totals() const {
+domain::ApplyCounts StoreWorker::totals() const {
   std::lock_guard lock(mu_);
   return totals_;
 }
@@ -112,7 +112,7 @@ Status StoreWorker::retry_unavailable(const char* what, Op&& op) {
         attempt > options_.reconnect_attempts) {
       return s;
     }
-    const pacing::Duration wait = backoff_.delay(attempt);
+    const domain::Duration wait = backoff_.delay(attempt);
     log::warn("database: {} failed ({}); reconnecting in {} ms", what, s.error().message,
               std::chrono::duration_cast<std::chrono::milliseconds>(wait).count());
     // Stopping does not cut the wait short: finish() still wants the writes done.
@@ -136,7 +136,7 @@ void StoreWorker::loop() {
   auto last_heartbeat = clock_.now();
   for (;;) {
     int claim_rows = 0;
-    std::vector<store::CheckResult> batch;
+    std::vector<domain::CheckResult> batch;
     bool stopping;
     {
       std::unique_lock lock(mu_);
@@ -154,9 +154,8 @@ void StoreWorker::loop() {
       };
       // The deadline is on `clock_`; the wait is real time, so it is capped at one flush
       // interval (a FakeClock that only this thread moves must not park it for a heartbeat).
-      const auto wait = std::clamp<pacing::Duration>(deadline - clock_.now(),
-                                                     pacing::Duration::zero(),
-                                                     options_.flush_interval);
+      const auto wait = std::clamp<domain::Duration>(
+          deadline - clock_.now(), domain::Duration::zero(), options_.flush_interval);
       cv_.wait_for(lock, wait, due);
       if (failure_) {
         // Given up: nothing more to do but wait for finish().
@@ -183,7 +182,7 @@ void StoreWorker::loop() {
 
     // Write results before claiming more: a backlog of answers is worth more than new work.
     if (!batch.empty()) {
-      store::ApplyCounts counts{};
+      domain::ApplyCounts counts{};
       bool ok = with_reconnect("writing results", [&]() -> Status {
         auto r = store_.apply(batch);
         if (!r) return r.error();
@@ -195,7 +194,7 @@ void StoreWorker::loop() {
       if (ok) totals_ += counts;
     }
     if (claim_rows > 0) {
-      std::vector<store::ClaimedSession> got;
+      std::vector<domain::ClaimedSession> got;
       bool ok = with_reconnect("claiming sessions", [&]() -> Status {
         auto r = store_.claim(claim_rows);
         if (!r) return r.error();
@@ -210,7 +209,7 @@ void StoreWorker::loop() {
       wake_();
     }
     if (clock_.now() - last_heartbeat >= options_.heartbeat_interval) {
-      RunCounts progress;
+      domain::RunCounts progress;
       {
         std::lock_guard lock(mu_);
         progress = progress_;

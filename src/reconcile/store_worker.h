@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "pacing/clock.h"
+#include "domain/clock.h"
 #include "pacing/random.h"
 #include "pacing/retry_policy.h"
 #include "reconcile/run_store.h"
@@ -53,8 +53,8 @@ class StoreWorker {
   // the waits before a reconnect are clock.sleep_for(Backoff delay): with a FakeClock that only
   // this worker's thread moves, a test sees the exact waits. `clock` and `random` must outlive
   // the worker; `random` is used by this worker's thread only.
-  StoreWorker(RunStore& store, Options options, std::function<void()> wake,
-              pacing::Clock& clock, pacing::Random& random);
+  StoreWorker(RunStore& store, Options options, std::function<void()> wake, domain::Clock& clock,
+              pacing::Random& random);
   // With the system clock and a randomly seeded jitter.
   StoreWorker(RunStore& store, Options options, std::function<void()> wake);
   ~StoreWorker();
@@ -72,15 +72,15 @@ class StoreWorker {
   void request_claim(int max_rows);
   bool claim_outstanding() const;
   // A finished claim, if any. An empty vector means nothing is left to claim.
-  std::optional<std::vector<store::ClaimedSession>> take_claimed();
+  std::optional<std::vector<domain::ClaimedSession>> take_claimed();
 
   // Queues results for the next batch write.
-  void submit(std::vector<store::CheckResult> results);
+  void submit(std::vector<domain::CheckResult> results);
   // Results queued or being written: the event loop slows down claiming while this is large.
   size_t backlog() const;
 
   // Counts stored with each heartbeat (set by the event loop).
-  void set_progress(const RunCounts& counts);
+  void set_progress(const domain::RunCounts& counts);
 
   // Writes everything queued, releases the leases this worker still holds and stops the
   // thread. Returns the first fatal error, if the worker gave up.
@@ -88,7 +88,7 @@ class StoreWorker {
 
   // Set once the worker has given up (database gone after all reconnects).
   std::optional<Error> failure() const;
-  store::ApplyCounts totals() const;
+  domain::ApplyCounts totals() const;
 
  private:
   void loop();
@@ -105,7 +105,7 @@ class StoreWorker {
   Options options_;
   std::function<void()> wake_;
   std::unique_ptr<pacing::SystemRandom> own_random_;  // for the system-clock constructor
-  pacing::Clock& clock_;
+  domain::Clock& clock_;
   pacing::Backoff backoff_;
   std::function<void()> every_pass_;
 
@@ -114,13 +114,13 @@ class StoreWorker {
   bool stopping_ = false;
   int claim_request_ = 0;  // rows asked for, 0 = none outstanding
   bool claim_in_progress_ = false;
-  std::optional<std::vector<store::ClaimedSession>> claimed_;
-  std::vector<store::CheckResult> queued_;
+  std::optional<std::vector<domain::ClaimedSession>> claimed_;
+  std::vector<domain::CheckResult> queued_;
   size_t writing_ = 0;
-  pacing::MonotonicTime oldest_queued_{};
-  RunCounts progress_;
+  domain::MonotonicTime oldest_queued_{};
+  domain::RunCounts progress_;
   std::optional<Error> failure_;
-  store::ApplyCounts totals_{};
+  domain::ApplyCounts totals_{};
 
   std::thread thread_;
 };

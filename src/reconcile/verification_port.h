@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "common/result.h"
-#include "gateway/session_state.h"
-#include "pacing/clock.h"
-#include "store/session_store.h"
+#include "domain/check.h"
+#include "domain/clock.h"
+#include "domain/session_state.h"
 
 namespace dr::reconcile {
 
@@ -15,8 +15,8 @@ namespace dr::reconcile {
 // tell), claimed by this run to be verified against the gateway.
 struct VerificationClaim {
   std::string token;
-  gateway::SessionState notified_state = gateway::SessionState::kCompleted;
-  pacing::WallTime notified_at;  // when it was written (or first seen; see the README)
+  domain::SessionState notified_state = domain::SessionState::kCompleted;
+  domain::WallTime notified_at;  // when it was written (or first seen; see the README)
 };
 
 // What recording a batch of verification answers came to.
@@ -59,7 +59,7 @@ class VerificationStore {
   //   failed (retries exhausted)       an unchecked finding; not verified (the next run may
   //                                    try again while it is inside its window)
   // Repeating the same batch records nothing twice and returns the same counts.
-  virtual Result<VerificationCounts> record(const std::vector<store::CheckResult>& results) = 0;
+  virtual Result<VerificationCounts> record(const std::vector<domain::CheckResult>& results) = 0;
 
   // Extends this run's claims (called with the run's heartbeat).
   virtual Status extend_leases() = 0;

@@ -4,7 +4,7 @@
 
 namespace dr::reconcile {
 
-Result<std::vector<store::ClaimedSession>> VerifyingRunStore::claim(int max_rows) {
+Result<std::vector<domain::ClaimedSession>> VerifyingRunStore::claim(int max_rows) {
   if (!base_exhausted_) {
     auto r = base_.claim(max_rows);
     if (!r || !r->empty()) return r;
@@ -12,20 +12,20 @@ Result<std::vector<store::ClaimedSession>> VerifyingRunStore::claim(int max_rows
   }
   auto v = verifier_.claim(max_rows);
   if (!v) return v.error();
-  std::vector<store::ClaimedSession> out;
+  std::vector<domain::ClaimedSession> out;
   out.reserve(v->size());
   for (auto& c : *v) {
     verifying_.insert(c.token);
-    out.push_back(store::ClaimedSession{std::move(c.token), 0});
+    out.push_back(domain::ClaimedSession{std::move(c.token), 0});
   }
   claimed_ += static_cast<int64_t>(out.size());
   return out;
 }
 
-Result<store::ApplyCounts> VerifyingRunStore::apply(
-    const std::vector<store::CheckResult>& results) {
-  std::vector<store::CheckResult> resolving;
-  std::vector<store::CheckResult> verifying;
+Result<domain::ApplyCounts> VerifyingRunStore::apply(
+    const std::vector<domain::CheckResult>& results) {
+  std::vector<domain::CheckResult> resolving;
+  std::vector<domain::CheckResult> verifying;
   for (const auto& r : results) {
     (verifying_.count(r.token) != 0 ? verifying : resolving).push_back(r);
   }
@@ -37,7 +37,7 @@ Result<store::ApplyCounts> VerifyingRunStore::apply(
     if (!recorded) return recorded.error();
     v = *recorded;
   }
-  store::ApplyCounts counts;
+  domain::ApplyCounts counts;
   if (!resolving.empty()) {
     auto applied = base_.apply(resolving);
     if (!applied) return applied.error();
@@ -51,7 +51,7 @@ Result<store::ApplyCounts> VerifyingRunStore::apply(
   return counts;
 }
 
-Status VerifyingRunStore::heartbeat(const RunCounts& counts) {
+Status VerifyingRunStore::heartbeat(const domain::RunCounts& counts) {
   auto s = base_.heartbeat(counts);
   if (auto e = verifier_.extend_leases(); !e) return e;
   return s;

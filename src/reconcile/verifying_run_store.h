@@ -28,9 +28,9 @@ class VerifyingRunStore final : public RunStore {
   VerifyingRunStore(RunStore& base, VerificationStore& verifier)
       : base_(base), verifier_(verifier) {}
 
-  Result<std::vector<store::ClaimedSession>> claim(int max_rows) override;
-  Result<store::ApplyCounts> apply(const std::vector<store::CheckResult>& results) override;
-  Status heartbeat(const RunCounts& counts) override;
+  Result<std::vector<domain::ClaimedSession>> claim(int max_rows) override;
+  Result<domain::ApplyCounts> apply(const std::vector<domain::CheckResult>& results) override;
+  Status heartbeat(const domain::RunCounts& counts) override;
   Status release_leases() override;
   Status reconnect() override;
 

@@ -443,7 +443,7 @@ class HtmlRenderer final : public ReportRenderer {
     }
     out.append("<th scope=\"col\">What to do</th></tr></thead>\n<tbody>\n");
     for (std::string_view category : kCategories) {
-      const int64_t n = reconcile::category_count(facts_.counts, category).value_or(0);
+      const int64_t n = domain::category_count(facts_.counts, category).value_or(0);
       fmt::format_to(std::back_inserter(out),
                      "<tr data-key=\"{}\"{}><th scope=\"row\"><a href=\"#sec-{}\">", category,
                      n > 0 ? " class=\"some\"" : "", id_slug(category));
@@ -493,7 +493,7 @@ class HtmlRenderer final : public ReportRenderer {
     for (size_t k = 0; k < std::size(kSeries); ++k) {
       const Series& se = kSeries[k];
       int64_t max = 0;
-      for (const auto& r : runs) max = std::max(max, *reconcile::category_count(r.counts, se.key));
+      for (const auto& r : runs) max = std::max(max, *domain::category_count(r.counts, se.key));
       const int y0 = static_cast<int>(k) * kPanel;
       fmt::format_to(std::back_inserter(out),
                      "<g class=\"series\" data-series=\"{}\" data-max=\"{}\">\n<text x=\"0\" "
@@ -502,7 +502,7 @@ class HtmlRenderer final : public ReportRenderer {
                      se.key, max, y0 + 12, se.label, kWidth, y0 + 12, thousands(max));
       const int base = y0 + kLabel + kBars;
       for (size_t i = 0; i < runs.size(); ++i) {
-        const int64_t v = *reconcile::category_count(runs[i].counts, se.key);
+        const int64_t v = *domain::category_count(runs[i].counts, se.key);
         double h = max > 0 ? static_cast<double>(v) / static_cast<double>(max) * kBars : 0;
         if (v > 0 && h < 1.5) h = 1.5;  // a single finding stays visible
         const bool current = runs[i].id == facts_.run_id;
@@ -533,8 +533,8 @@ class HtmlRenderer final : public ReportRenderer {
   // The run's own bookkeeping: how much work it did, not what people act on.
   void run_facts(std::string& out) {
     out.append("<details class=\"runfacts\" id=\"run-facts\"><summary>Run facts</summary>\n<dl>\n");
-    for (const auto& field : reconcile::kRunCountFields) {
-      if (field.kind == reconcile::RunCountKind::kCategory) continue;
+    for (const auto& field : domain::kRunCountFields) {
+      if (field.kind == domain::RunCountKind::kCategory) continue;
       fmt::format_to(std::back_inserter(out), "<dt>{}</dt><dd class=\"num\" data-key=\"{}\">{}</dd>\n",
                      field.name, field.name, thousands(facts_.counts.*(field.member)));
     }
@@ -557,7 +557,7 @@ class HtmlRenderer final : public ReportRenderer {
 
   void heading(std::string_view category, std::string& out) {
     text(out, category_label(category));
-    if (auto n = reconcile::category_count(facts_.counts, category)) {
+    if (auto n = domain::category_count(facts_.counts, category)) {
       fmt::format_to(std::back_inserter(out), "<span class=\"n\">{}</span>", thousands(*n));
     }
   }

@@ -28,7 +28,7 @@ class JsonRenderer final : public ReportRenderer {
         f.options.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), nullptr,
         /*allow_exceptions=*/false);
     nlohmann::ordered_json counts = nlohmann::ordered_json::object();
-    for (const auto& field : reconcile::kRunCountFields) {
+    for (const auto& field : domain::kRunCountFields) {
       counts[std::string(field.name)] = f.counts.*(field.member);
     }
     out.append("{\n\"run\": ");

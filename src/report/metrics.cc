@@ -69,8 +69,8 @@ std::string render_metrics(const MetricsSnapshot& s) {
   e.family("last_run_id", "Id of the last run (the runs table in the database).");
   e.sample("last_run_id", fmt::format("{}", s.run_id));
   e.family("last_run_sessions", "Sessions handled by the last run, by outcome.");
-  for (const auto& f : reconcile::kRunCountFields) {
-    if (f.kind == reconcile::RunCountKind::kInternal) continue;
+  for (const auto& f : domain::kRunCountFields) {
+    if (f.kind == domain::RunCountKind::kInternal) continue;
     e.sample("last_run_sessions", "outcome", f.name, fmt::format("{}", s.counts.*(f.member)));
   }
   if (!s.responses_by_status.empty()) {

@@ -6,14 +6,14 @@
 #include <string>
 
 #include "common/result.h"
-#include "reconcile/run_counts.h"
+#include "domain/run_counts.h"
 
 namespace dr::report {
 
 // What one run did, for monitoring (node_exporter's textfile collector scrapes the file).
 struct MetricsSnapshot {
   int64_t run_id = 0;
-  reconcile::RunCounts counts;                // sessions by outcome, retries
+  domain::RunCounts counts;                    // sessions by outcome, retries
   std::map<int, int64_t> responses_by_status;  // HTTP status -> responses
   int64_t transport_errors = 0;                // requests that got no HTTP response
   double duration_seconds = 0;

@@ -65,7 +65,7 @@ std::string format_progress(int64_t done, int64_t total, int64_t errors, double 
                      eta_text, errors, pacing_text(pacing));
 }
 
-ProgressDisplay::ProgressDisplay(ProgressMode mode, bool stderr_is_tty, const pacing::Clock& clock,
+ProgressDisplay::ProgressDisplay(ProgressMode mode, bool stderr_is_tty, const domain::Clock& clock,
                                  ProgressSink terminal, ProgressSink log, ProgressOptions options)
     : clock_(clock),
       terminal_(terminal ? std::move(terminal) : ProgressSink(write_stderr)),

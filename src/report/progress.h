@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "common/result.h"
-#include "pacing/clock.h"
+#include "domain/clock.h"
 
 namespace dr::report {
 
@@ -18,10 +18,10 @@ enum class ProgressMode { kAuto, kAlways, kNever };
 Result<ProgressMode> parse_progress_mode(std::string_view s);
 
 struct ProgressOptions {
-  static constexpr pacing::Duration kDefaultRedrawInterval = std::chrono::milliseconds(200);
-  static constexpr pacing::Duration kDefaultLogInterval = std::chrono::seconds(5);
-  pacing::Duration redraw_interval = kDefaultRedrawInterval;  // live line: at most ~5 draws/s
-  pacing::Duration log_interval = kDefaultLogInterval;        // log line: one per interval
+  static constexpr domain::Duration kDefaultRedrawInterval = std::chrono::milliseconds(200);
+  static constexpr domain::Duration kDefaultLogInterval = std::chrono::seconds(5);
+  domain::Duration redraw_interval = kDefaultRedrawInterval;  // live line: at most ~5 draws/s
+  domain::Duration log_interval = kDefaultLogInterval;        // log line: one per interval
 };
 
 // Receives output: the terminal sink gets raw bytes for stderr (with \r and an erase-to-end-of-
@@ -50,7 +50,7 @@ class ProgressDisplay {
  public:
   // Empty sinks mean the real ones: the terminal sink writes to stderr (fd 2), the log sink calls
   // dr::log::info.
-  ProgressDisplay(ProgressMode mode, bool stderr_is_tty, const pacing::Clock& clock,
+  ProgressDisplay(ProgressMode mode, bool stderr_is_tty, const domain::Clock& clock,
                   ProgressSink terminal = {}, ProgressSink log = {}, ProgressOptions options = {});
   ProgressDisplay(const ProgressDisplay&) = delete;
   ProgressDisplay& operator=(const ProgressDisplay&) = delete;
@@ -66,14 +66,14 @@ class ProgressDisplay {
   bool live() const { return live_; }
 
  private:
-  const pacing::Clock& clock_;
+  const domain::Clock& clock_;
   ProgressSink terminal_;
   ProgressSink log_;
   ProgressOptions options_;
   bool live_ = false;
   bool started_ = false;
   bool finished_ = false;
-  pacing::MonotonicTime last_output_{};
+  domain::MonotonicTime last_output_{};
   int64_t done_ = 0;
   int64_t total_ = -1;
   int64_t errors_ = 0;

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "reconcile/run_counts.h"
+#include "domain/run_counts.h"
 #include "report/run_listing.h"
 
 namespace dr::report {
@@ -26,7 +26,7 @@ struct RunFacts {
   std::string status;
   bool dry_run = false;
   nlohmann::json options = nlohmann::json::object();  // never holds a secret (the caller's duty)
-  reconcile::RunCounts counts;
+  domain::RunCounts counts;
   bool include_open = false;  // the rows include open findings of earlier runs
   // Set by ReportWriter: the file of this run that holds every row ("reconciliation-run-42.csv"),
   // which the HTML links to when a category holds more rows than the page embeds; empty if the

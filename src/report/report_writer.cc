@@ -150,7 +150,7 @@ Result<std::vector<std::string>> ReportWriter::finish() {
 
   for (std::string_view category : kCategories) {
     const std::string key(category);
-    const int64_t expected = reconcile::category_count(impl_->facts.counts, key).value_or(0);
+    const int64_t expected = domain::category_count(impl_->facts.counts, key).value_or(0);
     auto it = impl_->rows_by_category.find(key);
     const int64_t got = it == impl_->rows_by_category.end() ? 0 : it->second;
     if (got != expected) {

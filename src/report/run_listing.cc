@@ -108,7 +108,8 @@ std::string format_runs_json(const std::vector<RunListing>& runs) {
     j["rate_used"] = r.rate_used();
     j["rate_limit"] = r.rate_limit ? nlohmann::ordered_json(*r.rate_limit) : nlohmann::ordered_json();
     nlohmann::ordered_json counts = nlohmann::ordered_json::object();
-    for (const auto& f : reconcile::kRunCountFields) counts[std::string(f.name)] = r.counts.*(f.member);
+    for (const auto& f : domain::kRunCountFields)
+      counts[std::string(f.name)] = r.counts.*(f.member);
     j["counts"] = std::move(counts);
     list.push_back(std::move(j));
   }

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "reconcile/run_counts.h"
+#include "domain/run_counts.h"
 
 namespace dr::report {
 
@@ -21,7 +21,7 @@ struct RunListing {
   double duration_seconds = 0;     // finished - started; 0 while unfinished
   std::optional<double> rate_limit;  // --rate as the run was given it; nullopt if unknown/auto
   bool dry_run = false;
-  reconcile::RunCounts counts;
+  domain::RunCounts counts;
 
   // Requests per second over the run's duration; 0 if it has none.
   double rate_used() const {

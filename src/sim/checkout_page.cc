@@ -34,11 +34,11 @@ std::string escape_html(std::string_view s) {
 
 }  // namespace
 
-std::optional<gateway::SessionState> parse_checkout_action(std::string_view form) {
+std::optional<domain::SessionState> parse_checkout_action(std::string_view form) {
   // One field; browsers send exactly "action=<value>".
-  if (form == "action=complete") return gateway::SessionState::kCompleted;
-  if (form == "action=expire") return gateway::SessionState::kExpired;
-  if (form == "action=fail") return gateway::SessionState::kFailed;
+  if (form == "action=complete") return domain::SessionState::kCompleted;
+  if (form == "action=expire") return domain::SessionState::kExpired;
+  if (form == "action=fail") return domain::SessionState::kFailed;
   return std::nullopt;
 }
 
@@ -61,7 +61,7 @@ std::string render_checkout_page(const CheckoutView& v) {
     html += "</body></html>\n";
     return html;
   }
-  const std::string state(gateway::to_string(*v.state));
+  const std::string state(domain::to_string(*v.state));
   html += "<dl>\n<dt>Session</dt><dd><code id=\"token\">" + escape_html(v.token) + "</code></dd>\n";
   html += "<dt>State</dt><dd class=\"state\" id=\"state\">" + escape_html(state) + "</dd>\n";
   if (v.body != nullptr && !v.body->user_name.empty()) {
@@ -73,7 +73,7 @@ std::string render_checkout_page(const CheckoutView& v) {
     }
   }
   html += "</dl>\n";
-  if (*v.state == gateway::SessionState::kNew) {
+  if (*v.state == domain::SessionState::kNew) {
     html +=
         "<p>Pretend to be the blockchain: end this session.</p>\n"
         "<form method=\"post\"><button name=\"action\" value=\"complete\">Complete (deposit "

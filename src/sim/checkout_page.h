@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/session_state.h"
+#include "domain/session_state.h"
 #include "sim/session_body.h"
 
 namespace dr::sim {
@@ -12,7 +12,7 @@ namespace dr::sim {
 // What the simulator's checkout page (GET /checkout/{token}) shows.
 struct CheckoutView {
   std::string token;
-  std::optional<gateway::SessionState> state;  // nullopt: unknown token
+  std::optional<domain::SessionState> state;   // nullopt: unknown token
   const SessionBody* body = nullptr;           // the POST body, when the session was made by POST
   std::string notice;                          // e.g. why an action was refused; may be empty
 };
@@ -24,6 +24,6 @@ std::string render_checkout_page(const CheckoutView& view);
 
 // The target state of a form body "action=complete" (COMPLETED), "expire" (EXPIRED) or "fail"
 // (FAILED); nullopt for anything else.
-std::optional<gateway::SessionState> parse_checkout_action(std::string_view form_body);
+std::optional<domain::SessionState> parse_checkout_action(std::string_view form_body);
 
 }  // namespace dr::sim

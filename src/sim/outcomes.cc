@@ -88,16 +88,16 @@ uint64_t token_hash(std::string_view token, uint64_t seed) {
   return mix64(h);
 }
 
-gateway::SessionState outcome_for(std::string_view token, uint64_t seed, const OutcomeMix& mix) {
+domain::SessionState outcome_for(std::string_view token, uint64_t seed, const OutcomeMix& mix) {
   // 53 bits give every double in [0, 1) the same chance.
   double u = static_cast<double>(token_hash(token, seed) >> 11) * 0x1.0p-53;
   double edge = mix.completed;
-  if (u < edge) return gateway::SessionState::kCompleted;
+  if (u < edge) return domain::SessionState::kCompleted;
   edge += mix.expired;
-  if (u < edge) return gateway::SessionState::kExpired;
+  if (u < edge) return domain::SessionState::kExpired;
   edge += mix.failed;
-  if (u < edge) return gateway::SessionState::kFailed;
-  return gateway::SessionState::kNew;
+  if (u < edge) return domain::SessionState::kFailed;
+  return domain::SessionState::kNew;
 }
 
 std::string preload_token(uint64_t seed, uint64_t index) {

@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "common/result.h"
-#include "gateway/session_state.h"
+#include "domain/session_state.h"
 
 namespace dr::sim {
 
@@ -29,7 +29,7 @@ uint64_t token_hash(std::string_view token, uint64_t seed);
 // The state the simulator eventually reports for a token: the hash picks a point in [0, 1) and the
 // mix's cumulative fractions (completed, expired, failed, then NEW) pick the state. Pure and
 // thread-safe.
-gateway::SessionState outcome_for(std::string_view token, uint64_t seed, const OutcomeMix& mix);
+domain::SessionState outcome_for(std::string_view token, uint64_t seed, const OutcomeMix& mix);
 
 // Preloaded sessions are not stored: token i of seed s is "sim-<s>-<i>" for i in [0, count).
 std::string preload_token(uint64_t seed, uint64_t index);

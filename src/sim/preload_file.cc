@@ -27,7 +27,7 @@ Status write_preload_file(const std::string& path, uint64_t seed, uint64_t count
   for (uint64_t i = 0; i < count; ++i) {
     std::string token = preload_token(seed, i);
     fmt::format_to(std::back_inserter(buf), "{},user-{},{}\n", token, i,
-                   gateway::to_string(outcome_for(token, seed, mix)));
+                   domain::to_string(outcome_for(token, seed, mix)));
     if (buf.size() >= (1 << 20) || i + 1 == count) {
       if (std::fwrite(buf.data(), 1, buf.size(), f.get()) != buf.size()) {
         return Error::io(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));

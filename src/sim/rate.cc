@@ -8,9 +8,9 @@
 
 namespace dr::sim {
 
-RequestRateWindow::RequestRateWindow(pacing::MonotonicTime start) : start_(start) {}
+RequestRateWindow::RequestRateWindow(domain::MonotonicTime start) : start_(start) {}
 
-int64_t RequestRateWindow::step_of(pacing::MonotonicTime t) const {
+int64_t RequestRateWindow::step_of(domain::MonotonicTime t) const {
   if (t < start_) return 0;
   return (t - start_) / kStep;
 }
@@ -26,7 +26,7 @@ void RequestRateWindow::advance_locked(int64_t step) {
   step_ = step;
 }
 
-void RequestRateWindow::record(pacing::MonotonicTime now) {
+void RequestRateWindow::record(domain::MonotonicTime now) {
   std::lock_guard lock(mu_);
   advance_locked(step_of(now));
   ++counts_[static_cast<size_t>(step_ % kSteps)];
@@ -34,7 +34,7 @@ void RequestRateWindow::record(pacing::MonotonicTime now) {
   max_ = std::max(max_, in_window_);
 }
 
-int64_t RequestRateWindow::current(pacing::MonotonicTime now) const {
+int64_t RequestRateWindow::current(domain::MonotonicTime now) const {
   std::lock_guard lock(mu_);
   int64_t step = step_of(now);
   if (step <= step_) return in_window_;
@@ -50,7 +50,7 @@ int64_t RequestRateWindow::max_per_second() const {
   return max_;
 }
 
-void RequestRateWindow::reset(pacing::MonotonicTime now) {
+void RequestRateWindow::reset(domain::MonotonicTime now) {
   std::lock_guard lock(mu_);
   start_ = now;
   step_ = 0;
@@ -59,7 +59,7 @@ void RequestRateWindow::reset(pacing::MonotonicTime now) {
   max_ = 0;
 }
 
-uint32_t RateSchedule::rate_at(pacing::Duration since_start) const {
+uint32_t RateSchedule::rate_at(domain::Duration since_start) const {
   uint32_t r = steps.empty() ? 0 : steps.front().rate;
   for (const auto& s : steps) {
     if (since_start >= s.at) r = s.rate;
@@ -96,7 +96,7 @@ Result<RateSchedule> parse_rate_schedule(std::string_view text) {
       return Error::invalid(fmt::format(
           "rate limit \"{}\": \"{}\" is not a rate of 1..1000000 requests/s", text, rate_text));
     }
-    RateSchedule::Step step{pacing::Duration::zero(), static_cast<uint32_t>(rate)};
+    RateSchedule::Step step{domain::Duration::zero(), static_cast<uint32_t>(rate)};
     if (sched.steps.empty()) {
       if (at != std::string_view::npos) {
         return Error::invalid(fmt::format(
@@ -121,26 +121,26 @@ Result<RateSchedule> parse_rate_schedule(std::string_view text) {
   return sched;
 }
 
-RateLimiter::RateLimiter(uint32_t rate, pacing::MonotonicTime start)
-    : RateLimiter(RateSchedule{{{pacing::Duration::zero(), rate}}}, start) {}
+RateLimiter::RateLimiter(uint32_t rate, domain::MonotonicTime start)
+    : RateLimiter(RateSchedule{{{domain::Duration::zero(), rate}}}, start) {}
 
-RateLimiter::RateLimiter(RateSchedule schedule, pacing::MonotonicTime start)
+RateLimiter::RateLimiter(RateSchedule schedule, domain::MonotonicTime start)
     : schedule_(std::move(schedule)),
       start_(start),
-      rate_(schedule_.rate_at(pacing::Duration::zero())),
+      rate_(schedule_.rate_at(domain::Duration::zero())),
       units_(rate_ * kUnitsPerToken),
       last_(start) {}
 
-uint32_t RateLimiter::rate_at(pacing::MonotonicTime now) const {
+uint32_t RateLimiter::rate_at(domain::MonotonicTime now) const {
   return schedule_.rate_at(now - start_);
 }
 
-bool RateLimiter::try_acquire(pacing::MonotonicTime now) {
+bool RateLimiter::try_acquire(domain::MonotonicTime now) {
   std::lock_guard lock(mu_);
   if (now > last_) {
     // A schedule change between last_ and now: refill at the old rate up to it, then switch.
     for (const auto& step : schedule_.steps) {
-      const pacing::MonotonicTime change = start_ + step.at;
+      const domain::MonotonicTime change = start_ + step.at;
       if (change <= last_ || change > now) continue;
       int64_t ns = std::min<int64_t>((change - last_).count(), kUnitsPerToken);
       units_ = std::min(rate_ * kUnitsPerToken, units_ + ns * rate_);
@@ -158,7 +158,7 @@ bool RateLimiter::try_acquire(pacing::MonotonicTime now) {
   return true;
 }
 
-KeyedRateLimiter::KeyedRateLimiter(RateSchedule schedule, pacing::MonotonicTime start)
+KeyedRateLimiter::KeyedRateLimiter(RateSchedule schedule, domain::MonotonicTime start)
     : schedule_(std::move(schedule)),
       start_(start),
       overflow_(std::make_unique<RateLimiter>(schedule_, start)) {}
@@ -172,7 +172,7 @@ RateLimiter& KeyedRateLimiter::limiter_for(std::string_view key) {
   return *it->second;
 }
 
-bool KeyedRateLimiter::try_acquire(std::string_view key, pacing::MonotonicTime now) {
+bool KeyedRateLimiter::try_acquire(std::string_view key, domain::MonotonicTime now) {
   return limiter_for(key).try_acquire(now);
 }
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "pacing/clock.h"
+#include "domain/clock.h"
 
 namespace dr::sim {
 
@@ -20,23 +20,23 @@ namespace dr::sim {
 // costs one uncontended-in-practice mutex and O(1) work.
 class RequestRateWindow {
  public:
-  static constexpr pacing::Duration kStep = std::chrono::milliseconds(100);
+  static constexpr domain::Duration kStep = std::chrono::milliseconds(100);
   static constexpr int kSteps = 10;
 
-  explicit RequestRateWindow(pacing::MonotonicTime start);
+  explicit RequestRateWindow(domain::MonotonicTime start);
 
-  void record(pacing::MonotonicTime now);
+  void record(domain::MonotonicTime now);
   // Requests in the window that ends now (what record would count).
-  int64_t current(pacing::MonotonicTime now) const;
+  int64_t current(domain::MonotonicTime now) const;
   int64_t max_per_second() const;
-  void reset(pacing::MonotonicTime now);
+  void reset(domain::MonotonicTime now);
 
  private:
-  int64_t step_of(pacing::MonotonicTime t) const;
+  int64_t step_of(domain::MonotonicTime t) const;
   void advance_locked(int64_t step);
 
   mutable std::mutex mu_;
-  pacing::MonotonicTime start_;
+  domain::MonotonicTime start_;
   int64_t step_ = 0;  // the step that counts_[step_ % kSteps] belongs to
   std::array<int64_t, kSteps> counts_{};
   int64_t in_window_ = 0;
@@ -49,13 +49,13 @@ class RequestRateWindow {
 // increasing order. Rates are whole requests per second, 1..1,000,000.
 struct RateSchedule {
   struct Step {
-    pacing::Duration at{};  // since the start
+    domain::Duration at{};  // since the start
     uint32_t rate = 0;
   };
   std::vector<Step> steps;  // at least one; steps[0].at == 0; strictly increasing `at`
 
   // The rate in force `since_start` after the start.
-  uint32_t rate_at(pacing::Duration since_start) const;
+  uint32_t rate_at(domain::Duration since_start) const;
   // "900,300@20s,900@40s" again (durations in their shortest spelling).
   std::string to_string() const;
 };
@@ -70,21 +70,21 @@ Result<RateSchedule> parse_rate_schedule(std::string_view text);
 // and the tokens held are cut to the new burst (a lower limit bites at once). Thread-safe.
 class RateLimiter {
  public:
-  RateLimiter(uint32_t rate, pacing::MonotonicTime start);
-  RateLimiter(RateSchedule schedule, pacing::MonotonicTime start);
-  bool try_acquire(pacing::MonotonicTime now);
+  RateLimiter(uint32_t rate, domain::MonotonicTime start);
+  RateLimiter(RateSchedule schedule, domain::MonotonicTime start);
+  bool try_acquire(domain::MonotonicTime now);
   // The rate in force at `now`.
-  uint32_t rate_at(pacing::MonotonicTime now) const;
+  uint32_t rate_at(domain::MonotonicTime now) const;
 
  private:
   static constexpr int64_t kUnitsPerToken = 1'000'000'000;  // one token = 1e9 units
 
   mutable std::mutex mu_;
   RateSchedule schedule_;
-  pacing::MonotonicTime start_;
+  domain::MonotonicTime start_;
   int64_t rate_;
   int64_t units_;  // tokens * kUnitsPerToken; at most rate_ * kUnitsPerToken
-  pacing::MonotonicTime last_;
+  domain::MonotonicTime last_;
 };
 
 // One RateLimiter per API key (the x-api-key value as sent), each on the same schedule, as a
@@ -94,15 +94,15 @@ class RateLimiter {
 class KeyedRateLimiter {
  public:
   static constexpr size_t kMaxKeys = 1024;
-  KeyedRateLimiter(RateSchedule schedule, pacing::MonotonicTime start);
-  bool try_acquire(std::string_view key, pacing::MonotonicTime now);
+  KeyedRateLimiter(RateSchedule schedule, domain::MonotonicTime start);
+  bool try_acquire(std::string_view key, domain::MonotonicTime now);
 
  private:
   RateLimiter& limiter_for(std::string_view key);
 
   std::mutex mu_;
   RateSchedule schedule_;
-  pacing::MonotonicTime start_;
+  domain::MonotonicTime start_;
   std::map<std::string, std::unique_ptr<RateLimiter>, std::less<>> by_key_;
   std::unique_ptr<RateLimiter> overflow_;
 };

@@ -35,7 +35,7 @@
 namespace dr::sim {
 namespace {
 
-using gateway::SessionState;
+using domain::SessionState;
 
 constexpr size_t kOversizeBytes = 2 * 1024 * 1024;
 constexpr ev_ssize_t kMaxBodyBytes = 1024 * 1024;
@@ -147,7 +147,7 @@ void set_port(ParsedAddress& a, uint16_t port) {
 
 // A session made by POST: when, and what its body said (for the checkout page).
 struct CreatedSession {
-  pacing::MonotonicTime created;
+  domain::MonotonicTime created;
   SessionBody body;
 };
 
@@ -171,17 +171,17 @@ struct Deferred {
 // Everything the loops share. Written only before the threads start, except for the members
 // with their own synchronisation (stats, limiter, created, fail_counts).
 struct Shared {
-  Shared(SimConfig c, pacing::Clock& clk)
+  Shared(SimConfig c, domain::Clock& clk)
       : config(std::move(c)),
         clock(clk),
         start_time(clk.now()),
         stats(start_time, config.track_tokens),
-        limiter(config.rate_limit.value_or(RateSchedule{{{pacing::Duration::zero(), 1}}}),
+        limiter(config.rate_limit.value_or(RateSchedule{{{domain::Duration::zero(), 1}}}),
                 start_time) {}
 
   const SimConfig config;
-  pacing::Clock& clock;
-  const pacing::MonotonicTime start_time;
+  domain::Clock& clock;
+  const domain::MonotonicTime start_time;
   SimStats stats;
   KeyedRateLimiter limiter;
 
@@ -234,13 +234,13 @@ struct Worker {
 
   void handle(evhttp_request* req);
   void handle_stats(evhttp_request* req, Route route);
-  void handle_get(evhttp_request* req, pacing::MonotonicTime now);
-  void handle_post(evhttp_request* req, pacing::MonotonicTime now);
+  void handle_get(evhttp_request* req, domain::MonotonicTime now);
+  void handle_post(evhttp_request* req, domain::MonotonicTime now);
   void handle_checkout(evhttp_request* req);
   void note_connection(evhttp_request* req);
   // The state a GET answers now; nullopt for an unknown token. `body` receives the POST body of a
   // session made by POST (for the checkout page), when not null.
-  std::optional<SessionState> state_of(std::string_view token, pacing::MonotonicTime now,
+  std::optional<SessionState> state_of(std::string_view token, domain::MonotonicTime now,
                                        SessionBody* body = nullptr);
 
   // Writes an answer into the request and sends it now or after the configured latency.
@@ -248,7 +248,7 @@ struct Worker {
   // Sends an answer whose body is already in the request's output buffer.
   void finish(evhttp_request* req, int status);
   void hold(evhttp_request* req);
-  void defer(evhttp_request* req, int status, bool hold, pacing::Duration delay);
+  void defer(evhttp_request* req, int status, bool hold, domain::Duration delay);
   void send_deferred(Deferred* d);
   void drop_deferred(Deferred* d);
   void shutdown();
@@ -288,7 +288,7 @@ void on_deferred_watch(evutil_socket_t fd, short, void* arg) {
   // so the timer alone ends this one.
 }
 
-timeval to_timeval(pacing::Duration d) {
+timeval to_timeval(domain::Duration d) {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
   return timeval{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
 }
@@ -316,7 +316,7 @@ void Worker::handle(evhttp_request* req) {
     handle_checkout(req);
     return;
   }
-  pacing::MonotonicTime now = sim.clock.now();
+  domain::MonotonicTime now = sim.clock.now();
   sim.stats.on_request(now);
   note_connection(req);
   if (sim.config.verbose) {
@@ -427,10 +427,10 @@ void Worker::handle(evhttp_request* req) {
   }
 }
 
-std::optional<SessionState> Worker::state_of(std::string_view t, pacing::MonotonicTime now,
+std::optional<SessionState> Worker::state_of(std::string_view t, domain::MonotonicTime now,
                                              SessionBody* body) {
   const SimConfig& c = sim.config;
-  pacing::MonotonicTime created = sim.start_time;
+  domain::MonotonicTime created = sim.start_time;
   bool known = c.accept_any_token || preload_index(t, c.seed, c.preload).has_value();
   bool made_by_post = false;
   const bool look_up_created = !known && sim.any_created.load(std::memory_order_acquire);
@@ -458,7 +458,7 @@ std::optional<SessionState> Worker::state_of(std::string_view t, pacing::Monoton
   return outcome_for(t, c.seed, c.outcomes);
 }
 
-void Worker::handle_get(evhttp_request* req, pacing::MonotonicTime now) {
+void Worker::handle_get(evhttp_request* req, domain::MonotonicTime now) {
   auto state = state_of(token, now);
   if (!state) {
     answer(req, 404, kSessionNotFound);
@@ -470,7 +470,7 @@ void Worker::handle_get(evhttp_request* req, pacing::MonotonicTime now) {
   answer(req, 200, scratch);
 }
 
-void Worker::handle_post(evhttp_request* req, pacing::MonotonicTime now) {
+void Worker::handle_post(evhttp_request* req, domain::MonotonicTime now) {
   // Content type first: the page has the hash computed over the JSON text of the body, so a body
   // not declared as JSON has no hash to check (README, "The simulator and the API page").
   evkeyvalq* in = evhttp_request_get_input_headers(req);
@@ -512,7 +512,7 @@ void Worker::handle_post(evhttp_request* req, pacing::MonotonicTime now) {
 void Worker::handle_checkout(evhttp_request* req) {
   evkeyvalq* headers = evhttp_request_get_output_headers(req);
   evbuffer* out = evhttp_request_get_output_buffer(req);
-  const pacing::MonotonicTime now = sim.clock.now();
+  const domain::MonotonicTime now = sim.clock.now();
   SessionBody body;
   const std::optional<SessionState> state = state_of(token, now, &body);
   CheckoutView view;
@@ -563,7 +563,7 @@ void Worker::handle_stats(evhttp_request* req, Route route) {
   evkeyvalq* headers = evhttp_request_get_output_headers(req);
   evhttp_add_header(headers, "Content-Type", "application/json");
   evbuffer* out = evhttp_request_get_output_buffer(req);
-  pacing::MonotonicTime now = sim.clock.now();
+  domain::MonotonicTime now = sim.clock.now();
   if (route == Route::kStats && method == EVHTTP_REQ_GET) {
     std::string body =
         sim.stats.to_json(now).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -589,9 +589,9 @@ void Worker::answer(evhttp_request* req, int status, std::string_view body, bool
 
 void Worker::finish(evhttp_request* req, int status) {
   const SimConfig& c = sim.config;
-  pacing::Duration delay = c.latency;
+  domain::Duration delay = c.latency;
   if (c.latency_jitter.count() > 0) {
-    delay += pacing::Duration(
+    delay += domain::Duration(
         static_cast<int64_t>(uniform() * static_cast<double>(c.latency_jitter.count())));
   }
   if (delay.count() > 0) {
@@ -604,7 +604,7 @@ void Worker::finish(evhttp_request* req, int status) {
 
 void Worker::hold(evhttp_request* req) { defer(req, 0, true, sim.config.hold_limit); }
 
-void Worker::defer(evhttp_request* req, int status, bool hold_it, pacing::Duration delay) {
+void Worker::defer(evhttp_request* req, int status, bool hold_it, domain::Duration delay) {
   auto d = std::make_unique<Deferred>();
   d->worker = this;
   d->req = req;
@@ -677,11 +677,11 @@ void Shared::stop() {
 }
 
 struct SimServer::Impl {
-  Impl(SimConfig config, pacing::Clock& clock) : shared(std::move(config), clock) {}
+  Impl(SimConfig config, domain::Clock& clock) : shared(std::move(config), clock) {}
   Shared shared;
 };
 
-SimServer::SimServer(SimConfig config, pacing::Clock& clock)
+SimServer::SimServer(SimConfig config, domain::Clock& clock)
     : impl_(std::make_unique<Impl>(std::move(config), clock)) {}
 
 SimServer::~SimServer() { stop(); }
@@ -757,7 +757,7 @@ Status SimServer::start() {
   for (auto st : {SessionState::kNew, SessionState::kCompleted, SessionState::kExpired,
                   SessionState::kFailed}) {
     s.state_prefix[static_cast<int>(st)] = fmt::format(R"({{"sessionState":"{}","checkOutUrl":"{})",
-                                                       gateway::to_string(st), s.checkout_base);
+                                                       domain::to_string(st), s.checkout_base);
   }
   s.pending_prefix =
       fmt::format(R"({{"sessionState":"PENDING","checkOutUrl":"{})", s.checkout_base);

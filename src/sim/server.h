@@ -5,7 +5,7 @@
 #include <string>
 
 #include "common/result.h"
-#include "pacing/clock.h"
+#include "domain/clock.h"
 #include "sim/sim_config.h"
 
 namespace dr::sim {
@@ -22,7 +22,7 @@ namespace dr::sim {
 class SimServer {
  public:
   // `clock` decides "now" for --new-for and --rate-limit and must outlive the server.
-  SimServer(SimConfig config, pacing::Clock& clock);
+  SimServer(SimConfig config, domain::Clock& clock);
   ~SimServer();  // stop()
   SimServer(const SimServer&) = delete;
   SimServer& operator=(const SimServer&) = delete;

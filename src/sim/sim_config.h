@@ -1,7 +1,5 @@
 #pragma once
 
-#include "common/duration.h"  // durations are parsed with dr::parse_duration
-
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -9,8 +7,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/duration.h"  // durations are parsed with dr::parse_duration
 #include "common/result.h"
-#include "pacing/clock.h"
+#include "domain/clock.h"
 #include "sim/outcomes.h"
 #include "sim/rate.h"
 
@@ -40,7 +39,7 @@ struct SimConfig {
   static constexpr int kMaxThreads = 64;
   static constexpr std::string_view kDemoApiKey = "sim-api-key";
   static constexpr std::string_view kDemoHmacSecret = "sim-hmac-secret";
-  static constexpr pacing::Duration kDefaultHoldLimit = std::chrono::seconds(30);
+  static constexpr domain::Duration kDefaultHoldLimit = std::chrono::seconds(30);
 
   std::string listen{kDefaultListen};
   uint16_t port = kDefaultPort;
@@ -54,15 +53,15 @@ struct SimConfig {
   // Answer NEW for this long after a session's creation (preloaded ones: the simulator's start),
   // then the seeded outcome. 0: preloaded sessions answer their outcome at once, and sessions
   // made by POST stay NEW until their checkout page moves them.
-  pacing::Duration new_for{0};
+  domain::Duration new_for{0};
   uint64_t preload = 0;         // sessions sim-<seed>-<i>, i < preload
   std::string preload_file;     // CSV token,user_id,outcome written at start when set
   bool accept_any_token = false;
 
-  pacing::Duration latency{0};
-  pacing::Duration latency_jitter{0};  // uniform extra in [0, jitter]
+  domain::Duration latency{0};
+  domain::Duration latency_jitter{0};  // uniform extra in [0, jitter]
   FaultMix faults;
-  pacing::Duration hold_limit = kDefaultHoldLimit;  // a held (--fault-timeout) request is closed
+  domain::Duration hold_limit = kDefaultHoldLimit;  // a held (--fault-timeout) request is closed
   uint32_t fail_first = 0;                          // each token's first N GETs are answered 503
   std::optional<RateSchedule> rate_limit;  // per API key; none = no limit
   int force_status = 0;  // 0 = off; otherwise every gateway request gets this status

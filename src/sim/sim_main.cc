@@ -11,7 +11,7 @@
 #include "common/exit_codes.h"
 #include "common/log.h"
 #include "common/version.h"
-#include "pacing/clock.h"
+#include "domain/clock.h"
 #include "sim/preload_file.h"
 #include "sim/server.h"
 #include "sim/sim_config.h"
@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  dr::pacing::SystemClock clock;
+  dr::domain::SystemClock clock;
   dr::sim::SimServer server(config, clock);
   if (auto s = server.start(); !s) {
     dr::log::error("{}", s.error().message);

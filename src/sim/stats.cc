@@ -9,10 +9,10 @@ static_assert(std::size(kFaultNames) == static_cast<size_t>(Fault::kCount));
 
 }  // namespace
 
-SimStats::SimStats(pacing::MonotonicTime start, bool track_tokens)
+SimStats::SimStats(domain::MonotonicTime start, bool track_tokens)
     : track_tokens_(track_tokens), window_(start) {}
 
-void SimStats::on_request(pacing::MonotonicTime now) {
+void SimStats::on_request(domain::MonotonicTime now) {
   requests_total_.fetch_add(1, std::memory_order_relaxed);
   window_.record(now);
   int64_t n = in_flight_.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -56,7 +56,7 @@ void SimStats::on_token(std::string_view token) {
   }
 }
 
-nlohmann::json SimStats::to_json(pacing::MonotonicTime now) const {
+nlohmann::json SimStats::to_json(domain::MonotonicTime now) const {
   nlohmann::json j;
   j["requests_total"] = requests_total_.load();
   nlohmann::json statuses = nlohmann::json::object();
@@ -87,7 +87,7 @@ nlohmann::json SimStats::to_json(pacing::MonotonicTime now) const {
   return j;
 }
 
-void SimStats::reset(pacing::MonotonicTime now) {
+void SimStats::reset(domain::MonotonicTime now) {
   requests_total_ = 0;
   for (auto& s : by_status_) s = 0;
   max_in_flight_ = in_flight_.load();

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "pacing/clock.h"
+#include "domain/clock.h"
 #include "sim/rate.h"
 
 namespace dr::sim {
@@ -32,10 +32,10 @@ class SimStats {
  public:
   static constexpr size_t kMaxTrackedTokens = 1'000'000;
 
-  SimStats(pacing::MonotonicTime start, bool track_tokens);
+  SimStats(domain::MonotonicTime start, bool track_tokens);
 
   // A gateway request arrived: requests_total, the rate window, in_flight.
-  void on_request(pacing::MonotonicTime now);
+  void on_request(domain::MonotonicTime now);
   // Its answer was handed to the connection (in_flight drops).
   void on_response(int status);
   // It ended without an answer (a held request closed by the client or by the hold limit).
@@ -53,9 +53,9 @@ class SimStats {
   //  "abandoned_total", "sessions_created", "faults": {...},
   //  "requests_by_token": {...}, "first_request_order": {token: 1, 2, ...} (1 = the first
   //  token asked about) and "untracked_token_requests" when tracking}.
-  nlohmann::json to_json(pacing::MonotonicTime now) const;
+  nlohmann::json to_json(domain::MonotonicTime now) const;
   // Zeroes every counter and the maxima (in_flight itself is live and stays).
-  void reset(pacing::MonotonicTime now);
+  void reset(domain::MonotonicTime now);
 
  private:
   void in_flight_down();

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "common/result.h"
-#include "pacing/clock.h"
+#include "domain/clock.h"
 #include "reconcile/fleet_budget.h"
 
 namespace dr::store {
@@ -17,7 +17,7 @@ class PgFleetBudgetStore final : public reconcile::FleetBudgetStore {
   struct Binding {
     std::string budget_id;  // fleet_budget_id(): never the key itself
     std::string worker_id;
-    pacing::Duration live_for{std::chrono::seconds(3)};
+    domain::Duration live_for{std::chrono::seconds(3)};
   };
   // Connects (search_path = `schema`, UTC). kUnavailable when the database cannot be reached.
   static Result<std::unique_ptr<PgFleetBudgetStore>> open(const std::string& conninfo,

@@ -1,6 +1,8 @@
 // SessionStore on PostgreSQL through libpqxx 6.4. Every libpqxx exception stops here and becomes
 // an Error (pg_error.h).
 
+#include "store/pg_session_store.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -25,7 +27,6 @@
 #include "store/migrator.h"
 #include "store/pg_error.h"
 #include "store/session_sql.h"
-#include "store/session_store.h"
 #include "store/table_mapping.h"
 
 namespace dr::store {
@@ -37,17 +38,17 @@ constexpr size_t kMaxErrorText = 2 * 1024;
 // Rows fetched per round trip when streaming findings.
 constexpr int kFindingsFetch = 500;
 
-int64_t micros(pacing::Duration d) {
+int64_t micros(domain::Duration d) {
   return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
 }
 
-int64_t micros(pacing::WallTime t) {
+int64_t micros(domain::WallTime t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
 }
 
-pacing::WallTime wall_from_micros(int64_t us) {
-  return pacing::WallTime(
-      std::chrono::duration_cast<pacing::WallTime::duration>(std::chrono::microseconds(us)));
+domain::WallTime wall_from_micros(int64_t us) {
+  return domain::WallTime(
+      std::chrono::duration_cast<domain::WallTime::duration>(std::chrono::microseconds(us)));
 }
 
 std::optional<std::string> opt_string(const pqxx::field& f) {
@@ -55,7 +56,7 @@ std::optional<std::string> opt_string(const pqxx::field& f) {
   return f.as<std::string>();
 }
 
-std::optional<pacing::WallTime> opt_time(const pqxx::field& f) {
+std::optional<domain::WallTime> opt_time(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
   return wall_from_micros(f.as<int64_t>());
 }
@@ -81,31 +82,31 @@ std::string dump_json(const nlohmann::json& j) {
 }
 
 // The runs table keeps a run's counts as jsonb, one key per RunCounts field.
-std::string counts_json(const reconcile::RunCounts& counts) {
+std::string counts_json(const domain::RunCounts& counts) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& f : reconcile::kRunCountFields) j[std::string(f.name)] = counts.*(f.member);
+  for (const auto& f : domain::kRunCountFields) j[std::string(f.name)] = counts.*(f.member);
   return dump_json(j);
 }
 
 // Keys the binary does not know (an older or newer version's) are ignored; missing ones are 0.
-reconcile::RunCounts parse_counts(const std::string& text) {
-  reconcile::RunCounts c;
+domain::RunCounts parse_counts(const std::string& text) {
+  domain::RunCounts c;
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return c;
-  for (const auto& f : reconcile::kRunCountFields) {
+  for (const auto& f : domain::kRunCountFields) {
     auto it = j.find(std::string(f.name));
     if (it != j.end() && it->is_number_integer()) c.*(f.member) = it->get<int64_t>();
   }
   return c;
 }
 
-std::string_view kind_name(CheckKind k) {
+std::string_view kind_name(domain::CheckKind k) {
   switch (k) {
-    case CheckKind::kState:
+    case domain::CheckKind::kState:
       return "state";
-    case CheckKind::kNotFound:
+    case domain::CheckKind::kNotFound:
       return "not_found";
-    case CheckKind::kFailed:
+    case domain::CheckKind::kFailed:
       return "failed";
   }
   return "failed";
@@ -178,27 +179,27 @@ struct BatchArrays {
       checked_at_us;
 };
 
-BatchArrays batch_arrays(const std::vector<CheckResult>& results,
+BatchArrays batch_arrays(const std::vector<domain::CheckResult>& results,
                          const std::unordered_map<std::string, int64_t>& claim_of) {
   std::unordered_map<std::string_view, size_t> last;
   for (size_t i = 0; i < results.size(); ++i) last[results[i].token] = i;
   ArrayLiteral token, claim_id, kind, gateway_state, http_status, attempts, error, raw_answer,
       checked_at;
   for (size_t i = 0; i < results.size(); ++i) {
-    const CheckResult& r = results[i];
+    const domain::CheckResult& r = results[i];
     if (last[r.token] != i) continue;
-    CheckKind k = r.kind;
+    domain::CheckKind k = r.kind;
     std::string err = r.error;
-    if (k == CheckKind::kState && !r.gateway_state) {
-      k = CheckKind::kFailed;
+    if (k == domain::CheckKind::kState && !r.gateway_state) {
+      k = domain::CheckKind::kFailed;
       if (err.empty()) err = "the gateway answered without a session state";
     }
     token.add(valid_utf8(clean_text(r.token, std::string::npos)));
     auto claim = claim_of.find(r.token);
     claim_id.add(std::optional<int64_t>(claim == claim_of.end() ? 0 : claim->second));
     kind.add(std::string(kind_name(k)));
-    gateway_state.add(k == CheckKind::kState
-                          ? std::optional<std::string>(gateway::to_string(*r.gateway_state))
+    gateway_state.add(k == domain::CheckKind::kState
+                          ? std::optional<std::string>(domain::to_string(*r.gateway_state))
                           : std::nullopt);
     http_status.add(r.http_status > 0 ? std::optional<int64_t>(r.http_status) : std::nullopt);
     attempts.add(std::optional<int64_t>(r.attempts));
@@ -227,14 +228,15 @@ std::string run_select() {
       epoch_us("started_at"), epoch_us("finished_at"), epoch_us("heartbeat_at"));
 }
 
-RunRecord run_from_row(const pqxx::row& r) {
-  RunRecord run;
+domain::RunRecord run_from_row(const pqxx::row& r) {
+  domain::RunRecord run;
   run.id = r[0].as<int64_t>();
   run.worker_id = r[1].as<std::string>();
   run.started_at = wall_from_micros(r[2].as<int64_t>());
   run.finished_at = opt_time(r[3]);
   run.heartbeat_at = wall_from_micros(r[4].as<int64_t>());
-  run.status = parse_run_status(r[5].as<std::string>()).value_or(RunStatus::kFailed);
+  run.status =
+      domain::parse_run_status(r[5].as<std::string>()).value_or(domain::RunStatus::kFailed);
   run.dry_run = r[6].as<bool>();
   run.options = nlohmann::json::parse(r[7].as<std::string>(), nullptr, /*allow_exceptions=*/false);
   if (run.options.is_discarded()) run.options = nlohmann::json::object();
@@ -254,7 +256,7 @@ constexpr const char* kKeyLookupsOnly = "SET LOCAL enable_seqscan = off";
 // pg_advisory_xact_lock keys: claims of one schema are serialized ("drclaims" + the schema).
 constexpr int32_t kClaimLockKey = 0x64726361;
 
-class PgSessionStore final : public SessionStore {
+class PgSessionStore final : public domain::SessionStore {
  public:
   PgSessionStore(std::unique_ptr<pqxx::connection> conn, std::string conninfo, StoreOptions options,
                  ResolvedMapping mapping)
@@ -274,13 +276,13 @@ class PgSessionStore final : public SessionStore {
     return ok_status();
   }
 
-  Result<TableHealth> inspect_sessions_table() override {
+  Result<domain::TableHealth> inspect_sessions_table() override {
     const std::string& table = mapping_.table;
     const std::string& st = mapping_.state;
     const auto& v = mapping_.mapping.state_values;
-    return with_tx<TableHealth>(
-        "cannot read the sessions table", [&](pqxx::work& tx) -> Result<TableHealth> {
-          TableHealth h;
+    return with_tx<domain::TableHealth>(
+        "cannot read the sessions table", [&](pqxx::work& tx) -> Result<domain::TableHealth> {
+          domain::TableHealth h;
           h.has_rows = tx.exec1(fmt::format("SELECT EXISTS (SELECT 1 FROM {})", table))[0].as<bool>();
           h.has_new = tx.exec_params1(fmt::format("SELECT EXISTS (SELECT 1 FROM {t} WHERE {st}::text = $1)",
                                                   fmt::arg("t", table), fmt::arg("st", st)),
@@ -301,7 +303,7 @@ class PgSessionStore final : public SessionStore {
         });
   }
 
-  Result<int64_t> begin_run(const RunStart& start) override {
+  Result<int64_t> begin_run(const domain::RunStart& start) override {
     Result<RunContext> run = with_tx<
         RunContext>("cannot record the run", [&](pqxx::work& tx) -> Result<RunContext> {
       const pqxx::result abandoned = tx.exec_params(
@@ -329,10 +331,10 @@ class PgSessionStore final : public SessionStore {
     return run->id;
   }
 
-  Result<std::vector<ClaimedSession>> claim(int64_t run_id, const std::string& worker_id,
-                                            const ClaimFilter& filter, int max_rows,
-                                            pacing::Duration lease) override {
-    if (max_rows <= 0) return std::vector<ClaimedSession>{};
+  Result<std::vector<domain::ClaimedSession>> claim(int64_t run_id, const std::string& worker_id,
+                                                    const domain::ClaimFilter& filter, int max_rows,
+                                                    domain::Duration lease) override {
+    if (max_rows <= 0) return std::vector<domain::ClaimedSession>{};
     Result<RunContext*> run = run_context(run_id);
     if (!run) return run.error();
     RunContext& ctx = **run;
@@ -346,8 +348,9 @@ class PgSessionStore final : public SessionStore {
     std::optional<std::string> last_key;
     std::optional<std::string> last_token;
     int64_t claim_id = 0;
-    auto claimed = with_tx<std::vector<ClaimedSession>>(
-        "cannot claim sessions", [&](pqxx::work& tx) -> Result<std::vector<ClaimedSession>> {
+    auto claimed = with_tx<std::vector<domain::ClaimedSession>>(
+        "cannot claim sessions",
+        [&](pqxx::work& tx) -> Result<std::vector<domain::ClaimedSession>> {
           pqxx::result rows;
           if (ctx.dry_run) {
             rows = tx.exec_params(sql_.claim_dry, new_value, micros(filter.min_age), *cutoff,
@@ -365,10 +368,10 @@ class PgSessionStore final : public SessionStore {
                                   filter.created_after, filter.created_before, after_key,
                                   after_token, max_rows, micros(lease));
           }
-          std::vector<ClaimedSession> out;
+          std::vector<domain::ClaimedSession> out;
           out.reserve(rows.size());
           for (const auto& row : rows) {
-            out.push_back(ClaimedSession{row[0].as<std::string>(), row[1].as<int>()});
+            out.push_back(domain::ClaimedSession{row[0].as<std::string>(), row[1].as<int>()});
           }
           last_key.reset();
           last_token.reset();
@@ -387,14 +390,14 @@ class PgSessionStore final : public SessionStore {
       ctx.cursor_key = last_key;
       ctx.cursor_token = last_token;
       if (claim_id != 0) {
-        for (const ClaimedSession& c : *claimed) claim_of_[c.token] = claim_id;
+        for (const domain::ClaimedSession& c : *claimed) claim_of_[c.token] = claim_id;
         claim_left_[claim_id] += static_cast<int64_t>(claimed->size());
       }
     }
     return claimed;
   }
 
-  Result<int64_t> count_selected(int64_t run_id, const ClaimFilter& filter) override {
+  Result<int64_t> count_selected(int64_t run_id, const domain::ClaimFilter& filter) override {
     Result<RunContext*> run = run_context(run_id);
     if (!run) return run.error();
     Result<std::string> cutoff = checked_cutoff(**run, filter);
@@ -408,10 +411,10 @@ class PgSessionStore final : public SessionStore {
     });
   }
 
-  Result<ApplyCounts> apply(int64_t run_id, const std::string& worker_id,
-                            const std::vector<CheckResult>& results, bool dry_run,
-                            pacing::Duration stale_after) override {
-    if (results.empty()) return ApplyCounts{};
+  Result<domain::ApplyCounts> apply(int64_t run_id, const std::string& worker_id,
+                                    const std::vector<domain::CheckResult>& results, bool dry_run,
+                                    domain::Duration stale_after) override {
+    if (results.empty()) return domain::ApplyCounts{};
     Result<RunContext*> run = run_context(run_id);
     if (!run) return run.error();
     // A dry run never writes session rows, whatever the caller says.
@@ -419,7 +422,7 @@ class PgSessionStore final : public SessionStore {
     const BatchArrays b = batch_arrays(results, claim_of_);
     // Claims whose every session this batch answers: deleted in the same transaction.
     std::map<int64_t, int64_t> answered;
-    for (const CheckResult& r : results) {
+    for (const domain::CheckResult& r : results) {
       auto it = claim_of_.find(r.token);
       if (it != claim_of_.end()) ++answered[it->second];
     }
@@ -428,8 +431,8 @@ class PgSessionStore final : public SessionStore {
       if (claim_left_[id] <= n) done.push_back(id);
     }
     const auto& v = mapping_.mapping.state_values;
-    Result<ApplyCounts> counts = with_tx<ApplyCounts>(
-        "cannot store the results", [&](pqxx::work& tx) -> Result<ApplyCounts> {
+    Result<domain::ApplyCounts> counts = with_tx<domain::ApplyCounts>(
+        "cannot store the results", [&](pqxx::work& tx) -> Result<domain::ApplyCounts> {
           tx.exec0(kKeyLookupsOnly);
           const pqxx::row r =
               dry_run ? tx.exec_prepared1("dr_apply_dry", run_id, b.token, micros(stale_after),
@@ -440,7 +443,7 @@ class PgSessionStore final : public SessionStore {
                                           micros(stale_after), v[0], v[1], v[2], v[3],
                                           b.claim_id, b.kind, b.gateway_state, b.http_status,
                                           b.attempts, b.error, b.raw_answer, b.checked_at_us);
-          ApplyCounts c;
+          domain::ApplyCounts c;
           c.completed = r[0].as<int64_t>();
           c.expired = r[1].as<int64_t>();
           c.failed = r[2].as<int64_t>();
@@ -460,7 +463,7 @@ class PgSessionStore final : public SessionStore {
           return c;
         });
     if (counts) {
-      for (const CheckResult& r : results) {
+      for (const domain::CheckResult& r : results) {
         auto it = claim_of_.find(r.token);
         if (it == claim_of_.end()) continue;
         if (--claim_left_[it->second] <= 0) claim_left_.erase(it->second);
@@ -470,8 +473,8 @@ class PgSessionStore final : public SessionStore {
     return counts;
   }
 
-  Status heartbeat(int64_t run_id, const reconcile::RunCounts& counts,
-                   const std::string& worker_id, pacing::Duration lease) override {
+  Status heartbeat(int64_t run_id, const domain::RunCounts& counts, const std::string& worker_id,
+                   domain::Duration lease) override {
     return with_tx<Ok>("cannot record the heartbeat", [&](pqxx::work& tx) -> Status {
       const pqxx::result r = tx.exec_params(
           "UPDATE reconciler_runs SET heartbeat_at = now(), counts = $2::jsonb WHERE id = $1",
@@ -497,8 +500,8 @@ class PgSessionStore final : public SessionStore {
     return s;
   }
 
-  Status finish_run(int64_t run_id, RunStatus status,
-                    const reconcile::RunCounts& counts) override {
+  Status finish_run(int64_t run_id, domain::RunStatus status,
+                    const domain::RunCounts& counts) override {
     Status s = with_tx<Ok>("cannot record the end of the run", [&](pqxx::work& tx) -> Status {
       const pqxx::result r = tx.exec_params(
           "UPDATE reconciler_runs "
@@ -512,22 +515,23 @@ class PgSessionStore final : public SessionStore {
     return s;
   }
 
-  Result<RunRecord> load_run(int64_t run_id) override {
+  Result<domain::RunRecord> load_run(int64_t run_id) override {
     const std::string sql = run_select() + " WHERE id = $1";
-    return with_tx<RunRecord>("cannot read the run", [&](pqxx::work& tx) -> Result<RunRecord> {
-      const pqxx::result rows = tx.exec_params(sql, run_id);
-      if (rows.empty()) return no_such_run(run_id);
-      return run_from_row(rows[0]);
-    });
+    return with_tx<domain::RunRecord>("cannot read the run",
+                                      [&](pqxx::work& tx) -> Result<domain::RunRecord> {
+                                        const pqxx::result rows = tx.exec_params(sql, run_id);
+                                        if (rows.empty()) return no_such_run(run_id);
+                                        return run_from_row(rows[0]);
+                                      });
   }
 
-  Result<std::vector<RunRecord>> recent_runs(int64_t limit,
-                                             std::optional<int64_t> up_to_run_id) override {
+  Result<std::vector<domain::RunRecord>> recent_runs(int64_t limit,
+                                                     std::optional<int64_t> up_to_run_id) override {
     const std::string sql =
         run_select() + " WHERE ($2::bigint IS NULL OR id <= $2) ORDER BY id DESC LIMIT $1";
-    return with_tx<std::vector<RunRecord>>(
-        "cannot read the runs", [&](pqxx::work& tx) -> Result<std::vector<RunRecord>> {
-          std::vector<RunRecord> out;
+    return with_tx<std::vector<domain::RunRecord>>(
+        "cannot read the runs", [&](pqxx::work& tx) -> Result<std::vector<domain::RunRecord>> {
+          std::vector<domain::RunRecord> out;
           for (const auto& row : tx.exec_params(sql, limit, up_to_run_id)) {
             out.push_back(run_from_row(row));
           }
@@ -535,15 +539,15 @@ class PgSessionStore final : public SessionStore {
         });
   }
 
-  Result<std::optional<pacing::WallTime>> last_success_at() override {
+  Result<std::optional<domain::WallTime>> last_success_at() override {
     const std::string sql = fmt::format(
         "SELECT {} FROM reconciler_runs WHERE status = 'succeeded' AND NOT dry_run "
         "ORDER BY finished_at DESC NULLS LAST LIMIT 1",
         epoch_us("finished_at"));
-    return with_tx<std::optional<pacing::WallTime>>(
-        "cannot read the runs", [&](pqxx::work& tx) -> Result<std::optional<pacing::WallTime>> {
+    return with_tx<std::optional<domain::WallTime>>(
+        "cannot read the runs", [&](pqxx::work& tx) -> Result<std::optional<domain::WallTime>> {
           const pqxx::result rows = tx.exec(sql);
-          if (rows.empty()) return std::optional<pacing::WallTime>{};
+          if (rows.empty()) return std::optional<domain::WallTime>{};
           return opt_time(rows[0][0]);
         });
   }
@@ -558,7 +562,7 @@ class PgSessionStore final : public SessionStore {
   }
 
   Status for_each_finding(int64_t run_id, bool include_open,
-                          const std::function<void(const FindingRecord&)>& fn) override {
+                          const std::function<void(const domain::FindingRecord&)>& fn) override {
     // The run id and flag are numbers, written into the text: a cursor's query takes no
     // parameters.
     // A run's own findings need no de-duplication (one per session and category); with
@@ -602,7 +606,7 @@ ORDER BY {order})sql",
     });
   }
 
-  Result<int64_t> mark_followed_up(const FollowUp& follow_up) override {
+  Result<int64_t> mark_followed_up(const domain::FollowUp& follow_up) override {
     if (follow_up.by.empty()) return Error::invalid("say who followed up (a name or a ticket)");
     std::optional<std::string> tokens;
     if (!follow_up.tokens.empty()) tokens = dump_json(follow_up.tokens);
@@ -625,7 +629,7 @@ ORDER BY {order})sql",
     });
   }
 
-  Status insert_new_session(const NewSessionRow& row) override {
+  Status insert_new_session(const domain::NewSessionRow& row) override {
     if (!mapping_.mapping.is_default_table()) {
       return Error::invalid(
           "create-session stores sessions only in the default table (public.deposit_sessions); "
@@ -685,10 +689,11 @@ ORDER BY {order})sql",
   // Sessions whose state changed between the statement's snapshot and its guarded update (a
   // notification won the race): read again, now that the change is committed, and counted as
   // the conflict or anomaly they are. Rare, so one statement per anomaly is fine.
-  void classify_raced(pqxx::work& tx, int64_t run_id, const std::vector<CheckResult>& results,
-                      const nlohmann::json& raced, ApplyCounts& c) {
-    std::unordered_map<std::string_view, const CheckResult*> by_token;
-    for (const CheckResult& r : results) by_token[r.token] = &r;
+  void classify_raced(pqxx::work& tx, int64_t run_id,
+                      const std::vector<domain::CheckResult>& results, const nlohmann::json& raced,
+                      domain::ApplyCounts& c) {
+    std::unordered_map<std::string_view, const domain::CheckResult*> by_token;
+    for (const domain::CheckResult& r : results) by_token[r.token] = &r;
     const pqxx::result rows = tx.exec_params(sql_.current, raced.dump());
     int64_t seen = 0;
     for (const auto& row : rows) {
@@ -696,9 +701,9 @@ ORDER BY {order})sql",
       auto it = by_token.find(token);
       if (it == by_token.end()) continue;
       ++seen;
-      const CheckResult& r = *it->second;
+      const domain::CheckResult& r = *it->second;
       const auto now_state = mapping_.mapping.state_of(row[1].as<std::string>());
-      if (!now_state || *now_state == gateway::SessionState::kNew) {
+      if (!now_state || *now_state == domain::SessionState::kNew) {
         ++c.lease_lost;  // not applied; the next run asks again
         continue;
       }
@@ -712,8 +717,8 @@ ORDER BY {order})sql",
             "  $9::timestamptz, timestamptz 'epoch' + $10::bigint * interval '1 microsecond', $11) "
             "ON CONFLICT DO NOTHING",
             run_id, token, opt_string(row[3]), opt_string(row[4]), opt_string(row[5]),
-            opt_string(row[6]), std::string(gateway::to_string(*now_state)),
-            std::string(gateway::to_string(*r.gateway_state)), row[2].as<std::string>(),
+            opt_string(row[6]), std::string(domain::to_string(*now_state)),
+            std::string(domain::to_string(*r.gateway_state)), row[2].as<std::string>(),
             micros(r.checked_at), r.attempts);
       } else {
         ++c.conflicts;
@@ -724,7 +729,7 @@ ORDER BY {order})sql",
 
   // The instant that separates "already checked in this run" from "not yet": the run's start,
   // or the caller's shared cut-off, whichever is earlier (as PostgreSQL prints it).
-  Result<std::string> checked_cutoff(RunContext& ctx, const ClaimFilter& filter) {
+  Result<std::string> checked_cutoff(RunContext& ctx, const domain::ClaimFilter& filter) {
     if (!filter.not_checked_since) return ctx.started_at;
     if (ctx.cutoff_for == *filter.not_checked_since) return ctx.cutoff;
     auto r = with_tx<std::string>(
@@ -763,19 +768,20 @@ ORDER BY {order})sql",
   }
 
   // A row of for_each_finding's query: [0] is its category's rank, a sort key only.
-  static FindingRecord finding_from_row(const pqxx::row& r) {
-    FindingRecord f;
+  static domain::FindingRecord finding_from_row(const pqxx::row& r) {
+    domain::FindingRecord f;
     f.created_at = wall_from_micros(r[1].as<int64_t>());
     f.session_token = r[2].as<std::string>();
     f.run_id = r[3].as<int64_t>();
-    f.category = parse_finding_category(r[4].as<std::string>()).value_or(FindingCategory::kAnomaly);
+    f.category = domain::parse_finding_category(r[4].as<std::string>())
+                     .value_or(domain::FindingCategory::kAnomaly);
     f.user_id = r[5].as<std::string>();
     f.user_name = r[6].as<std::string>();
     f.user_name_surname = opt_string(r[7]);
     f.user_email = opt_string(r[8]);
     f.previous_state =
-        gateway::parse_session_state(r[9].as<std::string>()).value_or(gateway::SessionState::kNew);
-    if (!r[10].is_null()) f.gateway_state = gateway::parse_session_state(r[10].as<std::string>());
+        domain::parse_session_state(r[9].as<std::string>()).value_or(domain::SessionState::kNew);
+    if (!r[10].is_null()) f.gateway_state = domain::parse_session_state(r[10].as<std::string>());
     f.checked_at = opt_time(r[11]);
     f.attempts = r[12].as<int>();
     f.error = opt_string(r[13]);
@@ -822,8 +828,8 @@ ORDER BY {order})sql",
 
 }  // namespace
 
-Result<std::unique_ptr<SessionStore>> SessionStore::connect(const std::string& conninfo,
-                                                            const StoreOptions& options) {
+Result<std::unique_ptr<domain::SessionStore>> connect_session_store(const std::string& conninfo,
+                                                                    const StoreOptions& options) {
   Result<std::unique_ptr<pqxx::connection>> conn =
       open_connection(conninfo, options.mapping.schema);
   if (!conn) return conn.error();
@@ -834,7 +840,7 @@ Result<std::unique_ptr<SessionStore>> SessionStore::connect(const std::string& c
         std::make_unique<PgSessionStore>(std::move(*conn), conninfo, options, std::move(*mapping));
     store->prepare_statements();
     log::debug("connected to database {}", describe_conninfo(conninfo));
-    return std::unique_ptr<SessionStore>(std::move(store));
+    return std::unique_ptr<domain::SessionStore>(std::move(store));
   } catch (...) {
     return translate_pg_exception(std::current_exception(), "cannot connect to the database",
                                   conninfo)

@@ -11,11 +11,11 @@
 namespace dr::store {
 namespace {
 
-constexpr std::array<gateway::SessionState, 4> kStates = {
-    gateway::SessionState::kNew, gateway::SessionState::kCompleted,
-    gateway::SessionState::kExpired, gateway::SessionState::kFailed};
+constexpr std::array<domain::SessionState, 4> kStates = {
+    domain::SessionState::kNew, domain::SessionState::kCompleted, domain::SessionState::kExpired,
+    domain::SessionState::kFailed};
 
-size_t index_of(gateway::SessionState s) {
+size_t index_of(domain::SessionState s) {
   for (size_t i = 0; i < kStates.size(); ++i) {
     if (kStates[i] == s) return i;
   }
@@ -33,11 +33,11 @@ struct ColumnInfo {
 
 }  // namespace
 
-const std::string& TableMapping::value_of(gateway::SessionState s) const {
+const std::string& TableMapping::value_of(domain::SessionState s) const {
   return state_values[index_of(s)];
 }
 
-std::optional<gateway::SessionState> TableMapping::state_of(std::string_view value) const {
+std::optional<domain::SessionState> TableMapping::state_of(std::string_view value) const {
   for (size_t i = 0; i < kStates.size(); ++i) {
     if (state_values[i] == value) return kStates[i];
   }
@@ -66,7 +66,7 @@ Result<std::array<std::string, 4>> parse_state_values(std::string_view text) {
     }
     const std::string_view name = item.substr(0, eq);
     const std::string_view value = item.substr(eq + 1);
-    const auto state = gateway::parse_session_state(name);
+    const auto state = domain::parse_session_state(name);
     if (!state) {
       return Error::invalid(fmt::format(
           "--state-values: unknown state \"{}\" (the states are NEW, COMPLETED, EXPIRED, FAILED)",
@@ -85,7 +85,7 @@ Result<std::array<std::string, 4>> parse_state_values(std::string_view text) {
   for (size_t i = 0; i < kStates.size(); ++i) {
     if (!seen[i]) {
       return Error::invalid(
-          fmt::format("--state-values: no value for {}", gateway::to_string(kStates[i])));
+          fmt::format("--state-values: no value for {}", domain::to_string(kStates[i])));
     }
     out[i] = *seen[i];
   }
@@ -100,7 +100,7 @@ std::string format_state_values(const std::array<std::string, 4>& values) {
   std::string out;
   for (size_t i = 0; i < kStates.size(); ++i) {
     if (i) out += ',';
-    out += fmt::format("{}={}", gateway::to_string(kStates[i]), values[i]);
+    out += fmt::format("{}={}", domain::to_string(kStates[i]), values[i]);
   }
   return out;
 }

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "common/result.h"
-#include "gateway/session_state.h"
+#include "domain/session_state.h"
 
 namespace dr::store {
 
@@ -35,8 +35,8 @@ struct TableMapping {
   // The job's own tables (runs, schedule, leases, audit trail, findings).
   std::string schema = kDefaultSchema;
 
-  const std::string& value_of(gateway::SessionState s) const;
-  std::optional<gateway::SessionState> state_of(std::string_view value) const;
+  const std::string& value_of(domain::SessionState s) const;
+  std::optional<domain::SessionState> state_of(std::string_view value) const;
 
   // True when the table and every name and value are the defaults (then `migrate` may create the
   // table, and `create-session` stores what it creates).

@@ -19,17 +19,17 @@ namespace {
 
 constexpr size_t kMaxErrorText = 2 * 1024;
 
-int64_t micros(pacing::Duration d) {
+int64_t micros(domain::Duration d) {
   return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
 }
 
-int64_t micros(pacing::WallTime t) {
+int64_t micros(domain::WallTime t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
 }
 
-pacing::WallTime wall_from_micros(int64_t us) {
-  return pacing::WallTime(
-      std::chrono::duration_cast<pacing::WallTime::duration>(std::chrono::microseconds(us)));
+domain::WallTime wall_from_micros(int64_t us) {
+  return domain::WallTime(
+      std::chrono::duration_cast<domain::WallTime::duration>(std::chrono::microseconds(us)));
 }
 
 // An element of a PostgreSQL array literal. Error texts are ours (one printable line) but may
@@ -65,13 +65,13 @@ class ArrayLiteral {
   std::string out_ = "{";
 };
 
-std::string_view kind_name(CheckKind k) {
+std::string_view kind_name(domain::CheckKind k) {
   switch (k) {
-    case CheckKind::kState:
+    case domain::CheckKind::kState:
       return "state";
-    case CheckKind::kNotFound:
+    case domain::CheckKind::kNotFound:
       return "not_found";
-    case CheckKind::kFailed:
+    case domain::CheckKind::kFailed:
       return "failed";
   }
   return "failed";
@@ -368,7 +368,7 @@ Result<std::vector<reconcile::VerificationClaim>> PgVerificationStore::claim(int
       reconcile::VerificationClaim c;
       c.token = row[0].as<std::string>();
       c.notified_state =
-          gateway::parse_session_state(row[1].as<std::string>()).value_or(c.notified_state);
+          domain::parse_session_state(row[1].as<std::string>()).value_or(c.notified_state);
       c.notified_at = wall_from_micros(row[2].as<int64_t>());
       out.push_back(std::move(c));
     }
@@ -377,17 +377,17 @@ Result<std::vector<reconcile::VerificationClaim>> PgVerificationStore::claim(int
 }
 
 Result<reconcile::VerificationCounts> PgVerificationStore::record(
-    const std::vector<store::CheckResult>& results) {
+    const std::vector<domain::CheckResult>& results) {
   using Counts = reconcile::VerificationCounts;
   if (results.empty()) return Counts{};
   ArrayLiteral token, kind, gateway_state, http_status, attempts, error, checked_at;
-  for (const CheckResult& r : results) {
-    CheckKind k = r.kind;
-    if (k == CheckKind::kState && !r.gateway_state) k = CheckKind::kFailed;
+  for (const domain::CheckResult& r : results) {
+    domain::CheckKind k = r.kind;
+    if (k == domain::CheckKind::kState && !r.gateway_state) k = domain::CheckKind::kFailed;
     token.add_text(r.token);
     kind.add_text(std::string(kind_name(k)));
-    gateway_state.add_text(k == CheckKind::kState
-                               ? std::optional<std::string>(gateway::to_string(*r.gateway_state))
+    gateway_state.add_text(k == domain::CheckKind::kState
+                               ? std::optional<std::string>(domain::to_string(*r.gateway_state))
                                : std::nullopt);
     http_status.add_number(r.http_status > 0 ? std::optional<int64_t>(r.http_status)
                                              : std::nullopt);

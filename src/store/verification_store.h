@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "common/result.h"
-#include "pacing/clock.h"
+#include "domain/clock.h"
 #include "reconcile/verification_port.h"
 #include "store/pg_error.h"
 #include "store/table_mapping.h"
@@ -36,8 +36,8 @@ NotificationBasis notification_basis(const ResolvedMapping& m);
 struct VerificationBinding {
   int64_t run_id = 0;
   std::string worker_id;
-  pacing::Duration window{0};  // --verify-notifications DUR
-  pacing::Duration lease{0};   // how long a claim lives without extend_leases()
+  domain::Duration window{0};  // --verify-notifications DUR
+  domain::Duration lease{0};   // how long a claim lives without extend_leases()
 };
 
 // reconcile::VerificationStore on PostgreSQL (the job's tables `verifications`,
@@ -47,7 +47,7 @@ struct VerificationBinding {
 class PgVerificationStore final : public reconcile::VerificationStore {
  public:
   // Connects (time zone UTC, search_path the job's schema) and checks the mapping against the
-  // catalog, like SessionStore::connect.
+  // catalog, like connect_session_store().
   static Result<std::unique_ptr<PgVerificationStore>> connect(const std::string& conninfo,
                                                               const TableMapping& mapping,
                                                               VerificationBinding binding);
@@ -59,7 +59,7 @@ class PgVerificationStore final : public reconcile::VerificationStore {
 
   Result<std::vector<reconcile::VerificationClaim>> claim(int max_rows) override;
   Result<reconcile::VerificationCounts> record(
-      const std::vector<store::CheckResult>& results) override;
+      const std::vector<domain::CheckResult>& results) override;
   Status extend_leases() override;
   Status release() override;
   Status reconnect() override;

@@ -35,7 +35,7 @@ SimOptions sim_with(std::vector<std::string> extra) {
   return o;
 }
 
-std::string token_with_state(gateway::SessionState want) {
+std::string token_with_state(domain::SessionState want) {
   sim::OutcomeMix mix;
   mix.completed = 0.4;
   mix.expired = 0.3;
@@ -49,15 +49,15 @@ std::string token_with_state(gateway::SessionState want) {
 
 TEST(StatusCommand, PrintsEachStateAsJson) {
   SimProcess sim(sim_with({}));
-  for (auto s : {gateway::SessionState::kNew, gateway::SessionState::kCompleted,
-                 gateway::SessionState::kExpired, gateway::SessionState::kFailed}) {
+  for (auto s : {domain::SessionState::kNew, domain::SessionState::kCompleted,
+                 domain::SessionState::kExpired, domain::SessionState::kFailed}) {
     auto token = token_with_state(s);
     ASSERT_FALSE(token.empty());
     auto r = run_reconciler({"status", token}, env_for(sim));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["sessionToken"], token);
-    EXPECT_EQ(j["sessionState"], std::string(gateway::to_string(s)));
+    EXPECT_EQ(j["sessionState"], std::string(domain::to_string(s)));
     EXPECT_FALSE(j["checkOutUrl"].get<std::string>().empty());
   }
 }
@@ -70,7 +70,7 @@ TEST(StatusCommand, UnknownTokenWrongKeyAndTransientErrors) {
 
   auto env = env_for(sim);
   env["GATEWAY_API_KEY"] = "wrong-key-value";
-  r = run_reconciler({"status", token_with_state(gateway::SessionState::kNew)}, env);
+  r = run_reconciler({"status", token_with_state(domain::SessionState::kNew)}, env);
   EXPECT_EQ(r.exit_code, 4) << r.err;
   EXPECT_NE(r.err.find("401"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("wrong-key-value"), std::string::npos);
@@ -78,7 +78,8 @@ TEST(StatusCommand, UnknownTokenWrongKeyAndTransientErrors) {
 
 TEST(StatusCommand, RetriesA503ThenSucceeds) {
   SimProcess sim(sim_with({"--fail-first", "1"}));
-  auto r = run_reconciler({"status", token_with_state(gateway::SessionState::kExpired)}, env_for(sim));
+  auto r =
+      run_reconciler({"status", token_with_state(domain::SessionState::kExpired)}, env_for(sim));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   auto st = sim.stats();
   EXPECT_EQ(st["responses_by_status"].value("503", 0), 1);
@@ -87,7 +88,7 @@ TEST(StatusCommand, RetriesA503ThenSucceeds) {
 
 TEST(StatusCommand, RetriesA429ThenSucceeds) {
   SimProcess sim(sim_with({"--rate-limit", "1"}));
-  auto token = token_with_state(gateway::SessionState::kFailed);
+  auto token = token_with_state(domain::SessionState::kFailed);
   auto first = run_reconciler({"status", token}, env_for(sim));
   auto second = run_reconciler({"status", token}, env_for(sim));
   EXPECT_EQ(first.exit_code, 0) << first.err;

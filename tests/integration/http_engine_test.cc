@@ -757,7 +757,7 @@ TEST(HttpEngineSimulatorTest, RetryAfterFromTheSimulatorDrivesTheRetryPolicy) {
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.retry_after, "1");
 
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   pacing::SeededRandom random(1);
   pacing::RetryPolicy policy({}, random);
   const auto decision = policy.decide(classify(to_attempt_result(r), clock.wall_now()), 1);

@@ -37,11 +37,11 @@ sim::OutcomeMix mix() {
   return m;
 }
 
-const std::map<gateway::SessionState, std::string> kValues = {
-    {gateway::SessionState::kNew, "pending"},
-    {gateway::SessionState::kCompleted, "paid"},
-    {gateway::SessionState::kExpired, "expired"},
-    {gateway::SessionState::kFailed, "failed"}};
+const std::map<domain::SessionState, std::string> kValues = {
+    {domain::SessionState::kNew, "pending"},
+    {domain::SessionState::kCompleted, "paid"},
+    {domain::SessionState::kExpired, "expired"},
+    {domain::SessionState::kFailed, "failed"}};
 
 const std::vector<std::string> kMapping = {
     "--sessions-table", "shop.crypto_deposits", "--token-column", "operation_no",

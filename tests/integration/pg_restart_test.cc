@@ -141,7 +141,8 @@ class PgRestartTest : public ::testing::Test {
     pqxx::work w(c);
     int n = 0;
     for (auto row : w.exec("SELECT session_token, state FROM deposit_sessions")) {
-      EXPECT_EQ(row[1].as<std::string>(), gateway::to_string(sim::outcome_for(row[0].as<std::string>(), kSeed, mix)));
+      EXPECT_EQ(row[1].as<std::string>(),
+                domain::to_string(sim::outcome_for(row[0].as<std::string>(), kSeed, mix)));
       ++n;
     }
     EXPECT_EQ(n, kSessions);

@@ -98,12 +98,12 @@ class RunTest : public ::testing::Test {
     for (auto row : w.exec("SELECT session_token, state FROM deposit_sessions")) {
       auto token = row[0].as<std::string>();
       auto expected = sim::outcome_for(token, kSeed, mix());
-      EXPECT_EQ(row[1].as<std::string>(), gateway::to_string(expected)) << token;
+      EXPECT_EQ(row[1].as<std::string>(), domain::to_string(expected)) << token;
       ++checked;
     }
     EXPECT_EQ(checked, n);
   }
-  int count_expected(int n, gateway::SessionState s) {
+  int count_expected(int n, domain::SessionState s) {
     int c = 0;
     for (int i = 0; i < n; ++i) {
       if (sim::outcome_for(sim::preload_token(kSeed, static_cast<uint64_t>(i)), kSeed, mix()) == s) ++c;
@@ -130,11 +130,12 @@ TEST_F(RunTest, MixedOutcomesReachExactlyTheExpectedStates) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_states_match_simulator(kN);
   EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), kN);
-  int terminal = kN - count_expected(kN, gateway::SessionState::kNew);
+  int terminal = kN - count_expected(kN, domain::SessionState::kNew);
   EXPECT_EQ(scalar("SELECT count(*) FROM session_state_changes WHERE source = 'reconciliation'"),
             terminal);
-  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'backfilled_completed'"),
-            count_expected(kN, gateway::SessionState::kCompleted));
+  EXPECT_EQ(
+      scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'backfilled_completed'"),
+      count_expected(kN, domain::SessionState::kCompleted));
   EXPECT_EQ(scalar("SELECT count(*) FROM test_sessions WHERE lease_owner IS NOT NULL"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE status = 'succeeded'"), 1);
   // stdout: the summary, then the three report paths.
@@ -153,7 +154,8 @@ TEST_F(RunTest, MixedOutcomesReachExactlyTheExpectedStates) {
   exec("UPDATE session_checks SET next_check_at = now() - interval '1 second'");
   r = run_reconciler(run_args(), env(sim));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), count_expected(kN, gateway::SessionState::kNew));
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(),
+            count_expected(kN, domain::SessionState::kNew));
   EXPECT_EQ(scalar("SELECT min(checks) FROM test_sessions WHERE state = 'NEW'"), 2);
 }
 
@@ -174,7 +176,7 @@ TEST_F(RunTest, NotificationDuringFlightIsNeverOverwritten) {
     for (auto row : rows) {
       auto token = row[0].as<std::string>();
       auto outcome = sim::outcome_for(token, kSeed, mix());
-      if (outcome == gateway::SessionState::kExpired || outcome == gateway::SessionState::kFailed) {
+      if (outcome == domain::SessionState::kExpired || outcome == domain::SessionState::kFailed) {
         raced.push_back(token);
       }
     }
@@ -364,8 +366,9 @@ TEST_F(RunTest, DryRunWritesNoSessionRowsButAReport) {
   EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), kN);
   EXPECT_EQ(scalar("SELECT count(*) FROM test_sessions WHERE state <> 'NEW' OR last_checked_at IS NOT NULL OR checks <> 0 OR lease_owner IS NOT NULL"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM session_state_changes WHERE source = 'reconciliation'"), 0);
-  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'backfilled_completed'"),
-            count_expected(kN, gateway::SessionState::kCompleted));
+  EXPECT_EQ(
+      scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'backfilled_completed'"),
+      count_expected(kN, domain::SessionState::kCompleted));
   EXPECT_TRUE(std::filesystem::exists(report_dir_ / "reconciliation-run-1.csv"));
 }
 
@@ -496,12 +499,14 @@ TEST_F(RunTest, SharedCutoffKeepsALateBackfillWorkerFromAskingAgain) {
   // Without the shared cut-off, a later --all run asks again about the still-NEW ones.
   auto c = run_reconciler(run_args({"--all", "--worker-id", "c"}), env(sim));
   ASSERT_EQ(c.exit_code, 0) << c.err;
-  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), count_expected(kN, gateway::SessionState::kNew));
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(),
+            count_expected(kN, domain::SessionState::kNew));
   // A cut-off in the future is clamped to the run's start: no session is asked twice.
   sim.reset_stats();
   auto d = run_reconciler(run_args({"--all", "--not-checked-since", "2999-01-01T00:00:00Z"}), env(sim));
   ASSERT_EQ(d.exit_code, 0) << d.err;
-  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), count_expected(kN, gateway::SessionState::kNew));
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(),
+            count_expected(kN, domain::SessionState::kNew));
   auto stats = sim.stats();  // a named object: items() of a temporary would dangle
   for (auto& [token, n] : stats["requests_by_token"].items()) EXPECT_EQ(n.get<int>(), 1) << token;
 }

@@ -21,7 +21,7 @@
 namespace dr {
 namespace {
 
-using gateway::SessionState;
+using domain::SessionState;
 using std::chrono::milliseconds;
 using test::SimOptions;
 using test::SimProcess;
@@ -323,7 +323,7 @@ TEST_F(SimGatewayTest, NewForEndsACreatedSessionWithItsSeededOutcome) {
   EXPECT_EQ(get(token).json()["sessionState"], "NEW");
   std::this_thread::sleep_for(milliseconds(400));
   EXPECT_EQ(get(token).json()["sessionState"],
-            gateway::to_string(sim::outcome_for(token, 1, sim::OutcomeMix{})));
+            domain::to_string(sim::outcome_for(token, 1, sim::OutcomeMix{})));
 }
 
 TEST_F(SimGatewayTest, GetAnswersEachStateFromTheOutcomeHash) {
@@ -356,7 +356,7 @@ TEST_F(SimGatewayTest, EncodedTokensRoundTrip) {
     Response r = get(token);
     ASSERT_EQ(r.status, 200) << token << " " << r.body;
     auto j = r.json();
-    EXPECT_EQ(j["sessionState"], gateway::to_string(sim::outcome_for(token, 1, sim::OutcomeMix{})))
+    EXPECT_EQ(j["sessionState"], domain::to_string(sim::outcome_for(token, 1, sim::OutcomeMix{})))
         << token;
     EXPECT_EQ(j["checkOutUrl"],
               sim_->base_url() + "/checkout/" + gateway::percent_encode_segment(token));
@@ -562,14 +562,13 @@ TEST_F(SimGatewayTest, PreloadFileMatchesOutcomeFor) {
   while (std::getline(in, line)) {
     std::string token = sim::preload_token(11, i);
     ASSERT_EQ(line, token + ",user-" + std::to_string(i) + "," +
-                        std::string(gateway::to_string(sim::outcome_for(token, 11, mix))));
+                        std::string(domain::to_string(sim::outcome_for(token, 11, mix))));
     ++i;
   }
   EXPECT_EQ(i, 2000u);
   // And the running simulator agrees with the file.
   std::string token = sim::preload_token(11, 1999);
-  EXPECT_EQ(get(token).json()["sessionState"],
-            gateway::to_string(sim::outcome_for(token, 11, mix)));
+  EXPECT_EQ(get(token).json()["sessionState"], domain::to_string(sim::outcome_for(token, 11, mix)));
   std::remove(path.c_str());
 }
 

@@ -138,7 +138,7 @@ class TlsRunTest : public ::testing::Test {
     long long n = 0;
     for (int i = 0; i < kSessions; ++i) {
       if (sim::outcome_for(sim::preload_token(kSeed, static_cast<uint64_t>(i)), kSeed,
-                           sim::OutcomeMix{}) != gateway::SessionState::kNew) {
+                           sim::OutcomeMix{}) != domain::SessionState::kNew) {
         ++n;
       }
     }

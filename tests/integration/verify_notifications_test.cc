@@ -23,7 +23,7 @@
 namespace dr::test {
 namespace {
 
-using gateway::SessionState;
+using domain::SessionState;
 
 constexpr uint64_t kSeed = 23;
 const char* kMix = "completed=0.5,expired=0.2,failed=0.1,new=0.2";

@@ -12,8 +12,8 @@
 namespace dr::app {
 namespace {
 
+using domain::RunStatus;
 using reconcile::PipelineEnd;
-using store::RunStatus;
 
 RunEnd completed(int64_t answered, int64_t unchecked = 0, int64_t not_found = 0) {
   RunEnd e;
@@ -250,13 +250,13 @@ class FakeBookkeeping final : public RunBookkeeping {
   std::optional<Error> metrics_error;
   std::optional<Error> push_error;
   std::optional<Error> last_success_error;
-  std::optional<pacing::WallTime> last_success;
+  std::optional<domain::WallTime> last_success;
 
   std::vector<RunStatus> recorded;  // every status record_end was called with
   std::vector<report::MetricsSnapshot> metrics_written;
   std::vector<report::MetricsSnapshot> pushed;
 
-  Status record_end(int64_t, RunStatus status, const reconcile::RunCounts&) override {
+  Status record_end(int64_t, RunStatus status, const domain::RunCounts&) override {
     recorded.push_back(status);
     if (record_error) return *record_error;
     return ok_status();
@@ -265,7 +265,7 @@ class FakeBookkeeping final : public RunBookkeeping {
     if (report_error) return *report_error;
     return std::vector<std::string>{"reports/run-" + std::to_string(run_id) + ".csv"};
   }
-  Result<std::optional<pacing::WallTime>> last_success_at() override {
+  Result<std::optional<domain::WallTime>> last_success_at() override {
     if (last_success_error) return *last_success_error;
     return last_success;
   }
@@ -292,8 +292,8 @@ FinishInput finish_input(RunEnd end, bool metrics = true) {
 
 TEST(FinishRun, ASucceededRunIsRecordedOnceWithItsReport) {
   FakeBookkeeping books;
-  books.last_success = pacing::WallTime{} + std::chrono::seconds(1'700'000'000);
-  pacing::FakeClock clock;
+  books.last_success = domain::WallTime{} + std::chrono::seconds(1'700'000'000);
+  domain::FakeClock clock;
   auto done = finish_run(finish_input(completed(10)), books, clock);
   EXPECT_EQ(done.verdict.exit_code, 0);
   EXPECT_EQ(books.recorded, std::vector<RunStatus>{RunStatus::kSucceeded});
@@ -310,7 +310,7 @@ TEST(FinishRun, ASucceededRunIsRecordedOnceWithItsReport) {
 TEST(FinishRun, AReportThatCannotBeWrittenFailsTheRunEverywhere) {
   FakeBookkeeping books;
   books.report_error = Error::io("writing reports/run-12.csv: No space left on device");
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   auto done = finish_run(finish_input(completed(10)), books, clock);
   EXPECT_EQ(done.verdict.status, RunStatus::kFailed);
   EXPECT_EQ(done.verdict.exit_code, 1);
@@ -328,7 +328,7 @@ TEST(FinishRun, ALocalLimitWhileRecordingIsNotADatabaseFailure) {
   FakeBookkeeping books;
   books.record_error = Error::unavailable("could not connect: Too many open files");
   books.report_error = Error::unavailable("could not connect: Too many open files");
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   auto done = finish_run(finish_input(completed(10), false), books, clock);
   EXPECT_EQ(done.verdict.exit_code, 1);
   EXPECT_EQ(done.verdict.status, RunStatus::kFailed);
@@ -340,7 +340,7 @@ TEST(FinishRun, TheDatabaseGoneAtTheEndIsExit5) {
   books.record_error = Error::unavailable("connection refused");
   books.report_error = Error::unavailable("connection refused");
   books.last_success_error = Error::unavailable("connection refused");
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   auto done = finish_run(finish_input(completed(10, 1, 0)), books, clock);
   EXPECT_EQ(done.verdict.exit_code, 5);
   EXPECT_TRUE(done.report_paths.empty());
@@ -352,7 +352,7 @@ TEST(FinishRun, TheDatabaseGoneAtTheEndIsExit5) {
 TEST(FinishRun, AMetricsFileThatCannotBeWrittenFailsTheRun) {
   FakeBookkeeping books;
   books.metrics_error = Error::io("renaming into /var/lib/nx/dr.prom: No space left on device");
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   auto done = finish_run(finish_input(completed(10)), books, clock);
   EXPECT_EQ(done.verdict.exit_code, 1);
   EXPECT_EQ(books.recorded.back(), RunStatus::kFailed);
@@ -363,7 +363,7 @@ TEST(FinishRun, AMetricsFileThatCannotBeWrittenFailsTheRun) {
 TEST(FinishRun, AFailedPushChangesNothing) {
   FakeBookkeeping books;
   books.push_error = Error::unavailable("pushgateway: connection refused");
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   auto done = finish_run(finish_input(completed(10, 2, 0)), books, clock);
   EXPECT_EQ(done.verdict.exit_code, 3);
   EXPECT_EQ(books.recorded, std::vector<RunStatus>{RunStatus::kPartial});
@@ -372,7 +372,7 @@ TEST(FinishRun, AFailedPushChangesNothing) {
 TEST(FinishRun, TheClockStandsInOnlyForASucceededRun) {
   FakeBookkeeping books;
   books.last_success_error = Error::unavailable("gone");
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   auto done = finish_run(finish_input(completed(10)), books, clock);
   EXPECT_EQ(done.verdict.exit_code, 0);
   ASSERT_EQ(books.metrics_written.size(), 1u);
@@ -382,7 +382,7 @@ TEST(FinishRun, TheClockStandsInOnlyForASucceededRun) {
 
 TEST(FinishRun, ExitSixIsRecordedSucceeded) {
   FakeBookkeeping books;
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   auto done = finish_run(finish_input(with_table_problem(completed(0)), false), books, clock);
   EXPECT_EQ(done.verdict.exit_code, 6);
   EXPECT_EQ(books.recorded, std::vector<RunStatus>{RunStatus::kSucceeded});
@@ -392,15 +392,14 @@ TEST(Metrics, LastSuccessComesFromTheRunsTableNotTheClock) {
   reconcile::PipelineStats stats;
   stats.requests = 10;
   stats.seconds = 2;
-  auto at = pacing::WallTime{} + std::chrono::seconds(1'700'000'000);
+  auto at = domain::WallTime{} + std::chrono::seconds(1'700'000'000);
   auto m = metrics_snapshot(7, run_counts(stats, {}), stats, RunStatus::kPartial, at);
   EXPECT_EQ(m.last_success_unixtime, 1'700'000'000.0);
   EXPECT_EQ(m.status, "partial");
   EXPECT_EQ(m.achieved_rate, 5.0);
-  EXPECT_EQ(
-      metrics_snapshot(7, reconcile::RunCounts{}, stats, RunStatus::kFailed, std::nullopt)
-          .last_success_unixtime,
-      0);
+  EXPECT_EQ(metrics_snapshot(7, domain::RunCounts{}, stats, RunStatus::kFailed, std::nullopt)
+                .last_success_unixtime,
+            0);
 }
 
 }  // namespace

@@ -173,11 +173,11 @@ TEST(CreatedSessionAnswer, ParsesTokenAndUrl) {
 TEST(SessionStatusAnswer, EachOutcomeIsDistinct) {
   auto s = parse_session_status(R"({"sessionState":"COMPLETED","checkOutUrl":"u","extra":[1]})");
   EXPECT_EQ(s.kind, SessionStatus::Kind::kOk);
-  EXPECT_EQ(s.state, SessionState::kCompleted);
+  EXPECT_EQ(s.state, domain::SessionState::kCompleted);
   EXPECT_EQ(s.checkout_url, "u");
-  for (auto [text, state] : {std::pair{"NEW", SessionState::kNew},
-                             {"EXPIRED", SessionState::kExpired},
-                             {"FAILED", SessionState::kFailed}}) {
+  for (auto [text, state] : {std::pair{"NEW", domain::SessionState::kNew},
+                             {"EXPIRED", domain::SessionState::kExpired},
+                             {"FAILED", domain::SessionState::kFailed}}) {
     auto r = parse_session_status(std::string(R"({"sessionState":")") + text + "\"}");
     EXPECT_EQ(r.kind, SessionStatus::Kind::kOk);
     EXPECT_EQ(r.state, state);

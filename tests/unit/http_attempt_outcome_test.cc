@@ -5,9 +5,9 @@
 namespace dr::http {
 namespace {
 
-using pacing::Duration;
+using domain::Duration;
+using domain::WallTime;
 using pacing::Outcome;
-using pacing::WallTime;
 using std::chrono::seconds;
 
 // Sun, 06 Nov 1994 08:49:07 GMT: 30 s before the date used in the Retry-After tests.

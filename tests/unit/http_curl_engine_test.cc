@@ -53,7 +53,7 @@ TEST(CurlEngineTest, StartsEmpty) {
   EXPECT_EQ(engine->capacity(), 7u);
   EXPECT_EQ(engine->in_flight(), 0u);
   std::vector<HttpResponse> done;
-  engine->poll(pacing::Duration::zero(), done);
+  engine->poll(domain::Duration::zero(), done);
   EXPECT_TRUE(done.empty());
 }
 
@@ -63,7 +63,7 @@ TEST(CurlEngineTest, MalformedExtraHeaderFailsThatRequestOnly) {
   engine->start({.id = 17, .url = "http://127.0.0.1:1/", .extra_headers = {"x-a: 1\r\nx-b: 2"}});
   EXPECT_EQ(engine->in_flight(), 1u);
   std::vector<HttpResponse> done;
-  engine->poll(pacing::Duration::zero(), done);
+  engine->poll(domain::Duration::zero(), done);
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].id, 17u);
   EXPECT_EQ(done[0].error, TransportError::kOther);

@@ -21,21 +21,21 @@ using std::chrono::seconds;
 class GatewayModel {
  public:
   struct Step {
-    Duration at;
+    domain::Duration at;
     double limit;
   };
-  GatewayModel(std::vector<Step> schedule, double burst, MonotonicTime start)
+  GatewayModel(std::vector<Step> schedule, double burst, domain::MonotonicTime start)
       : schedule_(std::move(schedule)), burst_(burst), start_(start), last_(start) {
     tokens_ = burst_ < 0 ? schedule_.front().limit : burst_;
   }
-  double limit_at(MonotonicTime t) const {
+  double limit_at(domain::MonotonicTime t) const {
     double l = schedule_.front().limit;
     for (const auto& s : schedule_) {
       if (t - start_ >= s.at) l = s.limit;
     }
     return l;
   }
-  bool admit(MonotonicTime now) {
+  bool admit(domain::MonotonicTime now) {
     const double limit = limit_at(now);
     const double cap = burst_ < 0 ? limit : burst_;  // burst < 0: burst = the limit (the simulator)
     tokens_ = std::min(cap, tokens_ + limit * std::chrono::duration<double>(now - last_).count());
@@ -48,7 +48,7 @@ class GatewayModel {
  private:
   std::vector<Step> schedule_;
   double burst_;
-  MonotonicTime start_, last_;
+  domain::MonotonicTime start_, last_;
   double tokens_;
 };
 
@@ -65,21 +65,21 @@ struct Scenario {
   std::vector<GatewayModel::Step> limits;
   double gateway_burst = -1;  // -1: the limit (as the simulator); nginx-like: 10
   double bucket_burst = 10;
-  Duration latency = milliseconds(5);
-  Duration length = seconds(30);
-  std::optional<Duration> retry_after;  // sent with every 429
+  domain::Duration latency = milliseconds(5);
+  domain::Duration length = seconds(30);
+  std::optional<domain::Duration> retry_after;  // sent with every 429
 };
 
 // Drives a TokenBucket + RateController against the GatewayModel with unlimited demand, in
 // simulated time: one event per request, at most 1 ms between clock moves.
 SimResult simulate(const Scenario& sc) {
-  FakeClock clock;
-  const MonotonicTime start = clock.now();
+  domain::FakeClock clock;
+  const domain::MonotonicTime start = clock.now();
   GatewayModel gateway(sc.limits, sc.gateway_burst, start);
   RateController ctrl(sc.controller, clock);
   TokenBucket bucket({.rate_per_second = ctrl.rate(), .burst = sc.bucket_burst}, clock);
   struct InFlight {
-    MonotonicTime sent, due;
+    domain::MonotonicTime sent, due;
     bool throttled;
   };
   std::deque<InFlight> flying;
@@ -87,9 +87,9 @@ SimResult simulate(const Scenario& sc) {
   const auto seconds_total = static_cast<size_t>(std::chrono::duration_cast<seconds>(sc.length).count());
   res.accepted_per_second.assign(seconds_total, 0);
   res.sent_per_second.assign(seconds_total, 0);
-  MonotonicTime next_sample = start;
+  domain::MonotonicTime next_sample = start;
   while (clock.now() - start < sc.length) {
-    const MonotonicTime now = clock.now();
+    const domain::MonotonicTime now = clock.now();
     const auto sec = static_cast<size_t>((now - start) / seconds(1));
     while (!flying.empty() && flying.front().due <= now) {
       const InFlight f = flying.front();
@@ -115,9 +115,10 @@ SimResult simulate(const Scenario& sc) {
       }
       continue;
     }
-    Duration wait = std::min<Duration>(bucket.time_until_available(), milliseconds(1));
+    domain::Duration wait =
+        std::min<domain::Duration>(bucket.time_until_available(), milliseconds(1));
     if (!flying.empty()) wait = std::min(wait, flying.front().due - now);
-    clock.advance(std::max(wait, Duration(1)));
+    clock.advance(std::max(wait, domain::Duration(1)));
   }
   return res;
 }
@@ -133,10 +134,10 @@ struct Summary {
 };
 
 Summary summarize(const SimResult& r, const Scenario& sc) {
-  GatewayModel limits(sc.limits, 1, MonotonicTime{});
+  GatewayModel limits(sc.limits, 1, domain::MonotonicTime{});
   Summary s{-1, 0, 0, 0};
   const size_t n = r.accepted_per_second.size();
-  auto limit_at = [&](size_t i) { return limits.limit_at(MonotonicTime{} + seconds(i)); };
+  auto limit_at = [&](size_t i) { return limits.limit_at(domain::MonotonicTime{} + seconds(i)); };
   size_t conv = n;
   for (size_t i = n; i-- > 0;) {
     const double limit = limit_at(i);
@@ -167,7 +168,7 @@ void print(const char* name, double limit, const Summary& s) {
 // ---- The rule, with exact numbers ----------------------------------------------------------
 
 TEST(RateControllerTest, FixedRateRunsAtTheRate) {
-  FakeClock clock;
+  domain::FakeClock clock;
   RateController c({.mode = Mode::kFixed, .rate = 500}, clock);
   EXPECT_EQ(c.rate(), 500);
   clock.advance(seconds(10));
@@ -176,7 +177,7 @@ TEST(RateControllerTest, FixedRateRunsAtTheRate) {
 }
 
 TEST(RateControllerTest, UnlimitedStaysUnlimitedButHonoursRetryAfter) {
-  FakeClock clock;
+  domain::FakeClock clock;
   RateController c({.mode = Mode::kFixed, .rate = 0}, clock);
   EXPECT_EQ(c.rate(), 0);
   c.on_answer(clock.now(), true, seconds(2));
@@ -185,7 +186,7 @@ TEST(RateControllerTest, UnlimitedStaysUnlimitedButHonoursRetryAfter) {
 }
 
 TEST(RateControllerTest, AutoDoublesEveryHalfSecondWhileItCanSendThatFast) {
-  FakeClock clock;
+  domain::FakeClock clock;
   RateController c({.mode = Mode::kAuto, .rate = 20, .max_rate = 1000}, clock);
   EXPECT_EQ(c.rate(), 20);
   // Sending exactly at the allowed rate, 1 ms steps.
@@ -204,7 +205,7 @@ TEST(RateControllerTest, AutoDoublesEveryHalfSecondWhileItCanSendThatFast) {
 }
 
 TEST(RateControllerTest, AutoDoesNotGrowARateItCannotSend) {
-  FakeClock clock;
+  domain::FakeClock clock;
   RateController c({.mode = Mode::kAuto, .rate = 20, .max_rate = 1000}, clock);
   for (int i = 0; i < 100; ++i) {  // 50 requests/s: a run held back by its concurrency
     c.on_sent();
@@ -214,7 +215,7 @@ TEST(RateControllerTest, AutoDoesNotGrowARateItCannotSend) {
 }
 
 TEST(RateControllerTest, AutoNeverExceedsMaxRate) {
-  FakeClock clock;
+  domain::FakeClock clock;
   RateController c({.mode = Mode::kAuto, .rate = 20, .max_rate = 300}, clock);
   for (int i = 0; i < 10000; ++i) {
     c.on_sent();
@@ -224,14 +225,14 @@ TEST(RateControllerTest, AutoNeverExceedsMaxRate) {
 }
 
 TEST(RateControllerTest, SingleThrottleCutsToJustUnderTheMeasuredLimitThenClimbsBack) {
-  FakeClock clock;
+  domain::FakeClock clock;
   RateController c({.mode = Mode::kFixed, .rate = 500}, clock);
   // One second of answers at 500/s, then a 429 with Retry-After: 1.
   for (int i = 0; i < 500; ++i) {
     clock.advance(milliseconds(2));
     c.on_answer(clock.now(), false, std::nullopt);
   }
-  const MonotonicTime t429 = clock.now();
+  const domain::MonotonicTime t429 = clock.now();
   c.on_answer(t429 - milliseconds(5), true, seconds(1));
   EXPECT_EQ(c.paused_until(), t429 + seconds(1));
   EXPECT_DOUBLE_EQ(*c.measured_limit(), 500);
@@ -251,7 +252,7 @@ TEST(RateControllerTest, SingleThrottleCutsToJustUnderTheMeasuredLimitThenClimbs
 }
 
 TEST(RateControllerTest, ThrottleNeverCutsDeeperThanHalf) {
-  FakeClock clock;
+  domain::FakeClock clock;
   RateController c({.mode = Mode::kFixed, .rate = 400}, clock);
   clock.advance(seconds(1));
   c.on_answer(clock.now(), true, std::nullopt);  // nothing accepted in the last second
@@ -265,7 +266,7 @@ TEST(RateControllerTest, ThrottleNeverCutsDeeperThanHalf) {
 TEST(RateControllerTest, AThrottleWhileDemandLimitsSendingNeitherCutsNorMeasures) {
   // The run's tail: 500/s accepted, then the work runs out (no work waiting) and the sends
   // thin out to 40/s; a late 429 must not take the thin measure for the gateway's limit.
-  FakeClock clock;
+  domain::FakeClock clock;
   RateController c({.mode = Mode::kAuto, .rate = 500, .max_rate = 2000, .start_known = true}, clock);
   for (int i = 0; i < 500; ++i) {
     clock.advance(milliseconds(2));
@@ -305,7 +306,7 @@ TEST(RateControllerTest, AThrottleWhileDemandLimitsSendingNeitherCutsNorMeasures
 }
 
 TEST(RateControllerTest, AutoFromAKnownRateProbesInsteadOfDoubling) {
-  FakeClock clock;
+  domain::FakeClock clock;
   RateController c({.mode = Mode::kAuto, .rate = 300, .max_rate = 2000, .start_known = true},
                    clock);
   EXPECT_TRUE(c.settled());
@@ -325,7 +326,7 @@ TEST(RateControllerTest, AutoFromAKnownRateProbesInsteadOfDoubling) {
 }
 
 TEST(RateControllerTest, CeilingAndExternalCut) {
-  FakeClock clock;
+  domain::FakeClock clock;
   RateController c({.mode = Mode::kFixed, .rate = 500}, clock);
   c.set_ceiling(125);  // four workers share 500
   EXPECT_EQ(c.rate(), 125);
@@ -346,7 +347,7 @@ TEST(RateControllerSimulation, AutoConvergesFromFarBelowAcrossLimits) {
   for (double limit : {20.0, 100.0, 300.0, 900.0, 2000.0, 5000.0}) {
     Scenario sc;
     sc.controller = {.mode = Mode::kAuto, .rate = 20, .max_rate = 10000};
-    sc.limits = {{Duration::zero(), limit}};
+    sc.limits = {{domain::Duration::zero(), limit}};
     const auto s = summarize(simulate(sc), sc);
     print("auto from 20/s", limit, s);
     EXPECT_LE(s.converged_s, 5) << limit;
@@ -361,7 +362,7 @@ TEST(RateControllerSimulation, FixedRateFarAboveTheLimitSettlesUnderIt) {
   for (double limit : {20.0, 100.0, 500.0, 2000.0, 5000.0}) {
     Scenario sc;
     sc.controller = {.mode = Mode::kFixed, .rate = 4 * limit};
-    sc.limits = {{Duration::zero(), limit}};
+    sc.limits = {{domain::Duration::zero(), limit}};
     const auto s = summarize(simulate(sc), sc);
     print("fixed 4x the limit", limit, s);
     EXPECT_LE(s.converged_s, 1) << limit;
@@ -376,7 +377,7 @@ TEST(RateControllerSimulation, FixedRateSlightlyTooHighAgainstATightGateway) {
   // nginx limit_req style: a burst of 10, so any excess is refused at once.
   Scenario sc;
   sc.controller = {.mode = Mode::kFixed, .rate = 520};
-  sc.limits = {{Duration::zero(), 500}};
+  sc.limits = {{domain::Duration::zero(), 500}};
   sc.gateway_burst = 10;
   const auto s = summarize(simulate(sc), sc);
   print("fixed 520, burst-10 gateway", 500, s);
@@ -387,7 +388,7 @@ TEST(RateControllerSimulation, FixedRateSlightlyTooHighAgainstATightGateway) {
 TEST(RateControllerSimulation, AutoFollowsALimitThatDropsAndRises) {
   Scenario sc;
   sc.controller = {.mode = Mode::kAuto, .rate = 20, .max_rate = 5000};
-  sc.limits = {{Duration::zero(), 900}, {seconds(20), 300}, {seconds(40), 900}};
+  sc.limits = {{domain::Duration::zero(), 900}, {seconds(20), 300}, {seconds(40), 900}};
   sc.length = seconds(60);
   const auto r = simulate(sc);
   const auto all = summarize(r, sc);
@@ -408,7 +409,7 @@ TEST(RateControllerSimulation, AutoFollowsALimitThatDropsAndRises) {
 TEST(RateControllerSimulation, RetryAfterIsHonouredAndCostsAboutOnePause) {
   Scenario sc;
   sc.controller = {.mode = Mode::kFixed, .rate = 520};
-  sc.limits = {{Duration::zero(), 500}};
+  sc.limits = {{domain::Duration::zero(), 500}};
   sc.gateway_burst = 10;
   sc.retry_after = seconds(1);
   const auto s = summarize(simulate(sc), sc);

@@ -19,7 +19,7 @@ class FixedRandom final : public Random {
   double value_;
 };
 
-Outcome transient(std::string label = "HTTP 503", std::optional<Duration> retry_after = {},
+Outcome transient(std::string label = "HTTP 503", std::optional<domain::Duration> retry_after = {},
                   bool throttled = false) {
   return {Outcome::kTransient, std::move(label), retry_after, throttled};
 }
@@ -33,7 +33,7 @@ class RetryPolicyTest : public ::testing::Test {
 TEST_F(RetryPolicyTest, SuccessIsDone) {
   const auto d = policy_.decide({Outcome::kSuccess, "HTTP 200"}, 1);
   EXPECT_EQ(d.verdict, RetryDecision::kDone);
-  EXPECT_EQ(d.delay, Duration::zero());
+  EXPECT_EQ(d.delay, domain::Duration::zero());
 }
 
 TEST_F(RetryPolicyTest, RejectedCredentialsStopEverything) {
@@ -51,9 +51,9 @@ TEST_F(RetryPolicyTest, FinalIsFinalAtOnce) {
 TEST_F(RetryPolicyTest, ExponentialBackoffWithFixedJitterIsExact) {
   RetryPolicy policy({.max_attempts = 20}, random_);
   // Half of min(20 s, 200 ms * 2^(attempt-1)).
-  const Duration expected[] = {milliseconds(100),  milliseconds(200),  milliseconds(400),
-                               milliseconds(800),  milliseconds(1600), milliseconds(3200),
-                               milliseconds(6400), seconds(10),        seconds(10)};
+  const domain::Duration expected[] = {milliseconds(100),  milliseconds(200),  milliseconds(400),
+                                       milliseconds(800),  milliseconds(1600), milliseconds(3200),
+                                       milliseconds(6400), seconds(10),        seconds(10)};
   for (int attempt = 1; attempt <= 9; ++attempt) {
     const auto d = policy.decide(transient(), attempt);
     ASSERT_EQ(d.verdict, RetryDecision::kRetry);
@@ -64,16 +64,16 @@ TEST_F(RetryPolicyTest, ExponentialBackoffWithFixedJitterIsExact) {
 
 TEST_F(RetryPolicyTest, FullJitterSpansZeroToTheCap) {
   random_.set(0.0);
-  EXPECT_EQ(policy_.decide(transient(), 3).delay, Duration::zero());
+  EXPECT_EQ(policy_.decide(transient(), 3).delay, domain::Duration::zero());
   random_.set(0.999999);
   EXPECT_EQ(policy_.decide(transient(), 3).delay, std::chrono::nanoseconds(799999200));
 
   SeededRandom seeded(99);
   RetryPolicy policy({}, seeded);
-  Duration lo = seconds(1000), hi = Duration::zero();
+  domain::Duration lo = seconds(1000), hi = domain::Duration::zero();
   for (int i = 0; i < 2000; ++i) {
-    const Duration delay = policy.decide(transient("timed out"), 4).delay;
-    ASSERT_GE(delay, Duration::zero());
+    const domain::Duration delay = policy.decide(transient("timed out"), 4).delay;
+    ASSERT_GE(delay, domain::Duration::zero());
     ASSERT_LT(delay, milliseconds(1600));
     lo = std::min(lo, delay);
     hi = std::max(hi, delay);
@@ -147,7 +147,7 @@ TEST(BackoffTest, AFloorKeepsTheWaitInTheUpperPartOfTheCap) {
   EXPECT_EQ(Backoff(o, half).delay(3), milliseconds(1500));  // 2 s x (0.5 + 0.5 x 0.5)
   EXPECT_EQ(Backoff(o, almost_one).delay(5), std::chrono::microseconds(7996000));  // 8 s x 0.9995
   EXPECT_EQ(Backoff({.base_delay = milliseconds(500), .max_delay = seconds(8)}, zero).delay(5),
-            Duration::zero());  // the default: full jitter
+            domain::Duration::zero());  // the default: full jitter
 }
 
 }  // namespace

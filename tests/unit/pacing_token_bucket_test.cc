@@ -20,30 +20,31 @@ int drain(TokenBucket& bucket) {
 
 // Acquires greedily, jumping the clock straight to each next token, until `end`; returns the
 // times of the tokens handed out.
-std::vector<MonotonicTime> acquire_until(TokenBucket& bucket, FakeClock& clock, MonotonicTime end) {
-  std::vector<MonotonicTime> times;
+std::vector<domain::MonotonicTime> acquire_until(TokenBucket& bucket, domain::FakeClock& clock,
+                                                 domain::MonotonicTime end) {
+  std::vector<domain::MonotonicTime> times;
   while (clock.now() <= end) {
     if (bucket.try_acquire()) {
       times.push_back(clock.now());
       continue;
     }
-    const Duration wait = bucket.time_until_available();
-    EXPECT_GT(wait, Duration::zero());
+    const domain::Duration wait = bucket.time_until_available();
+    EXPECT_GT(wait, domain::Duration::zero());
     clock.advance(wait);
   }
   return times;
 }
 
 TEST(TokenBucketTest, StartsFullWithExactlyBurstTokens) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 10, .burst = 5}, clock);
-  EXPECT_EQ(bucket.time_until_available(), Duration::zero());
+  EXPECT_EQ(bucket.time_until_available(), domain::Duration::zero());
   EXPECT_EQ(drain(bucket), 5);
   EXPECT_EQ(bucket.time_until_available(), milliseconds(100));
 }
 
 TEST(TokenBucketTest, TimeUntilAvailableCountsDown) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 10, .burst = 1}, clock);
   ASSERT_TRUE(bucket.try_acquire());
   EXPECT_EQ(bucket.time_until_available(), milliseconds(100));
@@ -54,14 +55,14 @@ TEST(TokenBucketTest, TimeUntilAvailableCountsDown) {
   EXPECT_EQ(bucket.time_until_available(), nanoseconds(1));
   EXPECT_FALSE(bucket.try_acquire());
   clock.advance(nanoseconds(1));
-  EXPECT_EQ(bucket.time_until_available(), Duration::zero());
+  EXPECT_EQ(bucket.time_until_available(), domain::Duration::zero());
   EXPECT_TRUE(bucket.try_acquire());
   EXPECT_FALSE(bucket.try_acquire());
 }
 
 TEST(TokenBucketTest, LongRunRateIsExact) {
-  FakeClock clock;
-  const MonotonicTime start = clock.now();
+  domain::FakeClock clock;
+  const domain::MonotonicTime start = clock.now();
   TokenBucket bucket({.rate_per_second = 10, .burst = 5}, clock);
   int granted = 0;
   // 1 ms steps for 60 s, taking every token as soon as it exists.
@@ -74,9 +75,9 @@ TEST(TokenBucketTest, LongRunRateIsExact) {
 }
 
 TEST(TokenBucketTest, TokensArriveExactlyOneIntervalApart) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 50, .burst = 3}, clock);
-  const MonotonicTime start = clock.now();
+  const domain::MonotonicTime start = clock.now();
   const auto times = acquire_until(bucket, clock, start + seconds(10));
   ASSERT_EQ(times.size(), 3u + 500u);
   for (size_t i = 3; i < times.size(); ++i) {
@@ -86,9 +87,9 @@ TEST(TokenBucketTest, TokensArriveExactlyOneIntervalApart) {
 }
 
 TEST(TokenBucketTest, FractionalRateNeverExceedsTheBound) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 3, .burst = 1}, clock);
-  const MonotonicTime start = clock.now();
+  const domain::MonotonicTime start = clock.now();
   const auto times = acquire_until(bucket, clock, start + seconds(100));
   // 1/3 s rounds up to 333333334 ns: tokens at k * that for k = 0..299, just short of 301.
   EXPECT_EQ(times.size(), 300u);
@@ -96,7 +97,7 @@ TEST(TokenBucketTest, FractionalRateNeverExceedsTheBound) {
 }
 
 TEST(TokenBucketTest, IdleRefillStopsAtBurst) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 100, .burst = 7}, clock);
   EXPECT_EQ(drain(bucket), 7);
   clock.advance(std::chrono::hours(10));
@@ -106,11 +107,11 @@ TEST(TokenBucketTest, IdleRefillStopsAtBurst) {
 }
 
 TEST(TokenBucketTest, NoWindowExceedsRateTimesLengthPlusBurst) {
-  FakeClock clock;
+  domain::FakeClock clock;
   SeededRandom random(1234);
   constexpr double kRate = 20, kBurst = 4;
   TokenBucket bucket({.rate_per_second = kRate, .burst = kBurst}, clock);
-  std::vector<MonotonicTime> times;
+  std::vector<domain::MonotonicTime> times;
   // Irregular demand: sometimes idle long enough to refill, sometimes polling in tiny steps.
   for (int i = 0; i < 20000 && times.size() < 2000; ++i) {
     if (bucket.try_acquire()) times.push_back(clock.now());
@@ -130,15 +131,15 @@ TEST(TokenBucketTest, NoWindowExceedsRateTimesLengthPlusBurst) {
 }
 
 TEST(TokenBucketTest, UnlimitedRateNeverWaits) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 0, .burst = 1}, clock);
   for (int i = 0; i < 100000; ++i) ASSERT_TRUE(bucket.try_acquire());
-  EXPECT_EQ(bucket.time_until_available(), Duration::zero());
+  EXPECT_EQ(bucket.time_until_available(), domain::Duration::zero());
   EXPECT_EQ(bucket.rate(), 0.0);
 }
 
 TEST(TokenBucketTest, UnlimitedRateStillPauses) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 0, .burst = 1}, clock);
   bucket.pause_until(clock.now() + seconds(2));
   EXPECT_FALSE(bucket.try_acquire());
@@ -149,7 +150,7 @@ TEST(TokenBucketTest, UnlimitedRateStillPauses) {
 }
 
 TEST(TokenBucketTest, BadOptionsAreClamped) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket negative({.rate_per_second = -5, .burst = 1}, clock);  // treated as unlimited
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(negative.try_acquire());
   TokenBucket small_burst({.rate_per_second = 1, .burst = 0.2}, clock);
@@ -158,7 +159,7 @@ TEST(TokenBucketTest, BadOptionsAreClamped) {
 }
 
 TEST(TokenBucketTest, PauseLeavesExactlyOneTokenAtItsEnd) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 5, .burst = 5}, clock);
   bucket.pause_until(clock.now() + seconds(3));
   EXPECT_FALSE(bucket.try_acquire());
@@ -172,7 +173,7 @@ TEST(TokenBucketTest, PauseLeavesExactlyOneTokenAtItsEnd) {
 }
 
 TEST(TokenBucketTest, PauseNeverShortensAPause) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 10, .burst = 5}, clock);
   bucket.pause_until(clock.now() + seconds(5));
   clock.advance(seconds(3));
@@ -181,7 +182,7 @@ TEST(TokenBucketTest, PauseNeverShortensAPause) {
 }
 
 TEST(TokenBucketTest, APauseInThePastChangesNothing) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 10, .burst = 5}, clock);
   bucket.pause_until(clock.now());
   bucket.pause_until(clock.now() - seconds(1));
@@ -189,7 +190,7 @@ TEST(TokenBucketTest, APauseInThePastChangesNothing) {
 }
 
 TEST(TokenBucketTest, PauseDoesNotHandOutATokenTheRateHasNotEarned) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 1, .burst = 1}, clock);
   ASSERT_TRUE(bucket.try_acquire());
   bucket.pause_until(clock.now() + milliseconds(1));
@@ -198,7 +199,7 @@ TEST(TokenBucketTest, PauseDoesNotHandOutATokenTheRateHasNotEarned) {
 }
 
 TEST(TokenBucketTest, SetRateKeepsTheTokensHeld) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 10, .burst = 5}, clock);
   EXPECT_EQ(drain(bucket), 5);
   clock.advance(milliseconds(250));  // 2.5 tokens at 10/s
@@ -212,7 +213,7 @@ TEST(TokenBucketTest, SetRateKeepsTheTokensHeld) {
 }
 
 TEST(TokenBucketTest, SetRateDuringAPauseKeepsTheFirstTokenWhereItWas) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 10, .burst = 5}, clock);
   bucket.pause_until(clock.now() + seconds(1));
   bucket.set_rate(2);
@@ -223,7 +224,7 @@ TEST(TokenBucketTest, SetRateDuringAPauseKeepsTheFirstTokenWhereItWas) {
 }
 
 TEST(TokenBucketTest, SetRateFromUnlimitedStartsFullAndBackToUnlimited) {
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 0, .burst = 3}, clock);
   bucket.set_rate(10);
   EXPECT_EQ(drain(bucket), 3);
@@ -234,14 +235,14 @@ TEST(TokenBucketTest, SetRateFromUnlimitedStartsFullAndBackToUnlimited) {
 
 TEST(TokenBucketTest, RateChangesNeverBreakTheWindowBound) {
   // Alternating rates every 300 ms: within each constant-rate stretch the bound holds.
-  FakeClock clock;
+  domain::FakeClock clock;
   TokenBucket bucket({.rate_per_second = 100, .burst = 4}, clock);
-  std::vector<MonotonicTime> times;
-  const MonotonicTime start = clock.now();
+  std::vector<domain::MonotonicTime> times;
+  const domain::MonotonicTime start = clock.now();
   for (int k = 0; k < 20; ++k) {
     const double rate = k % 2 ? 37 : 251;
     bucket.set_rate(rate);
-    const MonotonicTime end = start + milliseconds(300 * (k + 1));
+    const domain::MonotonicTime end = start + milliseconds(300 * (k + 1));
     const auto got = acquire_until(bucket, clock, end - nanoseconds(1));
     // At most the tokens held (<= burst) plus what the rate earns in the stretch.
     EXPECT_LE(static_cast<double>(got.size()), 4 + rate * 0.3 + 1) << k;

@@ -11,8 +11,8 @@ namespace dr::reconcile {
 namespace {
 
 using namespace std::chrono_literals;
-using pacing::FakeClock;
-using pacing::MonotonicTime;
+using domain::FakeClock;
+using domain::MonotonicTime;
 
 // The rows of one budget, as PgFleetBudgetStore keeps them, with the database's clock replaced
 // by the test's.
@@ -101,8 +101,8 @@ class FleetTest : public ::testing::Test {
   FakeBudgetTable table{clock};
   FleetShareOptions options{.total = 500, .automatic = false};
   // Moves time in 100 ms steps (the store worker's pace), ticking every worker given.
-  void run_for(pacing::Duration d, std::initializer_list<Worker*> workers) {
-    for (auto t = pacing::Duration::zero(); t < d; t += 100ms) {
+  void run_for(domain::Duration d, std::initializer_list<Worker*> workers) {
+    for (auto t = domain::Duration::zero(); t < d; t += 100ms) {
       clock.advance(100ms);
       for (Worker* w : workers) w->share.tick();
     }

@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 class FakeTransport final : public http::Transport {
  public:
   using Script = std::function<http::HttpResponse(const std::string& token, int nth)>;
-  FakeTransport(pacing::FakeClock& clock, size_t capacity, pacing::Duration latency, Script s)
+  FakeTransport(domain::FakeClock& clock, size_t capacity, domain::Duration latency, Script s)
       : clock_(clock), capacity_(capacity), latency_(latency), script_(std::move(s)) {}
 
   size_t in_flight() const override { return pending_.size(); }
@@ -33,7 +33,7 @@ class FakeTransport final : public http::Transport {
     resp.id = r.id;
     pending_.push_back({clock_.now() + latency_, std::move(resp)});
   }
-  void poll(pacing::Duration max_wait, std::vector<http::HttpResponse>& done) override {
+  void poll(domain::Duration max_wait, std::vector<http::HttpResponse>& done) override {
     if (pending_.empty()) {
       if (waiting_for_store && waiting_for_store()) {
         // Waiting for the store worker's thread: let real time pass, not fake time.
@@ -45,7 +45,8 @@ class FakeTransport final : public http::Transport {
     }
     auto next = pending_.front().due;
     for (auto& p : pending_) next = std::min(next, p.due);
-    auto wait = std::min<pacing::Duration>(max_wait, std::max<pacing::Duration>(next - clock_.now(), 0ns));
+    auto wait =
+        std::min<domain::Duration>(max_wait, std::max<domain::Duration>(next - clock_.now(), 0ns));
     clock_.advance(wait);
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->due <= clock_.now()) {
@@ -60,17 +61,17 @@ class FakeTransport final : public http::Transport {
 
   std::function<bool()> waiting_for_store;
   std::map<std::string, int> requests_per_token;
-  std::vector<pacing::MonotonicTime> starts;
+  std::vector<domain::MonotonicTime> starts;
   size_t max_in_flight = 0;
 
  private:
   struct Pending {
-    pacing::MonotonicTime due;
+    domain::MonotonicTime due;
     http::HttpResponse resp;
   };
-  pacing::FakeClock& clock_;
+  domain::FakeClock& clock_;
   size_t capacity_;
-  pacing::Duration latency_;
+  domain::Duration latency_;
   Script script_;
   std::vector<Pending> pending_;
 };
@@ -93,32 +94,35 @@ class MemoryStore final : public RunStore {
   explicit MemoryStore(int n) {
     for (int i = 0; i < n; ++i) tokens_.push_back("t" + std::to_string(i));
   }
-  Result<std::vector<store::ClaimedSession>> claim(int max_rows) override {
+  Result<std::vector<domain::ClaimedSession>> claim(int max_rows) override {
     std::lock_guard lock(mu);
-    std::vector<store::ClaimedSession> out;
+    std::vector<domain::ClaimedSession> out;
     while (next_ < tokens_.size() && static_cast<int>(out.size()) < max_rows) {
       out.push_back({tokens_[next_++], 0});
     }
     return out;
   }
-  Result<store::ApplyCounts> apply(const std::vector<store::CheckResult>& results) override {
+  Result<domain::ApplyCounts> apply(const std::vector<domain::CheckResult>& results) override {
     std::lock_guard lock(mu);
     if (fail_applies > 0) {
       --fail_applies;
       return Error::unavailable("connection lost");
     }
     if (fail_forever) return Error::unavailable("connection refused");
-    store::ApplyCounts c;
+    domain::ApplyCounts c;
     for (const auto& r : results) {
       applied[r.token] = r;
-      if (r.kind != store::CheckKind::kState) ++c.unchecked;
-      else if (r.gateway_state == gateway::SessionState::kCompleted) ++c.completed;
-      else if (r.gateway_state == gateway::SessionState::kNew) ++c.still_new;
+      if (r.kind != domain::CheckKind::kState)
+        ++c.unchecked;
+      else if (r.gateway_state == domain::SessionState::kCompleted)
+        ++c.completed;
+      else if (r.gateway_state == domain::SessionState::kNew)
+        ++c.still_new;
     }
     ++apply_calls;
     return c;
   }
-  Status heartbeat(const RunCounts&) override {
+  Status heartbeat(const domain::RunCounts&) override {
     std::lock_guard lock(mu);
     ++heartbeats;
     if (fail_heartbeats > 0) {
@@ -139,7 +143,7 @@ class MemoryStore final : public RunStore {
   }
 
   std::mutex mu;
-  std::map<std::string, store::CheckResult> applied;
+  std::map<std::string, domain::CheckResult> applied;
   int fail_applies = 0;
   int fail_heartbeats = 0;
   int heartbeats = 0;
@@ -154,7 +158,7 @@ class MemoryStore final : public RunStore {
 };
 
 struct Harness {
-  Harness(int sessions, RunOptions o, FakeTransport::Script script, pacing::Duration latency = 10ms)
+  Harness(int sessions, RunOptions o, FakeTransport::Script script, domain::Duration latency = 10ms)
       : options(std::move(o)),
         store(sessions),
         transport(clock, static_cast<size_t>(options.concurrency), latency, std::move(script)),
@@ -184,7 +188,7 @@ struct Harness {
     return run(stop);
   }
 
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   RunOptions options;
   MemoryStore store;
   FakeTransport transport;
@@ -213,8 +217,8 @@ TEST(Pipeline, ChecksEverySessionOnceAndStoresTheAnswers) {
   EXPECT_EQ(h.store.applied.size(), 100u);
   EXPECT_EQ(h.transport.requests_per_token.size(), 100u);
   for (auto& [token, n] : h.transport.requests_per_token) EXPECT_EQ(n, 1) << token;
-  EXPECT_EQ(h.store.applied["t7"].gateway_state, gateway::SessionState::kCompleted);
-  EXPECT_EQ(h.store.applied["t10"].gateway_state, gateway::SessionState::kNew);
+  EXPECT_EQ(h.store.applied["t7"].gateway_state, domain::SessionState::kCompleted);
+  EXPECT_EQ(h.store.applied["t10"].gateway_state, domain::SessionState::kNew);
   EXPECT_EQ(h.worker.totals().completed, 90);
   EXPECT_EQ(h.worker.totals().still_new, 10);
   EXPECT_EQ(h.stats.requests, 100);
@@ -263,9 +267,9 @@ TEST(Pipeline, RetriesTransientErrorsThenRecordsTheAnswer) {
   EXPECT_EQ(h.stats.retries, 60);
   ASSERT_EQ(h.store.applied.size(), 30u);
   for (auto& [t, r] : h.store.applied) {
-    EXPECT_EQ(r.kind, store::CheckKind::kState);
+    EXPECT_EQ(r.kind, domain::CheckKind::kState);
     EXPECT_EQ(r.attempts, 3);
-    EXPECT_EQ(r.gateway_state, gateway::SessionState::kFailed);
+    EXPECT_EQ(r.gateway_state, domain::SessionState::kFailed);
   }
 }
 
@@ -275,7 +279,7 @@ TEST(Pipeline, GivesUpAfterMaxAttemptsAndRecordsTheError) {
   EXPECT_EQ(h.stats.requests, 5 * 4);
   EXPECT_EQ(h.stats.unchecked, 5);
   for (auto& [t, r] : h.store.applied) {
-    EXPECT_EQ(r.kind, store::CheckKind::kFailed);
+    EXPECT_EQ(r.kind, domain::CheckKind::kFailed);
     EXPECT_EQ(r.attempts, 4);
     EXPECT_EQ(r.http_status, 500);
     EXPECT_NE(r.error.find("500"), std::string::npos) << r.error;
@@ -289,8 +293,8 @@ TEST(Pipeline, NotFoundAndUnknownStatesAreFinalAtOnce) {
   });
   EXPECT_EQ(h.run(), PipelineEnd::kCompleted);
   EXPECT_EQ(h.stats.requests, 10);
-  EXPECT_EQ(h.store.applied["t3"].kind, store::CheckKind::kNotFound);
-  EXPECT_EQ(h.store.applied["t4"].kind, store::CheckKind::kFailed);
+  EXPECT_EQ(h.store.applied["t3"].kind, domain::CheckKind::kNotFound);
+  EXPECT_EQ(h.store.applied["t4"].kind, domain::CheckKind::kFailed);
   EXPECT_NE(h.store.applied["t4"].error.find("PENDING"), std::string::npos);
 }
 
@@ -300,7 +304,7 @@ TEST(Pipeline, MalformedAnswersAreRetried) {
   });
   EXPECT_EQ(h.run(), PipelineEnd::kCompleted);
   EXPECT_EQ(h.stats.requests, 8);
-  for (auto& [t, r] : h.store.applied) EXPECT_EQ(r.gateway_state, gateway::SessionState::kCompleted);
+  for (auto& [t, r] : h.store.applied) EXPECT_EQ(r.gateway_state, domain::SessionState::kCompleted);
 }
 
 TEST(Pipeline, TooManyRequestsSlowsTheWholePipeline) {
@@ -361,11 +365,11 @@ class FixedRandom final : public pacing::Random {
   double v_;
 };
 
-store::CheckResult completed(const std::string& token) {
-  store::CheckResult r;
+domain::CheckResult completed(const std::string& token) {
+  domain::CheckResult r;
   r.token = token;
-  r.kind = store::CheckKind::kState;
-  r.gateway_state = gateway::SessionState::kCompleted;
+  r.kind = domain::CheckKind::kState;
+  r.gateway_state = domain::SessionState::kCompleted;
   return r;
 }
 
@@ -377,7 +381,7 @@ StoreWorker::Options quiet_worker() {
 }
 
 TEST(StoreWorker, ReconnectWaitsAreTheSharedBackoffInSimulatedTime) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   FixedRandom random(0.5);
   MemoryStore store(0);
   store.fail_applies = 3;
@@ -393,7 +397,7 @@ TEST(StoreWorker, ReconnectWaitsAreTheSharedBackoffInSimulatedTime) {
 }
 
 TEST(StoreWorker, GivesUpAfterTheLastReconnectInSimulatedTime) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   FixedRandom random(0);
   MemoryStore store(0);
   store.fail_forever = true;
@@ -411,7 +415,7 @@ TEST(StoreWorker, GivesUpAfterTheLastReconnectInSimulatedTime) {
 }
 
 TEST(StoreWorker, AFailedHeartbeatReconnectsWithTheSameBackoff) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   FixedRandom random(0.5);
   MemoryStore store(0);
   store.fail_heartbeats = 2;

@@ -53,7 +53,7 @@ TEST(ProgressMode, Parses) {
 }
 
 TEST(ProgressDisplay, OnATerminalRedrawsAtMostEvery200ms) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   Captured out;
   ProgressDisplay p(ProgressMode::kAuto, /*stderr_is_tty=*/true, clock, out.terminal_sink(),
                     out.log_sink());
@@ -89,7 +89,7 @@ TEST(ProgressDisplay, OnATerminalRedrawsAtMostEvery200ms) {
 }
 
 TEST(ProgressDisplay, ElsewhereLogsEveryFiveSeconds) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   Captured out;
   ProgressDisplay p(ProgressMode::kAuto, /*stderr_is_tty=*/false, clock, out.terminal_sink(),
                     out.log_sink());
@@ -107,7 +107,7 @@ TEST(ProgressDisplay, ElsewhereLogsEveryFiveSeconds) {
 }
 
 TEST(ProgressDisplay, ModesOverrideTheTerminalCheck) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   Captured a, n;
   ProgressDisplay always(ProgressMode::kAlways, false, clock, a.terminal_sink(), a.log_sink());
   ProgressDisplay never(ProgressMode::kNever, true, clock, n.terminal_sink(), n.log_sink());
@@ -125,7 +125,7 @@ TEST(ProgressDisplay, ModesOverrideTheTerminalCheck) {
 }
 
 TEST(ProgressDisplay, FinishBeforeAnyUpdateDrawsNothing) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   Captured out;
   ProgressDisplay p(ProgressMode::kAlways, true, clock, out.terminal_sink(), out.log_sink());
   p.finish();
@@ -133,7 +133,7 @@ TEST(ProgressDisplay, FinishBeforeAnyUpdateDrawsNothing) {
 }
 
 TEST(ProgressDisplay, CustomIntervals) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   Captured out;
   ProgressOptions o;
   o.log_interval = seconds(1);

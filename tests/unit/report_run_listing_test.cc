@@ -56,7 +56,7 @@ TEST(RunListing, JsonForProgramsCarriesEveryCount) {
   EXPECT_EQ(a["rate_limit"], 20.0);
   EXPECT_EQ(a["counts"]["expired"], 12);
   EXPECT_EQ(a["counts"]["anomaly"], 1);
-  EXPECT_EQ(a["counts"].size(), reconcile::kRunCountFields.size());
+  EXPECT_EQ(a["counts"].size(), domain::kRunCountFields.size());
   const auto& b = j["runs"][1];
   EXPECT_TRUE(b["finished_at"].is_null());
   EXPECT_TRUE(b["duration_seconds"].is_null());

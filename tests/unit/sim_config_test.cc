@@ -214,7 +214,7 @@ TEST(SimConfig, UnreadableSecretFileIsAnErrorWithoutContent) {
 }
 
 TEST(SimConfig, Durations) {
-  EXPECT_EQ(*parse_duration("0"), pacing::Duration{0});
+  EXPECT_EQ(*parse_duration("0"), domain::Duration{0});
   EXPECT_EQ(*parse_duration("250ms"), milliseconds(250));
   EXPECT_EQ(*parse_duration("30s"), seconds(30));
   EXPECT_EQ(*parse_duration("1.5s"), milliseconds(1500));

@@ -9,7 +9,7 @@
 namespace dr::sim {
 namespace {
 
-using gateway::SessionState;
+using domain::SessionState;
 
 std::array<int, 4> count_states(uint64_t seed, const OutcomeMix& mix, int n) {
   std::array<int, 4> counts{};

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "pacing/clock.h"
+#include "domain/clock.h"
 #include "sim/rate.h"
 
 namespace dr::sim {
@@ -9,7 +9,7 @@ namespace {
 using std::chrono::milliseconds;
 
 TEST(SimRateWindow, CountsRequestsInTheLastSecond) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   RequestRateWindow w(clock.now());
   for (int i = 0; i < 5; ++i) w.record(clock.now());
   EXPECT_EQ(w.max_per_second(), 5);
@@ -26,7 +26,7 @@ TEST(SimRateWindow, CountsRequestsInTheLastSecond) {
 }
 
 TEST(SimRateWindow, SlidesRatherThanResettingOnWholeSeconds) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   RequestRateWindow w(clock.now());
   // 6 requests at 0.9 s and 6 at 1.2 s: a fixed 1-second bucket would say 6, the window 12.
   clock.advance(milliseconds(900));
@@ -37,7 +37,7 @@ TEST(SimRateWindow, SlidesRatherThanResettingOnWholeSeconds) {
 }
 
 TEST(SimRateWindow, LongGapEmptiesTheWindow) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   RequestRateWindow w(clock.now());
   for (int i = 0; i < 10; ++i) w.record(clock.now());
   clock.advance(std::chrono::seconds(30));
@@ -51,7 +51,7 @@ TEST(SimRateWindow, LongGapEmptiesTheWindow) {
 }
 
 TEST(SimRateWindow, SteadyRateReadsAsThatRate) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   RequestRateWindow w(clock.now());
   // 50 requests/s for 5 s, one every 20 ms.
   for (int i = 0; i < 250; ++i) {
@@ -62,7 +62,7 @@ TEST(SimRateWindow, SteadyRateReadsAsThatRate) {
 }
 
 TEST(SimRateLimiter, BurstThenExactRefill) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   RateLimiter limiter(10, clock.now());
   for (int i = 0; i < 10; ++i) EXPECT_TRUE(limiter.try_acquire(clock.now())) << i;
   EXPECT_FALSE(limiter.try_acquire(clock.now()));
@@ -74,7 +74,7 @@ TEST(SimRateLimiter, BurstThenExactRefill) {
 }
 
 TEST(SimRateLimiter, NeverHoldsMoreThanOneSecondOfTokens) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   RateLimiter limiter(3, clock.now());
   clock.advance(std::chrono::hours(1));
   int granted = 0;
@@ -83,7 +83,7 @@ TEST(SimRateLimiter, NeverHoldsMoreThanOneSecondOfTokens) {
 }
 
 TEST(SimRateLimiter, RefusedRequestsTakeNothing) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   RateLimiter limiter(2, clock.now());
   EXPECT_TRUE(limiter.try_acquire(clock.now()));
   EXPECT_TRUE(limiter.try_acquire(clock.now()));
@@ -123,7 +123,7 @@ TEST(SimRateSchedule, RefusesWhatItCannotRead) {
 }
 
 TEST(SimRateLimiter, FollowsTheScheduleBothWays) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   auto sched = parse_rate_schedule("10,2@1s,5@2s");
   ASSERT_TRUE(sched);
   RateLimiter limiter(*sched, clock.now());
@@ -149,7 +149,7 @@ TEST(SimRateLimiter, FollowsTheScheduleBothWays) {
 }
 
 TEST(SimKeyedRateLimiter, EachKeyHasItsOwnBudget) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   KeyedRateLimiter limiter(*parse_rate_schedule("3"), clock.now());
   int a = 0, b = 0;
   while (limiter.try_acquire("key-a", clock.now())) ++a;
@@ -160,7 +160,7 @@ TEST(SimKeyedRateLimiter, EachKeyHasItsOwnBudget) {
 }
 
 TEST(SimKeyedRateLimiter, MadeUpKeysBeyondTheCapShareOneBudget) {
-  pacing::FakeClock clock;
+  domain::FakeClock clock;
   KeyedRateLimiter limiter(*parse_rate_schedule("1"), clock.now());
   for (size_t i = 0; i < KeyedRateLimiter::kMaxKeys; ++i) {
     EXPECT_TRUE(limiter.try_acquire("k" + std::to_string(i), clock.now()));

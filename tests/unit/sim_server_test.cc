@@ -19,17 +19,17 @@
 namespace dr::sim {
 namespace {
 
-using gateway::SessionState;
+using domain::SessionState;
 using std::chrono::milliseconds;
 
 // A clock the test moves by hand and the server's loop thread reads.
-class ManualClock final : public pacing::Clock {
+class ManualClock final : public domain::Clock {
  public:
-  pacing::MonotonicTime now() const override {
-    return pacing::MonotonicTime{} + std::chrono::hours(1) + pacing::Duration(ns_.load());
+  domain::MonotonicTime now() const override {
+    return domain::MonotonicTime{} + std::chrono::hours(1) + domain::Duration(ns_.load());
   }
-  pacing::WallTime wall_now() const override { return pacing::WallTime{}; }
-  void advance(pacing::Duration d) { ns_ += d.count(); }
+  domain::WallTime wall_now() const override { return domain::WallTime{}; }
+  void advance(domain::Duration d) { ns_ += d.count(); }
 
  private:
   std::atomic<int64_t> ns_{0};
@@ -164,7 +164,7 @@ TEST_F(SimServerTest, NewForCountsFromCreationForPostedSessions) {
 TEST_F(SimServerTest, RateLimitIsATokenBucketWithBurstEqualToTheRate) {
   SimConfig c;
   c.preload = 10;
-  c.rate_limit = RateSchedule{{{pacing::Duration::zero(), 3}}};
+  c.rate_limit = RateSchedule{{{domain::Duration::zero(), 3}}};
   start(c);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(get("sim-1-1").status, 200) << i;
   Reply limited = get("sim-1-1");

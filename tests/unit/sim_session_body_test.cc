@@ -57,9 +57,9 @@ TEST(SimSessionBody, CountsCharactersAsJavaScriptDoes) {
 }
 
 TEST(SimCheckoutPage, ActionsAndEscaping) {
-  EXPECT_EQ(parse_checkout_action("action=complete"), gateway::SessionState::kCompleted);
-  EXPECT_EQ(parse_checkout_action("action=expire"), gateway::SessionState::kExpired);
-  EXPECT_EQ(parse_checkout_action("action=fail"), gateway::SessionState::kFailed);
+  EXPECT_EQ(parse_checkout_action("action=complete"), domain::SessionState::kCompleted);
+  EXPECT_EQ(parse_checkout_action("action=expire"), domain::SessionState::kExpired);
+  EXPECT_EQ(parse_checkout_action("action=fail"), domain::SessionState::kFailed);
   EXPECT_FALSE(parse_checkout_action("action=new").has_value());
   EXPECT_FALSE(parse_checkout_action("").has_value());
 
@@ -67,7 +67,7 @@ TEST(SimCheckoutPage, ActionsAndEscaping) {
   body.user_name = "<b>\"Zoë\"</b> & co";
   CheckoutView v;
   v.token = "t<1>";
-  v.state = gateway::SessionState::kNew;
+  v.state = domain::SessionState::kNew;
   v.body = &body;
   const std::string html = render_checkout_page(v);
   EXPECT_NE(html.find("&lt;b&gt;&quot;Zoë&quot;&lt;/b&gt; &amp; co"), std::string::npos);
@@ -77,7 +77,7 @@ TEST(SimCheckoutPage, ActionsAndEscaping) {
   EXPECT_EQ(html.find("<script"), std::string::npos);
   EXPECT_EQ(html.find("http"), std::string::npos);  // nothing loaded from elsewhere
 
-  v.state = gateway::SessionState::kCompleted;
+  v.state = domain::SessionState::kCompleted;
   EXPECT_EQ(render_checkout_page(v).find("<form"), std::string::npos);
   v.state.reset();
   EXPECT_NE(render_checkout_page(v).find("No session"), std::string::npos);

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "store/migrator.h"
-#include "store/session_store.h"
+#include "store/pg_session_store.h"
 #include "support/store_schema.h"
 #include "support/test_database.h"
 
@@ -19,7 +19,7 @@ namespace dr::store {
 namespace {
 
 using namespace std::chrono_literals;
-using gateway::SessionState;
+using domain::SessionState;
 using test::exec_sql;
 using test::query_rows;
 using test::query_value;
@@ -34,14 +34,14 @@ class ApplyTest : public test::SuiteDatabaseTest<StoreSchema> {
   void SetUp() override {
     test::SuiteDatabaseTest<StoreSchema>::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    auto s = SessionStore::connect(url());
+    auto s = connect_session_store(url());
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(*s);
   }
 
   // A NEW session through the store, as `create-session` stores it, created `age` ago.
   void add(const std::string& token, std::chrono::hours age = 1h) {
-    NewSessionRow row;
+    domain::NewSessionRow row;
     row.session_token = token;
     row.user_id = "user-" + token;
     row.user_name = "Ann";
@@ -60,29 +60,29 @@ class ApplyTest : public test::SuiteDatabaseTest<StoreSchema> {
   }
 
   size_t claim_all(int64_t run, const std::string& worker = "w") {
-    ClaimFilter all;
+    domain::ClaimFilter all;
     all.ignore_schedule = true;
     auto r = store_->claim(run, worker, all, 1000, 10min);
     EXPECT_TRUE(r.ok()) << r.error().message;
     return r.ok() ? r->size() : 0;
   }
 
-  static CheckResult answer(const std::string& token, SessionState state) {
-    CheckResult r;
+  static domain::CheckResult answer(const std::string& token, domain::SessionState state) {
+    domain::CheckResult r;
     r.token = token;
-    r.kind = CheckKind::kState;
+    r.kind = domain::CheckKind::kState;
     r.gateway_state = state;
     r.http_status = 200;
     r.attempts = 1;
     r.raw_answer = fmt::format(R"({{"sessionState":"{}","checkOutUrl":"https://x/{}"}})",
-                               gateway::to_string(state), token);
+                               domain::to_string(state), token);
     r.checked_at = std::chrono::system_clock::now();
     return r;
   }
 
-  static CheckResult failure(const std::string& token, CheckKind kind, int status, int attempts,
-                             std::string error) {
-    CheckResult r;
+  static domain::CheckResult failure(const std::string& token, domain::CheckKind kind, int status,
+                                     int attempts, std::string error) {
+    domain::CheckResult r;
     r.token = token;
     r.kind = kind;
     r.http_status = status;
@@ -92,11 +92,11 @@ class ApplyTest : public test::SuiteDatabaseTest<StoreSchema> {
     return r;
   }
 
-  ApplyCounts apply(int64_t run, const std::vector<CheckResult>& results, bool dry_run = false,
-                    const std::string& worker = "w") {
+  domain::ApplyCounts apply(int64_t run, const std::vector<domain::CheckResult>& results,
+                            bool dry_run = false, const std::string& worker = "w") {
     auto r = store_->apply(run, worker, results, dry_run, kStaleAfter);
     EXPECT_TRUE(r.ok()) << r.error().message;
-    return r.ok() ? *r : ApplyCounts{};
+    return r.ok() ? *r : domain::ApplyCounts{};
   }
 
   std::string value(const std::string& sql) { return query_value(url(), sql).value_or("NULL"); }
@@ -128,7 +128,7 @@ class ApplyTest : public test::SuiteDatabaseTest<StoreSchema> {
     return out;
   }
 
-  std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<domain::SessionStore> store_;
 };
 
 using Strings = std::vector<std::string>;
@@ -145,7 +145,7 @@ TEST_F(ApplyTest, CompletedAnswerResolvesTheSessionRecordsItOnceAndNotifies) {
   const int64_t run = begin();
   ASSERT_EQ(claim_all(run), 1u);
   const std::string updated_before = value("SELECT updated_at::text FROM deposit_sessions");
-  ApplyCounts c = apply(run, {answer("tok", SessionState::kCompleted)});
+  domain::ApplyCounts c = apply(run, {answer("tok", domain::SessionState::kCompleted)});
   EXPECT_EQ(c.completed, 1);
   EXPECT_EQ(c.total(), 1);
 
@@ -184,8 +184,9 @@ TEST_F(ApplyTest, TerminalAnswersBecomeTheirFindings) {
   add("n");
   const int64_t run = begin();
   ASSERT_EQ(claim_all(run), 3u);
-  ApplyCounts c = apply(run, {answer("e", SessionState::kExpired),
-                              answer("f", SessionState::kFailed), answer("n", SessionState::kNew)});
+  domain::ApplyCounts c = apply(
+      run, {answer("e", domain::SessionState::kExpired), answer("f", domain::SessionState::kFailed),
+            answer("n", domain::SessionState::kNew)});
   EXPECT_EQ(c.expired, 1);
   EXPECT_EQ(c.failed, 1);
   EXPECT_EQ(c.still_new, 1);
@@ -206,7 +207,7 @@ TEST_F(ApplyTest, StillNewIsRecheckedOnAGrowingSchedule) {
     exec_sql(url(), "UPDATE session_checks SET next_check_at = now() - interval '1 second'");
     const int64_t run = begin();
     ASSERT_EQ(store_->claim(run, "w", {}, 10, 1min)->size(), 1u);
-    EXPECT_EQ(apply(run, {answer("slow", SessionState::kNew)}).still_new, 1);
+    EXPECT_EQ(apply(run, {answer("slow", domain::SessionState::kNew)}).still_new, 1);
     EXPECT_EQ(value("SELECT (next_check_at - last_checked_at)::text || ',' || checks "
                     "FROM test_sessions"),
               expected[i] + "," + std::to_string(i + 1));
@@ -219,8 +220,8 @@ TEST_F(ApplyTest, StaleSessionIsReportedOnce) {
   add("young", 1h);
   const int64_t first = begin();
   ASSERT_EQ(claim_all(first), 2u);
-  ApplyCounts c =
-      apply(first, {answer("old", SessionState::kNew), answer("young", SessionState::kNew)});
+  domain::ApplyCounts c = apply(first, {answer("old", domain::SessionState::kNew),
+                                        answer("young", domain::SessionState::kNew)});
   EXPECT_EQ(c.still_new, 2);
   EXPECT_EQ(c.stale, 1);
   EXPECT_EQ(findings(first), (Strings{"stale:old:NEW:NEW"}));
@@ -229,7 +230,8 @@ TEST_F(ApplyTest, StaleSessionIsReportedOnce) {
 
   const int64_t second = begin();
   ASSERT_EQ(claim_all(second), 2u);
-  c = apply(second, {answer("old", SessionState::kNew), answer("young", SessionState::kNew)});
+  c = apply(second, {answer("old", domain::SessionState::kNew),
+                     answer("young", domain::SessionState::kNew)});
   EXPECT_EQ(c.stale, 0);
   EXPECT_TRUE(findings(second).empty());
 }
@@ -239,8 +241,9 @@ TEST_F(ApplyTest, UncheckedSessionsKeepTheErrorAndAreRescheduled) {
   add("flaky");
   const int64_t run = begin();
   ASSERT_EQ(claim_all(run), 2u);
-  ApplyCounts c = apply(run, {failure("gone", CheckKind::kNotFound, 404, 1, "HTTP 404"),
-                              failure("flaky", CheckKind::kFailed, 0, 4, "timed out after 6 s")});
+  domain::ApplyCounts c =
+      apply(run, {failure("gone", domain::CheckKind::kNotFound, 404, 1, "HTTP 404"),
+                  failure("flaky", domain::CheckKind::kFailed, 0, 4, "timed out after 6 s")});
   EXPECT_EQ(c.unchecked, 2);
   EXPECT_EQ(value("SELECT string_agg(session_token || ':' || state || ':' || checks || ':' || "
                   "coalesce(last_http_status::text, '-') || ':' || attempts || ':' || last_error "
@@ -264,9 +267,9 @@ TEST_F(ApplyTest, NotificationThatCameFirstIsNeverOverwritten) {
            "UPDATE deposit_sessions SET state = 'COMPLETED' "
            "WHERE session_token IN ('agree', 'disagree', 'older') AND state = 'NEW'");
   // "older": the gateway's NEW predates the notification; not a disagreement.
-  ApplyCounts c =
-      apply(run, {answer("agree", SessionState::kCompleted),
-                  answer("disagree", SessionState::kExpired), answer("older", SessionState::kNew)});
+  domain::ApplyCounts c = apply(run, {answer("agree", domain::SessionState::kCompleted),
+                                      answer("disagree", domain::SessionState::kExpired),
+                                      answer("older", domain::SessionState::kNew)});
   EXPECT_EQ(c.conflicts, 2);
   EXPECT_EQ(c.anomalies, 1);
   EXPECT_EQ(c.resolved(), 0);
@@ -291,10 +294,10 @@ TEST_F(ApplyTest, NotificationCommittingDuringApplyWins) {
       "UPDATE deposit_sessions SET state = 'FAILED' "
       "WHERE session_token = 'race' AND state = 'NEW'");
 
-  std::optional<Result<ApplyCounts>> result;
+  std::optional<Result<domain::ApplyCounts>> result;
   std::thread applier([&] {
-    result.emplace(
-        store_->apply(run, "w", {answer("race", SessionState::kCompleted)}, false, kStaleAfter));
+    result.emplace(store_->apply(run, "w", {answer("race", domain::SessionState::kCompleted)},
+                                 false, kStaleAfter));
   });
   // Bounded wait until apply is blocked on the handler's row lock.
   bool blocked = false;
@@ -321,8 +324,8 @@ TEST_F(ApplyTest, RowLeasedByAnotherWorkerIsLeftAlone) {
   add("a");
   const int64_t run = begin();
   ASSERT_EQ(claim_all(run, "other"), 1u);
-  ApplyCounts c = apply(
-      run, {answer("a", SessionState::kCompleted), answer("unknown", SessionState::kCompleted)});
+  domain::ApplyCounts c = apply(run, {answer("a", domain::SessionState::kCompleted),
+                                      answer("unknown", domain::SessionState::kCompleted)});
   EXPECT_EQ(c.lease_lost, 2);
   EXPECT_EQ(c.total(), 2);
   EXPECT_EQ(value("SELECT state || '/' || lease_owner FROM test_sessions"), "NEW/other");
@@ -335,12 +338,13 @@ TEST_F(ApplyTest, RepeatedBatchChangesNothingTheSecondTime) {
   add("b");
   const int64_t run = begin();
   ASSERT_EQ(claim_all(run), 2u);
-  const std::vector<CheckResult> batch = {answer("a", SessionState::kExpired),
-                                          failure("b", CheckKind::kFailed, 503, 3, "HTTP 503")};
-  ApplyCounts first = apply(run, batch);
+  const std::vector<domain::CheckResult> batch = {
+      answer("a", domain::SessionState::kExpired),
+      failure("b", domain::CheckKind::kFailed, 503, 3, "HTTP 503")};
+  domain::ApplyCounts first = apply(run, batch);
   EXPECT_EQ(first.expired, 1);
   EXPECT_EQ(first.unchecked, 1);
-  ApplyCounts second = apply(run, batch);
+  domain::ApplyCounts second = apply(run, batch);
   EXPECT_EQ(second.lease_lost, 2);
   EXPECT_EQ(second.total(), 2);
   EXPECT_EQ(value("SELECT count(*) FROM session_state_changes"), "3");  // 2 creations, 1 change
@@ -361,10 +365,11 @@ TEST_F(ApplyTest, DryRunWritesNoSessionRowsButFindings) {
 
   const int64_t run = begin(/*dry_run=*/true);
   ASSERT_EQ(claim_all(run), 2u);  // c and n: x is not NEW
-  ApplyCounts c = apply(run,
-                        {answer("c", SessionState::kCompleted), answer("n", SessionState::kNew),
-                         answer("x", SessionState::kCompleted)},
-                        /*dry_run=*/true);
+  domain::ApplyCounts c =
+      apply(run,
+            {answer("c", domain::SessionState::kCompleted), answer("n", domain::SessionState::kNew),
+             answer("x", domain::SessionState::kCompleted)},
+            /*dry_run=*/true);
   EXPECT_EQ(c.completed, 1);
   EXPECT_EQ(c.still_new, 1);
   EXPECT_EQ(c.stale, 1);
@@ -413,7 +418,8 @@ TEST_F(ApplyTest, OneAuditRowPerStateChangeWithItsSource) {
       "WHERE session_token = 'b' AND state = 'NEW'";
   exec_sql(url(), handler);
   exec_sql(url(), handler);
-  apply(run, {answer("a", SessionState::kCompleted), answer("b", SessionState::kExpired)});
+  apply(run, {answer("a", domain::SessionState::kCompleted),
+              answer("b", domain::SessionState::kExpired)});
   EXPECT_EQ(changes("a"),
             (Strings{"->NEW:creation:-", fmt::format("NEW>COMPLETED:reconciliation:{}", run)}));
   EXPECT_EQ(changes("b"), (Strings{"->NEW:creation:-", "NEW>EXPIRED:notification:-"}));
@@ -426,17 +432,17 @@ TEST_F(ApplyTest, UnusualAnswersAreStoredSafely) {
   add("odd");
   const int64_t run = begin();
   ASSERT_EQ(claim_all(run), 1u);
-  CheckResult r = failure("odd", CheckKind::kFailed, 502, 2,
-                          std::string("bad \"gateway\" \\ answer\0with nul", 31));
+  domain::CheckResult r = failure("odd", domain::CheckKind::kFailed, 502, 2,
+                                  std::string("bad \"gateway\" \\ answer\0with nul", 31));
   r.raw_answer = std::string("<html>\xff\xfe not utf-8 ") + std::string(20000, 'x');
-  ApplyCounts c = apply(run, {r});
+  domain::ApplyCounts c = apply(run, {r});
   EXPECT_EQ(c.unchecked, 1);
   EXPECT_EQ(value("SELECT last_error FROM test_sessions"), "bad \"gateway\" \\ answerwith nul");
   // A state answer whose raw body is odd is still applied; the body is kept, bounded.
   exec_sql(url(), "UPDATE session_checks SET next_check_at = now() - interval '1 second'");
   const int64_t second = begin();
   ASSERT_EQ(claim_all(second), 1u);
-  CheckResult done = answer("odd", SessionState::kCompleted);
+  domain::CheckResult done = answer("odd", domain::SessionState::kCompleted);
   done.raw_answer = r.raw_answer;
   EXPECT_EQ(apply(second, {done}).completed, 1);
   const std::string stored = value(

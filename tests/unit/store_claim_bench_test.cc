@@ -12,7 +12,7 @@
 #include <string>
 
 #include "store/migrator.h"
-#include "store/session_store.h"
+#include "store/pg_session_store.h"
 
 namespace dr::store {
 namespace {
@@ -30,30 +30,30 @@ int env_int(const char* name, int fallback) {
 }
 
 // Answers for a claimed batch: 30 % completed, 10 % expired, 5 % unchecked, the rest still NEW.
-std::vector<CheckResult> answers_for(const std::vector<ClaimedSession>& batch) {
-  std::vector<CheckResult> out;
+std::vector<domain::CheckResult> answers_for(const std::vector<domain::ClaimedSession>& batch) {
+  std::vector<domain::CheckResult> out;
   out.reserve(batch.size());
   const auto now = std::chrono::system_clock::now();
   for (size_t i = 0; i < batch.size(); ++i) {
-    CheckResult r;
+    domain::CheckResult r;
     r.token = batch[i].token;
     r.checked_at = now;
     r.attempts = 1;
     const size_t k = i % 20;
     if (k == 19) {
-      r.kind = CheckKind::kFailed;
+      r.kind = domain::CheckKind::kFailed;
       r.attempts = 4;
       r.error = "timed out";
       out.push_back(std::move(r));
       continue;
     }
-    r.kind = CheckKind::kState;
+    r.kind = domain::CheckKind::kState;
     r.http_status = 200;
-    r.gateway_state = k < 6   ? gateway::SessionState::kCompleted
-                      : k < 8 ? gateway::SessionState::kExpired
-                              : gateway::SessionState::kNew;
+    r.gateway_state = k < 6   ? domain::SessionState::kCompleted
+                      : k < 8 ? domain::SessionState::kExpired
+                              : domain::SessionState::kNew;
     r.raw_answer = fmt::format(R"({{"sessionState":"{}","checkOutUrl":"https://pay/{}"}})",
-                               gateway::to_string(*r.gateway_state), r.token);
+                               domain::to_string(*r.gateway_state), r.token);
     out.push_back(std::move(r));
   }
   return out;
@@ -71,9 +71,9 @@ TEST(ClaimBench, ClaimAndApplyAtScale) {
   const int batches = env_int("DR_BENCH_BATCHES", 5);
 
   auto t0 = Clock::now();
-  auto connected = SessionStore::connect(url);
+  auto connected = connect_session_store(url);
   ASSERT_TRUE(connected.ok()) << connected.error().message;
-  SessionStore& store = **connected;
+  domain::SessionStore& store = **connected;
   ASSERT_TRUE(store.check_schema().ok());
   std::printf("connect + schema check: %.1f ms\n", ms_since(t0));
 
@@ -86,7 +86,7 @@ TEST(ClaimBench, ClaimAndApplyAtScale) {
   std::printf("count_selected (scheduled): %lld sessions due, %.1f ms\n",
               static_cast<long long>(*selected), ms_since(t0));
 
-  ApplyCounts total;
+  domain::ApplyCounts total;
   for (int b = 0; b < batches; ++b) {
     t0 = Clock::now();
     auto claimed = store.claim(*run, "bench", {}, batch_size, 5min);
@@ -106,7 +106,7 @@ TEST(ClaimBench, ClaimAndApplyAtScale) {
   std::printf("applied: %s\n", total.to_json().dump().c_str());
 
   // --all (created_at order) from a date on, and a dry run of the same.
-  ClaimFilter window;
+  domain::ClaimFilter window;
   window.ignore_schedule = true;
   window.created_after = "2020-01-01";
   auto all_run = store.begin_run({"bench-all", false, {}});
@@ -134,9 +134,9 @@ TEST(ClaimBench, ClaimAndApplyAtScale) {
   t0 = Clock::now();
   ASSERT_TRUE(store.heartbeat(*run, {}, "bench", 5min).ok());
   std::printf("heartbeat: %.1f ms\n", ms_since(t0));
-  ASSERT_TRUE(store.finish_run(*run, RunStatus::kSucceeded, {}).ok());
-  ASSERT_TRUE(store.finish_run(*all_run, RunStatus::kSucceeded, {}).ok());
-  ASSERT_TRUE(store.finish_run(*dry, RunStatus::kSucceeded, {}).ok());
+  ASSERT_TRUE(store.finish_run(*run, domain::RunStatus::kSucceeded, {}).ok());
+  ASSERT_TRUE(store.finish_run(*all_run, domain::RunStatus::kSucceeded, {}).ok());
+  ASSERT_TRUE(store.finish_run(*dry, domain::RunStatus::kSucceeded, {}).ok());
 }
 
 }  // namespace

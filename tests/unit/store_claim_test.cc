@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "store/migrator.h"
-#include "store/session_store.h"
+#include "store/pg_session_store.h"
 #include "support/store_schema.h"
 #include "support/test_database.h"
 
@@ -38,8 +38,8 @@ class ClaimTest : public test::SuiteDatabaseTest<StoreSchema> {
     store_ = connect();
   }
 
-  std::unique_ptr<SessionStore> connect() {
-    auto s = SessionStore::connect(url());
+  std::unique_ptr<domain::SessionStore> connect() {
+    auto s = connect_session_store(url());
     EXPECT_TRUE(s.ok()) << s.error().message;
     return s.ok() ? std::move(*s) : nullptr;
   }
@@ -66,13 +66,13 @@ class ClaimTest : public test::SuiteDatabaseTest<StoreSchema> {
                                "WHERE expires_at > now() AND worker_id = '" + worker + "'");
   }
 
-  int64_t begin(SessionStore& store, bool dry_run = false) {
+  int64_t begin(domain::SessionStore& store, bool dry_run = false) {
     auto id = store.begin_run({"w", dry_run, nlohmann::json::object()});
     EXPECT_TRUE(id.ok()) << id.error().message;
     return id.ok() ? *id : 0;
   }
 
-  static std::vector<std::string> tokens(const Result<std::vector<ClaimedSession>>& r) {
+  static std::vector<std::string> tokens(const Result<std::vector<domain::ClaimedSession>>& r) {
     EXPECT_TRUE(r.ok()) << r.error().message;
     std::vector<std::string> out;
     if (r.ok()) {
@@ -82,18 +82,18 @@ class ClaimTest : public test::SuiteDatabaseTest<StoreSchema> {
   }
 
   // Answers "still NEW" for `claimed`, as the pipeline would after asking the gateway.
-  void answer_new(SessionStore& store, int64_t run, const std::string& worker,
+  void answer_new(domain::SessionStore& store, int64_t run, const std::string& worker,
                   const std::vector<std::string>& claimed) {
-    std::vector<CheckResult> results;
+    std::vector<domain::CheckResult> results;
     for (const auto& t : claimed) {
-      results.push_back({t, CheckKind::kState, gateway::SessionState::kNew, 200, 1, "",
+      results.push_back({t, domain::CheckKind::kState, domain::SessionState::kNew, 200, 1, "",
                          R"({"sessionState":"NEW"})", std::chrono::system_clock::now()});
     }
     auto r = store.apply(run, worker, results, false, 24h);
     ASSERT_TRUE(r.ok()) << r.error().message;
   }
 
-  std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<domain::SessionStore> store_;
 };
 
 using Tokens = std::vector<std::string>;
@@ -108,7 +108,7 @@ TEST_F(ClaimTest, SelectsDueUnleasedNewSessionsOldEnough) {
   add({"f-lease-expired", "NEW", "now() - interval '1 hour'", "now() - interval '2 minutes'",
        "'other'", "now() - interval '1 second'"});
   const int64_t run = begin(*store_);
-  ClaimFilter filter;
+  domain::ClaimFilter filter;
   filter.min_age = 5min;
 
   auto claimed = store_->claim(run, "w", filter, 100, 10min);
@@ -131,7 +131,7 @@ TEST_F(ClaimTest, AllIgnoresTheScheduleAndGoesByCreation) {
   add({"y-due", "NEW", "now() - interval '2 hours'"});
   add({"z-young", "NEW", "now()"});
   const int64_t run = begin(*store_);
-  ClaimFilter filter;
+  domain::ClaimFilter filter;
   filter.ignore_schedule = true;
   filter.min_age = 1min;
   EXPECT_EQ(tokens(store_->claim(run, "w", filter, 100, 1min)), (Tokens{"x-not-due", "y-due"}));
@@ -143,7 +143,7 @@ TEST_F(ClaimTest, CreatedWindowIsInclusiveAfterExclusiveBeforeInUtc) {
   add({"day2-late", "NEW", "'2024-01-02 23:59:59.999999+00'"});
   add({"day3", "NEW", "'2024-01-03 00:00:00+00'"});
   const int64_t run = begin(*store_);
-  ClaimFilter filter;
+  domain::ClaimFilter filter;
   filter.created_after = "2024-01-02T00:00:00";  // no offset: UTC
   filter.created_before = "2024-01-03T00:00:00Z";
   EXPECT_EQ(*store_->count_selected(run, filter), 2);
@@ -152,7 +152,7 @@ TEST_F(ClaimTest, CreatedWindowIsInclusiveAfterExclusiveBeforeInUtc) {
 
 TEST_F(ClaimTest, UnreadableDateIsInvalidArgument) {
   const int64_t run = begin(*store_);
-  ClaimFilter filter;
+  domain::ClaimFilter filter;
   filter.created_after = "yesterday-ish";
   auto r = store_->claim(run, "w", filter, 10, 1min);
   ASSERT_FALSE(r.ok());
@@ -244,7 +244,7 @@ TEST_F(ClaimTest, CheckedSessionIsNotClaimedAgainInTheSameRun) {
              "UPDATE session_checks SET next_check_at = now() - interval '1 minute', "
              "last_checked_at = NULL");
     const int64_t run = begin(*store_);
-    ClaimFilter filter;
+    domain::ClaimFilter filter;
     filter.ignore_schedule = all;
     Tokens first = tokens(store_->claim(run, "w", filter, 1, 1min));
     ASSERT_EQ(first.size(), 1u);
@@ -258,7 +258,7 @@ TEST_F(ClaimTest, CheckedSessionIsNotClaimedAgainInTheSameRun) {
     // A fresh store (as after a reconnect) has no cursor and still finds nothing.
     auto fresh = connect();
     EXPECT_TRUE(tokens(fresh->claim(run, "w", filter, 10, 1min)).empty());
-    ASSERT_TRUE(store_->finish_run(run, RunStatus::kSucceeded, {}).ok());
+    ASSERT_TRUE(store_->finish_run(run, domain::RunStatus::kSucceeded, {}).ok());
   }
   const int64_t next = begin(*store_);
   exec_sql(url(), "UPDATE session_checks SET next_check_at = now() - interval '1 minute'");
@@ -286,7 +286,7 @@ TEST_F(ClaimTest, DryRunPagesThroughTiesInBothOrders) {
   for (bool all : {false, true}) {
     SCOPED_TRACE(all ? "--all" : "scheduled");
     const int64_t run = begin(*store_, /*dry_run=*/true);
-    ClaimFilter filter;
+    domain::ClaimFilter filter;
     filter.ignore_schedule = all;
     EXPECT_EQ(tokens(store_->claim(run, "w", filter, 2, 1min)), (Tokens{"t1", "t2"}));
     EXPECT_EQ(tokens(store_->claim(run, "w", filter, 2, 1min)), (Tokens{"t3", "t4"}));
@@ -301,7 +301,7 @@ TEST_F(ClaimTest, CountSelectedCountsWhatAClaimWouldSelect) {
   add({"c", "EXPIRED"});
   const int64_t run = begin(*store_);
   EXPECT_EQ(*store_->count_selected(run, {}), 1);
-  ClaimFilter all;
+  domain::ClaimFilter all;
   all.ignore_schedule = true;
   EXPECT_EQ(*store_->count_selected(run, all), 2);
 }

@@ -5,7 +5,7 @@
 #include "store/conninfo.h"
 #include "store/migrator.h"
 #include "store/pg_error.h"
-#include "store/session_store.h"
+#include "store/pg_session_store.h"
 
 namespace dr::store {
 namespace {
@@ -61,7 +61,7 @@ TEST(OneLineTest, JoinsLinesAndDropsTheSeverityPrefix) {
 // Nothing listens on port 1 of the loopback: the connection is refused at once.
 TEST(ConnectErrorTest, RefusedConnectionIsUnavailableAndHidesThePassword) {
   const std::string url = std::string("postgresql://alice:") + kSecret + "@127.0.0.1:1/shop";
-  auto store = SessionStore::connect(url);
+  auto store = connect_session_store(url);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.error().code, ErrorCode::kUnavailable);
   EXPECT_EQ(store.error().message.find(kSecret), std::string::npos) << store.error().message;
@@ -78,7 +78,7 @@ TEST(ConnectErrorTest, MalformedUrlIsInvalidAndHidesThePassword) {
        {std::string("postgresql://alice:") + kSecret + "@127.0.0.1:1/db?x=1",
         std::string("postgresql://alice:") + kSecret + "@127.0.0.1:notaport/db",
         std::string("host=127.0.0.1 password=") + kSecret + " bogus"}) {
-    auto store = SessionStore::connect(url);
+    auto store = connect_session_store(url);
     ASSERT_FALSE(store.ok()) << url;
     EXPECT_EQ(store.error().code, ErrorCode::kInvalidArgument) << store.error().message;
     EXPECT_EQ(store.error().message.find(kSecret), std::string::npos) << store.error().message;

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "store/migrator.h"
-#include "store/session_store.h"
+#include "store/pg_session_store.h"
 #include "store/table_mapping.h"
 #include "support/merchant_table.h"
 #include "support/test_database.h"
@@ -19,7 +19,7 @@ namespace dr::store {
 namespace {
 
 using namespace std::chrono_literals;
-using gateway::SessionState;
+using domain::SessionState;
 using test::exec_sql;
 using test::query_value;
 
@@ -61,22 +61,22 @@ class MappingTest : public test::DatabaseTest {
         "  WHERE tgrelid = 'shop.crypto_deposits'::regclass AND NOT tgisinternal) x");
   }
 
-  std::unique_ptr<SessionStore> connect(const TableMapping& m) {
+  std::unique_ptr<domain::SessionStore> connect(const TableMapping& m) {
     StoreOptions o;
     o.mapping = m;
-    auto s = SessionStore::connect(url(), o);
+    auto s = connect_session_store(url(), o);
     EXPECT_TRUE(s.ok()) << s.error().message;
     return s.ok() ? std::move(*s) : nullptr;
   }
 
-  static CheckResult answer(const std::string& token, SessionState s) {
-    CheckResult r;
+  static domain::CheckResult answer(const std::string& token, domain::SessionState s) {
+    domain::CheckResult r;
     r.token = token;
-    r.kind = CheckKind::kState;
+    r.kind = domain::CheckKind::kState;
     r.gateway_state = s;
     r.http_status = 200;
     r.attempts = 1;
-    r.raw_answer = fmt::format(R"({{"sessionState":"{}"}})", gateway::to_string(s));
+    r.raw_answer = fmt::format(R"({{"sessionState":"{}"}})", domain::to_string(s));
     r.checked_at = std::chrono::system_clock::now();
     return r;
   }
@@ -105,19 +105,19 @@ TEST_F(MappingTest, RunsOnTheMerchantsTableAndWritesOnlyTheStateColumn) {
   EXPECT_TRUE(health->has_new);
   auto run = store->begin_run({"w", false, {}});
   ASSERT_TRUE(run.ok()) << run.error().message;
-  ClaimFilter filter;
+  domain::ClaimFilter filter;
   filter.min_age = 30min;
   auto claimed = store->claim(*run, "w", filter, 10, 1min);
   ASSERT_TRUE(claimed.ok()) << claimed.error().message;
   ASSERT_EQ(claimed->size(), 4u);
   EXPECT_EQ((*claimed)[0].token, "op-4");  // oldest first
 
-  auto counts = store->apply(*run, "w",
-                             {answer("op-1", SessionState::kCompleted),
-                              answer("op-2", SessionState::kExpired),
-                              answer("op-3", SessionState::kFailed),
-                              answer("op-4", SessionState::kNew)},
-                             false, 48h);
+  auto counts = store->apply(
+      *run, "w",
+      {answer("op-1", domain::SessionState::kCompleted),
+       answer("op-2", domain::SessionState::kExpired),
+       answer("op-3", domain::SessionState::kFailed), answer("op-4", domain::SessionState::kNew)},
+      false, 48h);
   ASSERT_TRUE(counts.ok()) << counts.error().message;
   EXPECT_EQ(counts->completed, 1);
   EXPECT_EQ(counts->expired, 1);
@@ -184,7 +184,8 @@ TEST_F(MappingTest, HostileNamesAndValuesAreQuotedNotExecuted) {
   auto claimed = store->claim(*run, "w", {}, 10, 1min);
   ASSERT_TRUE(claimed.ok()) << claimed.error().message;
   ASSERT_EQ(claimed->size(), 1u);
-  auto counts = store->apply(*run, "w", {answer("t1", SessionState::kCompleted)}, false, 48h);
+  auto counts =
+      store->apply(*run, "w", {answer("t1", domain::SessionState::kCompleted)}, false, 48h);
   ASSERT_TRUE(counts.ok()) << counts.error().message;
   EXPECT_EQ(counts->completed, 1);
   EXPECT_EQ(value("SELECT \"status; DROP TABLE x\" FROM shop.\"odd \"\"table\"\"\""),

@@ -7,7 +7,7 @@
 #include <chrono>
 
 #include "store/migrator.h"
-#include "store/session_store.h"
+#include "store/pg_session_store.h"
 #include "support/store_schema.h"
 #include "support/test_database.h"
 
@@ -15,7 +15,7 @@ namespace dr::store {
 namespace {
 
 using namespace std::chrono_literals;
-using gateway::SessionState;
+using domain::SessionState;
 using test::exec_sql;
 using test::query_value;
 
@@ -28,7 +28,7 @@ class RunsTest : public test::SuiteDatabaseTest<StoreSchema> {
     if (IsSkipped() || HasFatalFailure()) return;
     StoreOptions options;
     options.abandon_after = 10min;
-    auto s = SessionStore::connect(url(), options);
+    auto s = connect_session_store(url(), options);
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(*s);
   }
@@ -57,14 +57,14 @@ class RunsTest : public test::SuiteDatabaseTest<StoreSchema> {
 
   std::vector<std::string> listed(int64_t run, bool include_open) {
     std::vector<std::string> out;
-    auto s = store_->for_each_finding(run, include_open, [&](const FindingRecord& f) {
+    auto s = store_->for_each_finding(run, include_open, [&](const domain::FindingRecord& f) {
       out.push_back(fmt::format("{}:{}:{}", to_string(f.category), f.session_token, f.run_id));
     });
     EXPECT_TRUE(s.ok()) << s.error().message;
     return out;
   }
 
-  std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<domain::SessionStore> store_;
 };
 
 using Strings = std::vector<std::string>;
@@ -89,18 +89,18 @@ TEST_F(RunsTest, FinishedRunReadsBack) {
   EXPECT_EQ(*store_->latest_run_id(), std::optional<int64_t>(run));
   auto running = store_->load_run(run);
   ASSERT_TRUE(running.ok()) << running.error().message;
-  EXPECT_EQ(running->status, RunStatus::kRunning);
+  EXPECT_EQ(running->status, domain::RunStatus::kRunning);
   EXPECT_FALSE(running->finished_at.has_value());
 
-  reconcile::RunCounts counts;
+  domain::RunCounts counts;
   counts.unchecked = 3;
   counts.requests = 17;
-  ASSERT_TRUE(store_->finish_run(run, RunStatus::kPartial, counts).ok());
+  ASSERT_TRUE(store_->finish_run(run, domain::RunStatus::kPartial, counts).ok());
   auto r = store_->load_run(run);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->id, run);
   EXPECT_EQ(r->worker_id, "pod-7");
-  EXPECT_EQ(r->status, RunStatus::kPartial);
+  EXPECT_EQ(r->status, domain::RunStatus::kPartial);
   EXPECT_TRUE(r->dry_run);
   EXPECT_EQ(r->options, (nlohmann::json{{"rate", 5}}));
   EXPECT_EQ(r->counts, counts);
@@ -115,7 +115,7 @@ TEST_F(RunsTest, FinishedRunReadsBack) {
   EXPECT_LE(*r->finished_at, std::chrono::system_clock::now() + 1s);
 
   EXPECT_EQ(store_->load_run(run + 1000).error().code, ErrorCode::kNotFound);
-  EXPECT_EQ(store_->finish_run(run + 1000, RunStatus::kFailed, {}).error().code,
+  EXPECT_EQ(store_->finish_run(run + 1000, domain::RunStatus::kFailed, {}).error().code,
             ErrorCode::kNotFound);
 }
 
@@ -128,7 +128,7 @@ TEST_F(RunsTest, HeartbeatStoresCountsAndExtendsOnlyThisWorkersLeases) {
            "(0, 'x', now() + interval '1 minute', ARRAY['theirs'])");
   const int64_t run = begin();
   exec_sql(url(), "UPDATE reconciler_runs SET heartbeat_at = now() - interval '5 minutes'");
-  reconcile::RunCounts counts;
+  domain::RunCounts counts;
   counts.checked = 42;
   ASSERT_TRUE(store_->heartbeat(run, counts, "w", 30min).ok());
   EXPECT_EQ(value("SELECT (counts->>'checked') || '/' || (heartbeat_at > now() - interval '1 "
@@ -158,12 +158,14 @@ TEST_F(RunsTest, FindingsAreListedByCategoryThenCreationThenToken) {
             (Strings{fmt::format("anomaly:a1:{}", run), fmt::format("expired:e1:{}", run),
                      fmt::format("expired:e0:{}", run), fmt::format("expired:e2:{}", run),
                      fmt::format("unchecked:u1:{}", run)}));
-  std::vector<FindingRecord> all;
+  std::vector<domain::FindingRecord> all;
   ASSERT_TRUE(
-      store_->for_each_finding(run, false, [&](const FindingRecord& f) { all.push_back(f); }).ok());
+      store_
+          ->for_each_finding(run, false, [&](const domain::FindingRecord& f) { all.push_back(f); })
+          .ok());
   ASSERT_EQ(all.size(), 5u);  // the anomaly first
   EXPECT_EQ(all[0].user_id, "u-a1");
-  EXPECT_EQ(all[0].previous_state, SessionState::kNew);
+  EXPECT_EQ(all[0].previous_state, domain::SessionState::kNew);
   EXPECT_FALSE(all[0].gateway_state.has_value());
   EXPECT_EQ(all[0].attempts, 2);
   EXPECT_EQ(all[0].error, "e");
@@ -185,7 +187,7 @@ TEST_F(RunsTest, ManyFindingsAreStreamedInOrder) {
   bool ordered = true;
   ASSERT_TRUE(store_
                   ->for_each_finding(run, false,
-                                     [&](const FindingRecord& f) {
+                                     [&](const domain::FindingRecord& f) {
                                        ordered = ordered && f.session_token > previous;
                                        previous = f.session_token;
                                        ++n;
@@ -203,7 +205,7 @@ TEST_F(RunsTest, IncludeOpenAddsEarlierFindingsNobodyFollowedUp) {
   const int64_t second = begin();
   add_finding(second, "unchecked", "again", 60);
   add_finding(second, "failed", "new", 10);
-  FollowUp f;
+  domain::FollowUp f;
   f.run_id = first;
   f.tokens = {"done"};
   f.by = "ops";
@@ -224,13 +226,13 @@ TEST_F(RunsTest, FollowUpMarksOnlyWhatItNamesOnce) {
   add_finding(run, "failed", "b", 1);
   add_finding(run, "anomaly", "b", 1);
   add_finding(run, "stale", "c", 1);
-  FollowUp f;
+  domain::FollowUp f;
   f.run_id = run;
   f.by = "";
   EXPECT_EQ(store_->mark_followed_up(f).error().code, ErrorCode::kInvalidArgument);
   f.by = "alice";
   f.tokens = {"b"};
-  f.category = FindingCategory::kAnomaly;
+  f.category = domain::FindingCategory::kAnomaly;
   EXPECT_EQ(*store_->mark_followed_up(f), 1);
   f.category.reset();
   EXPECT_EQ(*store_->mark_followed_up(f), 1);  // b's 'failed'; the anomaly keeps its first mark
@@ -252,7 +254,7 @@ TEST_F(RunsTest, FollowUpFindsATokensOpenFindingInAnEarlierRun) {
   add_finding(first, "expired", "other", 1);
   const int64_t second = begin();
   add_finding(second, "expired", "new", 1);
-  FollowUp f;
+  domain::FollowUp f;
   f.run_id = second;
   f.by = "carol";
   f.tokens = {"old", "new"};
@@ -272,14 +274,14 @@ TEST_F(RunsTest, RecentRunsAndLastSuccess) {
   EXPECT_EQ(*store_->last_success_at(), std::nullopt);
   EXPECT_TRUE(store_->recent_runs(10, std::nullopt)->empty());
   const int64_t a = begin("a");
-  reconcile::RunCounts counts;
+  domain::RunCounts counts;
   counts.expired = 4;
   counts.requests = 9;
-  ASSERT_TRUE(store_->finish_run(a, RunStatus::kSucceeded, counts).ok());
+  ASSERT_TRUE(store_->finish_run(a, domain::RunStatus::kSucceeded, counts).ok());
   const int64_t b = begin("b", /*dry_run=*/true);
-  ASSERT_TRUE(store_->finish_run(b, RunStatus::kSucceeded, {}).ok());
+  ASSERT_TRUE(store_->finish_run(b, domain::RunStatus::kSucceeded, {}).ok());
   const int64_t c = begin("c");
-  ASSERT_TRUE(store_->finish_run(c, RunStatus::kPartial, {}).ok());
+  ASSERT_TRUE(store_->finish_run(c, domain::RunStatus::kPartial, {}).ok());
   const int64_t d = begin("d");  // still running
 
   auto all = store_->recent_runs(10, std::nullopt);
@@ -304,7 +306,7 @@ TEST_F(RunsTest, RecentRunsAndLastSuccess) {
 }
 
 TEST_F(RunsTest, NewSessionIsStoredAsNewWithItsCreationRecorded) {
-  NewSessionRow row;
+  domain::NewSessionRow row;
   row.session_token = "op-1";
   row.user_id = "42";
   row.user_name = "Ann";

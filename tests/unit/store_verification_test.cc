@@ -9,7 +9,7 @@
 #include <chrono>
 
 #include "store/migrator.h"
-#include "store/session_store.h"
+#include "store/pg_session_store.h"
 #include "store/verification_store.h"
 #include "support/merchant_table.h"
 #include "support/test_database.h"
@@ -18,7 +18,7 @@ namespace dr::store {
 namespace {
 
 using namespace std::chrono_literals;
-using gateway::SessionState;
+using domain::SessionState;
 using test::exec_sql;
 using test::query_rows;
 using test::query_value;
@@ -26,10 +26,10 @@ using Strings = std::vector<std::string>;
 
 constexpr auto kWindow = 24h;
 
-CheckResult answer(const std::string& token, SessionState state) {
-  CheckResult r;
+domain::CheckResult answer(const std::string& token, domain::SessionState state) {
+  domain::CheckResult r;
   r.token = token;
-  r.kind = CheckKind::kState;
+  r.kind = domain::CheckKind::kState;
   r.gateway_state = state;
   r.http_status = 200;
   r.attempts = 1;
@@ -37,12 +37,13 @@ CheckResult answer(const std::string& token, SessionState state) {
   return r;
 }
 
-CheckResult failure(const std::string& token, CheckKind kind, int status, std::string error) {
-  CheckResult r;
+domain::CheckResult failure(const std::string& token, domain::CheckKind kind, int status,
+                            std::string error) {
+  domain::CheckResult r;
   r.token = token;
   r.kind = kind;
   r.http_status = status;
-  r.attempts = kind == CheckKind::kNotFound ? 1 : 5;
+  r.attempts = kind == domain::CheckKind::kNotFound ? 1 : 5;
   r.error = std::move(error);
   r.checked_at = std::chrono::system_clock::now();
   return r;
@@ -60,15 +61,15 @@ class VerificationTest : public test::DatabaseTest {
     ASSERT_TRUE(r.ok()) << r.error().message;
   }
 
-  std::unique_ptr<SessionStore> sessions(const TableMapping& m) {
+  std::unique_ptr<domain::SessionStore> sessions(const TableMapping& m) {
     StoreOptions o;
     o.mapping = m;
-    auto s = SessionStore::connect(url(), o);
+    auto s = connect_session_store(url(), o);
     EXPECT_TRUE(s.ok()) << s.error().message;
     return s.ok() ? std::move(*s) : nullptr;
   }
 
-  int64_t begin(SessionStore& s, const std::string& worker = "w") {
+  int64_t begin(domain::SessionStore& s, const std::string& worker = "w") {
     auto id = s.begin_run({worker, false, nlohmann::json::object()});
     EXPECT_TRUE(id.ok()) << id.error().message;
     return id.ok() ? *id : 0;
@@ -76,22 +77,23 @@ class VerificationTest : public test::DatabaseTest {
 
   std::unique_ptr<PgVerificationStore> verifier(const TableMapping& m, int64_t run,
                                                 const std::string& worker = "w",
-                                                pacing::Duration lease = 10min) {
+                                                domain::Duration lease = 10min) {
     auto v = PgVerificationStore::connect(url(), m, {run, worker, kWindow, lease});
     EXPECT_TRUE(v.ok()) << v.error().message;
     return v.ok() ? std::move(*v) : nullptr;
   }
 
   // The job resolves `token` the way a run does: claim, then apply the gateway's answer.
-  void job_resolves(SessionStore& s, const std::string& token, SessionState state) {
+  void job_resolves(domain::SessionStore& s, const std::string& token, domain::SessionState state) {
     const int64_t run = begin(s, "job");
-    ClaimFilter all;
+    domain::ClaimFilter all;
     all.ignore_schedule = true;
     auto claimed = s.claim(run, "job", all, 1000, 1min);
     ASSERT_TRUE(claimed.ok()) << claimed.error().message;
-    std::vector<CheckResult> answers;
+    std::vector<domain::CheckResult> answers;
     for (const auto& c : *claimed) {
-      answers.push_back(c.token == token ? answer(token, state) : answer(c.token, SessionState::kNew));
+      answers.push_back(c.token == token ? answer(token, state)
+                                         : answer(c.token, domain::SessionState::kNew));
     }
     auto applied = s.apply(run, "job", answers, false, 48h);
     ASSERT_TRUE(applied.ok()) << applied.error().message;
@@ -102,7 +104,8 @@ class VerificationTest : public test::DatabaseTest {
     EXPECT_TRUE(r.ok()) << r.error().message;
     Strings out;
     if (!r.ok()) return out;
-    for (const auto& c : *r) out.push_back(c.token + ":" + std::string(gateway::to_string(c.notified_state)));
+    for (const auto& c : *r)
+      out.push_back(c.token + ":" + std::string(domain::to_string(c.notified_state)));
     std::sort(out.begin(), out.end());
     return out;
   }
@@ -134,7 +137,7 @@ class AuditTrailTest : public VerificationTest {
   }
 
   void add(const std::string& token) {
-    NewSessionRow row;
+    domain::NewSessionRow row;
     row.session_token = token;
     row.user_id = "user-" + token;
     row.user_name = "Ann";
@@ -150,7 +153,7 @@ class AuditTrailTest : public VerificationTest {
                                 state, token));
   }
 
-  std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<domain::SessionStore> store_;
 };
 
 TEST_F(AuditTrailTest, NotificationWrittenStatesAreCandidatesOnceAndTheGatewayDecides) {
@@ -163,7 +166,7 @@ TEST_F(AuditTrailTest, NotificationWrittenStatesAreCandidatesOnceAndTheGatewayDe
   exec_sql(url(),
            "SET session_replication_role = replica; UPDATE session_state_changes SET changed_at "
            "= now() - interval '3 days' WHERE session_token = 'old'");
-  job_resolves(*store_, "by-job", SessionState::kExpired);
+  job_resolves(*store_, "by-job", domain::SessionState::kExpired);
 
   const int64_t run = begin(*store_);
   auto v = verifier(TableMapping{}, run);
@@ -189,11 +192,11 @@ TEST_F(AuditTrailTest, NotificationWrittenStatesAreCandidatesOnceAndTheGatewayDe
   auto other = verifier(TableMapping{}, other_run, "other");
   EXPECT_TRUE(tokens(other->claim(100)).empty());
 
-  const std::vector<CheckResult> answers = {
-      answer("exp", SessionState::kExpired), answer("fail", SessionState::kFailed),
-      answer("ok", SessionState::kCompleted),
-      failure("unknown", CheckKind::kNotFound, 404, "HTTP 404"),
-      failure("flaky", CheckKind::kFailed, 503, "HTTP 503 after 5 attempts")};
+  const std::vector<domain::CheckResult> answers = {
+      answer("exp", domain::SessionState::kExpired), answer("fail", domain::SessionState::kFailed),
+      answer("ok", domain::SessionState::kCompleted),
+      failure("unknown", domain::CheckKind::kNotFound, 404, "HTTP 404"),
+      failure("flaky", domain::CheckKind::kFailed, 503, "HTTP 503 after 5 attempts")};
   auto counts = v->record(answers);
   ASSERT_TRUE(counts.ok()) << counts.error().message;
   EXPECT_EQ(*counts, (reconcile::VerificationCounts{.agreed = 1, .anomalies = 3, .unchecked = 1}));
@@ -243,10 +246,10 @@ TEST_F(AuditTrailTest, AClaimWhoseLeaseRanOutIsTakenOverAndTheFirstWorkerLosesIt
   const int64_t run_b = begin(*store_, "b");
   auto b = verifier(TableMapping{}, run_b, "b");
   EXPECT_EQ(tokens(b->claim(10)), (Strings{"a:FAILED"}));
-  auto lost = a->record({answer("a", SessionState::kCompleted)});
+  auto lost = a->record({answer("a", domain::SessionState::kCompleted)});
   ASSERT_TRUE(lost.ok());
   EXPECT_EQ(*lost, (reconcile::VerificationCounts{.lease_lost = 1}));
-  auto kept = b->record({answer("a", SessionState::kFailed)});
+  auto kept = b->record({answer("a", domain::SessionState::kFailed)});
   ASSERT_TRUE(kept.ok());
   EXPECT_EQ(*kept, (reconcile::VerificationCounts{.agreed = 1}));
   EXPECT_TRUE(findings(run_a).empty());
@@ -313,14 +316,14 @@ TEST_F(MerchantVerificationTest, UpdatedAtColumnBoundsTheWindowAndTheJobsOwnWrit
   exec_sql(url(),
            "SET session_replication_role = replica; UPDATE shop.crypto_deposits SET modified_at "
            "= (now() AT TIME ZONE 'UTC') - interval '3 days' WHERE operation_no = 'op-3'");
-  job_resolves(*s, "op-4", SessionState::kFailed);  // the job's own write, modified_at now
+  job_resolves(*s, "op-4", domain::SessionState::kFailed);  // the job's own write, modified_at now
 
   const int64_t run = begin(*s);
   auto v = verifier(m, run);
   EXPECT_EQ(v->basis(), NotificationBasis::kUpdatedAt);
   EXPECT_EQ(tokens(v->claim(100)), (Strings{"op-1:COMPLETED", "op-2:EXPIRED"}));
-  auto counts =
-      v->record({answer("op-1", SessionState::kExpired), answer("op-2", SessionState::kExpired)});
+  auto counts = v->record({answer("op-1", domain::SessionState::kExpired),
+                           answer("op-2", domain::SessionState::kExpired)});
   ASSERT_TRUE(counts.ok()) << counts.error().message;
   EXPECT_EQ(*counts, (reconcile::VerificationCounts{.agreed = 1, .anomalies = 1}));
   EXPECT_EQ(findings(run), (Strings{"anomaly:op-1:COMPLETED:EXPIRED"}));
@@ -340,7 +343,7 @@ TEST_F(MerchantVerificationTest, WithoutUpdatedAtTheFirstSightingBoundsTheWindow
   migrate(m, /*trigger=*/false);
   auto s = sessions(m);
   pay("op-1");  // terminal before the job ever looked: part of the baseline
-  job_resolves(*s, "op-2", SessionState::kCompleted);
+  job_resolves(*s, "op-2", domain::SessionState::kCompleted);
 
   const int64_t first = begin(*s);
   auto v = verifier(m, first);
@@ -355,8 +358,8 @@ TEST_F(MerchantVerificationTest, WithoutUpdatedAtTheFirstSightingBoundsTheWindow
   const int64_t second = begin(*s);
   auto w = verifier(m, second);
   EXPECT_EQ(tokens(w->claim(100)), (Strings{"op-3:FAILED", "op-5:COMPLETED"}));
-  auto counts = w->record({answer("op-3", SessionState::kFailed),
-                           failure("op-5", CheckKind::kNotFound, 404, "HTTP 404")});
+  auto counts = w->record({answer("op-3", domain::SessionState::kFailed),
+                           failure("op-5", domain::CheckKind::kNotFound, 404, "HTTP 404")});
   ASSERT_TRUE(counts.ok()) << counts.error().message;
   EXPECT_EQ(*counts, (reconcile::VerificationCounts{.agreed = 1, .anomalies = 1}));
   EXPECT_EQ(findings(second), (Strings{"anomaly:op-5:COMPLETED:-"}));

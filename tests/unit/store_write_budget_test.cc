@@ -14,7 +14,7 @@
 #include <map>
 #include <thread>
 
-#include "store/session_store.h"
+#include "store/pg_session_store.h"
 #include "support/store_schema.h"
 #include "support/test_database.h"
 
@@ -147,8 +147,8 @@ class WriteBudgetTest : public test::SuiteDatabaseTest<StoreSchema> {
   }
 
   // Claims and answers every session with `state`, through a store that is closed at the end.
-  void run_all(gateway::SessionState state) {
-    auto s = SessionStore::connect(url());
+  void run_all(domain::SessionState state) {
+    auto s = connect_session_store(url());
     ASSERT_TRUE(s.ok()) << s.error().message;
     auto& store = **s;
     auto run = store.begin_run({"w", false, {}});
@@ -157,15 +157,15 @@ class WriteBudgetTest : public test::SuiteDatabaseTest<StoreSchema> {
       auto claimed = store.claim(*run, "w", {}, kBatch, 10min);
       ASSERT_TRUE(claimed.ok()) << claimed.error().message;
       if (claimed->empty()) break;
-      std::vector<CheckResult> results;
+      std::vector<domain::CheckResult> results;
       for (const auto& c : *claimed) {
-        results.push_back({c.token, CheckKind::kState, state, 200, 1, "",
+        results.push_back({c.token, domain::CheckKind::kState, state, 200, 1, "",
                            R"({"sessionState":"x"})", std::chrono::system_clock::now()});
       }
       auto applied = store.apply(*run, "w", results, false, 48h);
       ASSERT_TRUE(applied.ok()) << applied.error().message;
     }
-    ASSERT_TRUE(store.finish_run(*run, RunStatus::kSucceeded, {}).ok());
+    ASSERT_TRUE(store.finish_run(*run, domain::RunStatus::kSucceeded, {}).ok());
   }
 
   void seed() {
@@ -180,7 +180,7 @@ TEST_F(WriteBudgetTest, ResolvedSessionCostsOneUpdateAndOneAuditRow) {
   seed();
   const Writes before = settled({});
   const Mark start = mark();
-  run_all(gateway::SessionState::kCompleted);
+  run_all(domain::SessionState::kCompleted);
   const long long entries = index_entries_since(start);
   const Writes after = settled(before);
   // Two B-tree entries per resolved session: the merchant's primary key (the update cannot be
@@ -208,7 +208,7 @@ TEST_F(WriteBudgetTest, StillNewSessionCostsOneScheduleRowAndNothingInTheMerchan
   seed();
   const Writes before = settled({});
   const Mark start = mark();
-  run_all(gateway::SessionState::kNew);
+  run_all(domain::SessionState::kNew);
   const long long entries = index_entries_since(start);
   const Writes after = settled(before);
   // One B-tree entry per session still NEW: its schedule row's key.

@@ -1,9 +1,12 @@
-#include "store/session_store.h"
+// The stored spellings of the domain's enums (run status, finding category).
 
 #include <array>
 #include <utility>
 
-namespace dr::store {
+#include "domain/finding.h"
+#include "domain/run.h"
+
+namespace dr::domain {
 namespace {
 
 constexpr std::array<std::pair<RunStatus, std::string_view>, 7> kRunStatusNames = {{
@@ -54,23 +57,4 @@ std::optional<FindingCategory> parse_finding_category(std::string_view s) {
   return parse_name(kCategoryNames, s);
 }
 
-ApplyCounts& ApplyCounts::operator+=(const ApplyCounts& o) {
-  completed += o.completed;
-  expired += o.expired;
-  failed += o.failed;
-  still_new += o.still_new;
-  stale += o.stale;
-  conflicts += o.conflicts;
-  anomalies += o.anomalies;
-  unchecked += o.unchecked;
-  lease_lost += o.lease_lost;
-  return *this;
-}
-
-nlohmann::json ApplyCounts::to_json() const {
-  return {{"completed", completed}, {"expired", expired},     {"failed", failed},
-          {"still_new", still_new}, {"stale", stale},         {"conflicts", conflicts},
-          {"anomalies", anomalies}, {"unchecked", unchecked}, {"lease_lost", lease_lost}};
-}
-
-}  // namespace dr::store
+}  // namespace dr::domain

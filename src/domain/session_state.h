@@ -3,7 +3,7 @@
 #include <optional>
 #include <string_view>
 
-namespace dr::gateway {
+namespace dr::domain {
 
 // The states of a deposit-tracking session (gateway-api.txt). NEW is the only unresolved state;
 // the other three are terminal: once a session holds one, nothing moves it out.
@@ -17,4 +17,4 @@ std::optional<SessionState> parse_session_state(std::string_view s);
 
 inline bool is_terminal(SessionState s) { return s != SessionState::kNew; }
 
-}  // namespace dr::gateway
+}  // namespace dr::domain

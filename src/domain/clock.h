@@ -3,7 +3,7 @@
 #include <chrono>
 #include <thread>
 
-namespace dr::pacing {
+namespace dr::domain {
 
 using Duration = std::chrono::nanoseconds;
 using MonotonicTime = std::chrono::steady_clock::time_point;
@@ -48,4 +48,4 @@ class FakeClock final : public Clock {
   WallTime wall_;
 };
 
-}  // namespace dr::pacing
+}  // namespace dr::domain

@@ -1,6 +1,6 @@
-#include "gateway/session_state.h"
+#include "domain/session_state.h"
 
-namespace dr::gateway {
+namespace dr::domain {
 
 std::string_view to_string(SessionState s) {
   switch (s) {
@@ -24,4 +24,4 @@ std::optional<SessionState> parse_session_state(std::string_view s) {
   return std::nullopt;
 }
 
-}  // namespace dr::gateway
+}  // namespace dr::domain

@@ -5,7 +5,7 @@
 #include <optional>
 #include <string_view>
 
-namespace dr::reconcile {
+namespace dr::domain {
 
 // What one run counted, by name. The same value travels from the event loop to the runs table
 // (as jsonb, written by the store), to the report (summary and run facts) and to the metrics;
@@ -86,4 +86,4 @@ inline std::optional<int64_t> category_count(const RunCounts& c, std::string_vie
   return c.*(f->member);
 }
 
-}  // namespace dr::reconcile
+}  // namespace dr::domain
