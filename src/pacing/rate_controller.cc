@@ -94,10 +94,18 @@ void RateController::on_answer(domain::MonotonicTime sent_at, bool throttled,
   const domain::MonotonicTime now = clock_.now();
   if (!throttled) {
     accepted_.push_back(now);
+    ++accepted_since_throttle_;
     trim(now);
     return;
   }
   ++throttles_;
+  // Rule 6: what the gateway accepted since it was last seen empty, pauses included.
+  std::optional<double> sustained;
+  if (last_throttle_at_ && now - *last_throttle_at_ >= RateControllerOptions::kWindow) {
+    sustained = static_cast<double>(accepted_since_throttle_) / seconds_of(now - *last_throttle_at_);
+  }
+  last_throttle_at_ = now;
+  accepted_since_throttle_ = 0;
   if (retry_after) paused_until_ = std::max(paused_until_, now + *retry_after);
   if (options_.mode == RateControllerOptions::Mode::kFixed && options_.rate == 0) return;
   if (cuts_ > 0 && sent_at < last_cut_at_ + RateControllerOptions::kReactionGuard) return;
@@ -124,6 +132,10 @@ void RateController::on_answer(domain::MonotonicTime sent_at, bool throttled,
     hold_ = RateControllerOptions::kHold;
   }
   measured_limit_ = limit;
+  if (sustained) {
+    sustained_limit_ = std::min(limit, *sustained);
+    found_rate_ = std::min(RateControllerOptions::kSettleFraction * *sustained_limit_, ceiling_);
+  }
   const double target =
       std::clamp(RateControllerOptions::kSettleFraction * limit,
                  RateControllerOptions::kMaxCutFraction * before,

@@ -68,6 +68,15 @@ struct RateControllerOptions {
 //     had no work waiting for a token or a transfer slot: the run's tail, a claim still on its
 //     way) is counted and its Retry-After honoured, but it neither cuts nor re-measures: the
 //     accepted rate then says how much work there was, not what the gateway allows.
+//  6. What the run found (found_rate(), what a fleet remembers for the next run) is measured
+//     honestly: at a cut, the accepted rate since the previous throttle, pauses included, if that
+//     throttle came at least 1 s before (a throttle means the gateway's bucket was empty then,
+//     so whatever it accepted since is at most its limit times the time: a burst it saved up
+//     during a Retry-After pause, or while the rate held below the limit, cannot count as
+//     sustainable), and never more than rule 2's measure; found = 0.97 x that. Rule 2's
+//     one-second measure still sets the rate (against a gateway with a small burst it is the
+//     closer one; against one whose bucket holds a whole second it over-measures by that
+//     saved burst, and the next throttle, which then comes at once, corrects the rate).
 //  4. Always within [min_rate, ceiling], and in fixed mode at least 1/16 of the ceiling (a
 //     gateway throttling everything is paced by its Retry-After pauses, and the configured
 //     rate is back within seconds once it stops); in auto mode also within twice the rate it sent at over
@@ -107,8 +116,13 @@ class RateController {
   int64_t throttle_cuts() const { return throttle_cuts_; }
   // Throttles that came while sending was demand-limited (rule 5): counted, not cut on.
   int64_t demand_limited_throttles() const { return demand_limited_throttles_; }
-  // The rate set by the last cut (auto's start rate before any): what a settled auto run found.
+  // The rate set by the last cut (auto's start rate before any): where the probe curve starts.
   double reference() const { return base_; }
+  // Rule 6: the per-worker rate this run found, once a cut could measure it honestly (worth
+  // remembering as the next run's start); none before.
+  std::optional<double> found_rate() const { return found_rate_; }
+  // Rule 6's measure at the last cut that had one (requests/s), for logs and tests.
+  std::optional<double> sustained_limit() const { return sustained_limit_; }
 
  private:
   double configured_ceiling() const;
@@ -138,6 +152,11 @@ class RateController {
   int64_t throttle_cuts_ = 0;
   int64_t demand_limited_throttles_ = 0;
   domain::MonotonicTime last_starved_;  // the last time no work was waiting (demand-limited)
+  // Rule 6: the last throttle (the gateway's bucket was empty then) and the answers accepted since.
+  std::optional<domain::MonotonicTime> last_throttle_at_;
+  int64_t accepted_since_throttle_ = 0;
+  std::optional<double> sustained_limit_;
+  std::optional<double> found_rate_;
 };
 
 }  // namespace dr::pacing

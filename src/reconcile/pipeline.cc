@@ -114,7 +114,7 @@ void Pipeline::follow_rate() {
     last_rate_report_ = now;
     while (!recent_starts_.empty() && now - recent_starts_.front() >= 1s) recent_starts_.pop_front();
     std::optional<double> settled;
-    if (options_.auto_rate && rate_.settled()) settled = rate_.reference();
+    if (options_.auto_rate) settled = rate_.found_rate();
     hooks_.fleet->report_rate(static_cast<double>(recent_starts_.size()), settled);
   }
 }

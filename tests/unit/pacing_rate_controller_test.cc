@@ -58,6 +58,7 @@ struct SimResult {
   int64_t sent = 0;
   int64_t throttled = 0;
   std::vector<double> rate_samples;  // the controller's rate every 100 ms
+  std::vector<double> found_samples;  // its found_rate() (what a fleet remembers; 0 = none), idem
 };
 
 struct Scenario {
@@ -98,6 +99,7 @@ SimResult simulate(const Scenario& sc) {
     }
     if (now >= next_sample) {
       res.rate_samples.push_back(ctrl.rate());
+      res.found_samples.push_back(ctrl.found_rate().value_or(0));
       next_sample += milliseconds(100);
     }
     bucket.set_rate(ctrl.rate());
@@ -305,6 +307,36 @@ TEST(RateControllerTest, AThrottleWhileDemandLimitsSendingNeitherCutsNorMeasures
   EXPECT_DOUBLE_EQ(*c.measured_limit(), 401);  // the answers of the last second, both ends in
 }
 
+TEST(RateControllerTest, TheFoundRateCountsASavedBurstOverTheTimeItWasSaved) {
+  // A gateway limited to 250/s whose bucket holds a second of it. A throttle (its bucket empty)
+  // with Retry-After: 1; during the pause it saves 250 tokens; after it, 250/s for 1 s, then
+  // 500/s for 1 s (the saved burst going through), then the next throttle.
+  domain::FakeClock clock;
+  RateController c({.mode = Mode::kAuto, .rate = 600, .max_rate = 2000, .start_known = true},
+                   clock);
+  auto answers = [&](int n, domain::Duration apart) {
+    for (int i = 0; i < n; ++i) {
+      clock.advance(apart);
+      c.on_backlog(true);
+      c.on_sent();
+      c.on_answer(clock.now(), false, std::nullopt);
+    }
+  };
+  answers(500, milliseconds(2));
+  c.on_answer(clock.now() - milliseconds(3), true, seconds(1));
+  EXPECT_EQ(c.cuts(), 1);
+  EXPECT_DOUBLE_EQ(*c.measured_limit(), 500);
+  EXPECT_FALSE(c.found_rate());  // no earlier throttle: nothing says where the bucket stood
+  clock.advance(seconds(1));     // the pause
+  answers(250, milliseconds(4));
+  answers(500, milliseconds(2));
+  c.on_answer(clock.now() - milliseconds(3), true, seconds(1));
+  EXPECT_EQ(c.cuts(), 2);
+  EXPECT_DOUBLE_EQ(*c.measured_limit(), 501);     // the last second (both ends in): the saved burst
+  EXPECT_DOUBLE_EQ(*c.sustained_limit(), 250);    // 750 accepted in the 3 s since the last 429
+  EXPECT_DOUBLE_EQ(*c.found_rate(), 0.97 * 250);  // what a fleet remembers
+}
+
 TEST(RateControllerTest, AutoFromAKnownRateProbesInsteadOfDoubling) {
   domain::FakeClock clock;
   RateController c({.mode = Mode::kAuto, .rate = 300, .max_rate = 2000, .start_known = true},
@@ -417,6 +449,44 @@ TEST(RateControllerSimulation, RetryAfterIsHonouredAndCostsAboutOnePause) {
   // Every probe above the limit costs the 1 s pause the gateway asks for; probes grow rarer.
   EXPECT_GE(s.used, 0.75);
   EXPECT_LE(s.throttled, 0.01);
+}
+
+TEST(RateControllerSimulation, TheFoundRateIsHonestWhateverTheGatewaysBurst) {
+  // What a fleet remembers must not exceed the gateway's limit, even against a gateway whose
+  // bucket holds a whole second of its rate and that asks for a 1 s pause with every 429 (the
+  // simulator): after each pause a second's saved burst goes through, and a measure over the
+  // last second alone took it for sustainable (425-529/s against 300/s before rule 6).
+  struct Case {
+    const char* name;
+    double gateway_burst;  // -1: the limit
+    std::optional<domain::Duration> retry_after;
+    double at_least;  // of the limit, from 10 s on
+  };
+  for (const Case& c : {Case{"bucket of 1 s, Retry-After 1", -1, seconds(1), 0.9},
+                        Case{"bucket of 1 s, no Retry-After", -1, std::nullopt, 0.9},
+                        Case{"burst 10, no Retry-After", 10, std::nullopt, 0.85},
+                        Case{"burst 10, Retry-After 1", 10, seconds(1), 0.5}}) {
+    for (double limit : {300.0, 900.0}) {
+      Scenario sc;
+      sc.controller = {.mode = Mode::kAuto, .rate = 20, .max_rate = 1000};
+      sc.limits = {{domain::Duration::zero(), limit}};
+      sc.gateway_burst = c.gateway_burst;
+      sc.retry_after = c.retry_after;
+      const auto r = simulate(sc);
+      // From 10 s on, once found (the first throttle comes late when --max-rate is just above
+      // the limit: 1000/s drains a 900-token bucket in 9 s).
+      double lo = 1e9, hi = 0;
+      for (size_t i = 100; i < r.found_samples.size(); ++i) {
+        if (r.found_samples[i] == 0) continue;
+        lo = std::min(lo, r.found_samples[i]);
+        hi = std::max(hi, r.found_samples[i]);
+      }
+      EXPECT_GT(r.found_samples.back(), 0) << c.name << " " << limit;
+      std::printf("found rate, %-30s limit %4.0f/s: %4.0f-%4.0f/s\n", c.name, limit, lo, hi);
+      EXPECT_LE(hi, limit) << c.name << " " << limit;
+      EXPECT_GE(lo, c.at_least * limit) << c.name << " " << limit;
+    }
+  }
 }
 
 }  // namespace
