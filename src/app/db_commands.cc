@@ -35,11 +35,12 @@ report::RunListing run_listing(const domain::RunRecord& run) {
   return l;
 }
 
-Result<std::vector<std::string>> write_reports(domain::SessionStore& store, int64_t run_id,
+Result<std::vector<std::string>> write_reports(domain::RunRecords& runs,
+                                               domain::FindingReader& findings, int64_t run_id,
                                                const std::filesystem::path& dir,
                                                const std::set<report::ReportFormat>& formats,
                                                bool include_open) {
-  auto run = store.load_run(run_id);
+  auto run = runs.load_run(run_id);
   if (!run) return run.error();
   report::RunFacts facts;
   facts.run_id = run->id;
@@ -51,7 +52,7 @@ Result<std::vector<std::string>> write_reports(domain::SessionStore& store, int6
   facts.options = run->options;
   facts.counts = run->counts;
   facts.include_open = include_open;
-  auto recent = store.recent_runs(report::kTrendRuns, run_id);
+  auto recent = runs.recent_runs(report::kTrendRuns, run_id);
   if (!recent) return recent.error();
   for (auto it = recent->rbegin(); it != recent->rend(); ++it) {
     facts.recent_runs.push_back(run_listing(*it));
@@ -59,7 +60,7 @@ Result<std::vector<std::string>> write_reports(domain::SessionStore& store, int6
   auto writer = report::ReportWriter::open(dir, facts, formats);
   if (!writer) return writer.error();
   Status row_status = ok_status();
-  auto s = store.for_each_finding(run_id, include_open, [&](const domain::FindingRecord& f) {
+  auto s = findings.for_each_finding(run_id, include_open, [&](const domain::FindingRecord& f) {
     if (!row_status.ok()) return;
     report::FindingRow row;
     row.category = std::string(domain::to_string(f.category));
@@ -128,15 +129,15 @@ int report_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   if (!url) return fail_with(Origin::kConfiguration, url.error().message);
   auto store = connect_store(*url, settings.connection);
   if (!store) return fail(database_failure(store.error()));
-  if (auto s = (*store)->check_schema(); !s) return fail(database_failure(s.error()));
+  if (auto s = (*store)->schema().check_schema(); !s) return fail(database_failure(s.error()));
   if (!run_id) {
-    auto latest = (*store)->latest_run_id();
+    auto latest = (*store)->runs().latest_run_id();
     if (!latest) return fail(database_failure(latest.error()));
     if (!latest->has_value()) return fail_with(Origin::kConfiguration, "there are no runs yet");
     run_id = **latest;
   }
-  auto paths =
-      write_reports(**store, *run_id, settings.report_dir, settings.formats, settings.include_open);
+  auto paths = write_reports((*store)->runs(), (*store)->findings(), *run_id, settings.report_dir,
+                             settings.formats, settings.include_open);
   if (!paths) {
     const Error& e = paths.error();
     // No such run is the person's mistake; a file that cannot be written is this machine's.
@@ -165,12 +166,12 @@ int follow_up_command(const std::vector<std::string>& argv, const EnvLookup& env
   if (!url) return fail_with(Origin::kConfiguration, url.error().message);
   auto store = connect_store(*url, settings.connection);
   if (!store) return fail(database_failure(store.error()));
-  if (auto s = (*store)->check_schema(); !s) return fail(database_failure(s.error()));
+  if (auto s = (*store)->schema().check_schema(); !s) return fail(database_failure(s.error()));
   domain::FollowUp follow_up;
   follow_up.run_id = *settings.run_id;
   follow_up.tokens = settings.tokens;
   follow_up.by = by;
-  auto n = (*store)->mark_followed_up(follow_up);
+  auto n = (*store)->follow_ups().mark_followed_up(follow_up);
   if (!n) return fail(database_failure(n.error()));
   if (!follow_up.tokens.empty() && *n < static_cast<int64_t>(follow_up.tokens.size())) {
     std::printf("%lld finding(s) marked as followed up by %s\n", static_cast<long long>(*n),
@@ -194,8 +195,9 @@ int runs_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   if (!url) return fail_with(Origin::kConfiguration, url.error().message);
   auto store = connect_store(*url, settings.connection);
   if (!store) return fail(database_failure(store.error()));
-  if (auto s = (*store)->check_schema(); !s) return fail(database_failure(s.error()));
-  auto runs = (*store)->recent_runs(settings.last.value_or(RunsSettings::kDefaultLast), std::nullopt);
+  if (auto s = (*store)->schema().check_schema(); !s) return fail(database_failure(s.error()));
+  auto runs = (*store)->runs().recent_runs(settings.last.value_or(RunsSettings::kDefaultLast),
+                                           std::nullopt);
   if (!runs) return fail(database_failure(runs.error()));
   std::vector<report::RunListing> listed;
   for (const auto& r : *runs) listed.push_back(run_listing(r));

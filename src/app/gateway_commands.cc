@@ -106,7 +106,7 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
 
   // Connect before the POST: a session the gateway created but we failed to store is worse
   // than no session at all.
-  std::unique_ptr<domain::SessionStore> store;
+  std::unique_ptr<store::SessionStores> store;
   bool want_db = !db_url->empty() || env("PGHOST") || env("PGDATABASE") || env("PGSERVICE");
   if (want_db && !settings.connection.mapping.is_default_table()) {
     log::warn("the new session is not stored: with --sessions-table the merchant's application "
@@ -116,7 +116,7 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
   if (want_db) {
     auto s = connect_store(*db_url, settings.connection);
     if (!s) return fail(database_failure(s.error()));
-    if (auto st = (*s)->check_schema(); !st) return fail(database_failure(st.error()));
+    if (auto st = (*s)->schema().check_schema(); !st) return fail(database_failure(st.error()));
     store = std::move(*s);
   }
 
@@ -152,7 +152,7 @@ int create_session_command(const std::vector<std::string>& argv, const EnvLookup
     row.language = req.language;
     if (req.min_payment_usd) row.min_payment_usd = fmt::format("{}", *req.min_payment_usd);
     if (req.max_payment_usd) row.max_payment_usd = fmt::format("{}", *req.max_payment_usd);
-    if (auto s = store->insert_new_session(row); !s) {
+    if (auto s = store->new_sessions().insert_new_session(row); !s) {
       // The session exists at the gateway: say so loudly, with what is needed to store it by hand.
       std::printf("%s\n%s\n", created->session_token.c_str(), created->checkout_url.c_str());
       auto f = database_failure(s.error());

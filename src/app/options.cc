@@ -76,7 +76,7 @@ Result<store::StoreOptions> store_options(const ConnectionSettings& s) {
   return o;
 }
 
-Result<std::unique_ptr<domain::SessionStore>> connect_store(const std::string& url,
+Result<std::unique_ptr<store::SessionStores>> connect_store(const std::string& url,
                                                             const ConnectionSettings& s) {
   auto o = store_options(s);
   if (!o) return o.error();

@@ -51,7 +51,7 @@ struct ConnectionSettings {
 Result<store::StoreOptions> store_options(const ConnectionSettings& s);
 
 // Connects the store with the command's mapping (errors as store::connect_session_store's).
-Result<std::unique_ptr<domain::SessionStore>> connect_store(const std::string& url,
+Result<std::unique_ptr<store::SessionStores>> connect_store(const std::string& url,
                                                             const ConnectionSettings& s);
 
 // A command line for one command of deposit-reconciler: options get DEPOSIT_RECONCILER_*

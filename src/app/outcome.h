@@ -16,8 +16,8 @@
 
 #include "common/exit_codes.h"
 #include "common/result.h"
+#include "domain/run.h"
 #include "reconcile/pipeline.h"
-#include "store/pg_session_store.h"
 
 namespace dr::app {
 

@@ -7,9 +7,10 @@
 #include <vector>
 
 #include "common/result.h"
+#include "domain/finding_reader.h"
+#include "domain/run_records.h"
 #include "report/report_types.h"
 #include "report/run_listing.h"
-#include "store/pg_session_store.h"
 
 namespace dr::app {
 
@@ -19,7 +20,8 @@ report::RunListing run_listing(const domain::RunRecord& run);
 // Renders the report of one run from the database (the run record and its findings, streamed),
 // in the given formats, into dir. The run command and `report --run` both call this, which is
 // why a re-rendered report is byte for byte the one the run wrote.
-Result<std::vector<std::string>> write_reports(domain::SessionStore& store, int64_t run_id,
+Result<std::vector<std::string>> write_reports(domain::RunRecords& runs,
+                                               domain::FindingReader& findings, int64_t run_id,
                                                const std::filesystem::path& dir,
                                                const std::set<report::ReportFormat>& formats,
                                                bool include_open);

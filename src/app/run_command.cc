@@ -55,7 +55,7 @@ void install_signal_handlers() {
 
 // A run recorded in the database, ready to go.
 struct OpenedRun {
-  std::unique_ptr<domain::SessionStore> store;
+  std::unique_ptr<store::SessionStores> store;
   int64_t run_id = 0;
   domain::ClaimFilter filter;
   int64_t selected = -1;  // sessions selected at the start; -1 if counting failed
@@ -117,11 +117,11 @@ std::optional<Failure> open_run(RunSettings& s, const std::string& database_url,
     return f;
   }
   out.store = std::move(*store);
-  if (auto st = out.store->check_schema(); !st) return database_failure(st.error());
-  out.table_problem = sessions_table_problem(*out.store, s.connection.mapping);
+  if (auto st = out.store->schema().check_schema(); !st) return database_failure(st.error());
+  out.table_problem = sessions_table_problem(out.store->schema(), s.connection.mapping);
   auto budget_note = join_fleet(s, database_url, out);
   if (!budget_note) return database_failure(budget_note.error());
-  auto run_id = out.store->begin_run({o.worker_id, o.dry_run, options_json(s)});
+  auto run_id = out.store->runs().begin_run({o.worker_id, o.dry_run, options_json(s)});
   if (!run_id) {
     if (out.fleet) (void)out.fleet->leave();
     return database_failure(run_id.error());
@@ -139,7 +139,7 @@ std::optional<Failure> open_run(RunSettings& s, const std::string& database_url,
   out.filter.created_before = o.created_before;
   out.filter.ignore_schedule = o.all;
   out.filter.not_checked_since = o.not_checked_since;
-  if (auto n = out.store->count_selected(out.run_id, out.filter)) {
+  if (auto n = out.store->claims().count_selected(out.run_id, out.filter)) {
     out.selected = *n;
     const int64_t total = o.limit ? std::min(*n, *o.limit) : *n;
     if (total == 0) {
@@ -206,8 +206,8 @@ ExecutedRun execute_run(const RunSettings& s, http::CurlEngine& engine, OpenedRu
   const auto& o = s.run;
   const int64_t total =
       run.selected < 0 ? -1 : (o.limit ? std::min(run.selected, *o.limit) : run.selected);
-  reconcile::StoreAdapter adapter(std::move(run.store), {run.run_id, o.worker_id, run.filter,
-                                                         o.lease, o.stale_after, o.dry_run});
+  reconcile::StoreAdapter adapter(run.store->claims(), {run.run_id, o.worker_id, run.filter,
+                                                        o.lease, o.stale_after, o.dry_run});
   std::optional<reconcile::VerifyingRunStore> verifying;
   if (verifier != nullptr) verifying.emplace(adapter, *verifier);
   reconcile::RunStore& run_store =
@@ -271,6 +271,9 @@ ExecutedRun execute_run(const RunSettings& s, http::CurlEngine& engine, OpenedRu
   } else if (out.end.pipeline == reconcile::PipelineEnd::kDatabaseLost) {
     out.end.failure = Failure{Origin::kDatabase, "lost the database"};
   }
+  // The run's connection closes here; the bookkeeping at the end opens its own (the run's may
+  // be gone).
+  run.store.reset();
   return out;
 }
 
@@ -291,15 +294,16 @@ class StoreBookkeeping final : public RunBookkeeping {
   Status record_end(int64_t run_id, domain::RunStatus status,
                     const domain::RunCounts& counts) override {
     if (!store_) return store_.error();
-    return (*store_)->finish_run(run_id, status, counts);
+    return (*store_)->runs().finish_run(run_id, status, counts);
   }
   Result<std::vector<std::string>> write_reports(int64_t run_id) override {
     if (!store_) return store_.error();
-    return app::write_reports(**store_, run_id, s_.report_dir, s_.formats, s_.include_open);
+    return app::write_reports((*store_)->runs(), (*store_)->findings(), run_id, s_.report_dir,
+                              s_.formats, s_.include_open);
   }
   Result<std::optional<domain::WallTime>> last_success_at() override {
     if (!store_) return store_.error();
-    return (*store_)->last_success_at();
+    return (*store_)->runs().last_success_at();
   }
   Status write_metrics_file(const report::MetricsSnapshot& m) override {
     return report::write_metrics_file(*s_.metrics_file, m);
@@ -316,7 +320,7 @@ class StoreBookkeeping final : public RunBookkeeping {
 
  private:
   const RunSettings& s_;
-  Result<std::unique_ptr<domain::SessionStore>> store_;
+  Result<std::unique_ptr<store::SessionStores>> store_;
 };
 
 }  // namespace
@@ -346,8 +350,8 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     if (!v) {
       // Recorded as failed at once, so the run is not left 'running' until it is abandoned.
       const Failure f = database_failure(v.error());
-      (void)run.store->release_leases(o.worker_id);
-      (void)run.store->finish_run(run_id, domain::RunStatus::kFailed, {});
+      (void)run.store->claims().release_leases(o.worker_id);
+      (void)run.store->runs().finish_run(run_id, domain::RunStatus::kFailed, {});
       return fail(f);
     }
     verifier = std::move(*v);

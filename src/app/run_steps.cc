@@ -133,7 +133,7 @@ nlohmann::json options_json(const RunSettings& s) {
   return j;
 }
 
-std::optional<std::string> sessions_table_problem(domain::SessionStore& store,
+std::optional<std::string> sessions_table_problem(domain::SchemaCheck& store,
                                                   const store::TableMapping& mapping) {
   auto health = store.inspect_sessions_table();
   if (!health) {

@@ -20,10 +20,11 @@
 #include "common/command_line.h"
 #include "domain/clock.h"
 #include "domain/run_counts.h"
+#include "domain/schema_check.h"
 #include "http/curl_engine.h"
 #include "reconcile/pipeline.h"
 #include "report/metrics.h"
-#include "store/pg_session_store.h"
+#include "store/table_mapping.h"
 
 namespace dr::app {
 
@@ -68,7 +69,7 @@ nlohmann::json options_json(const RunSettings& s);
 // No silent green (README "Bring your own table"): what is wrong with a sessions table that is
 // empty, or holds no row with the NEW value but values the mapping does not know; nullopt when it
 // looks right (or cannot be inspected: logged). A missing index is only a warning.
-std::optional<std::string> sessions_table_problem(domain::SessionStore& store,
+std::optional<std::string> sessions_table_problem(domain::SchemaCheck& store,
                                                   const store::TableMapping& mapping);
 
 // ---- 4. finish: the run's end recorded, its report and metrics written -----------------------

@@ -5,14 +5,14 @@
 #include <vector>
 
 #include "common/result.h"
+#include "domain/claim_store.h"
 #include "domain/clock.h"
 #include "domain/run_counts.h"
-#include "domain/session_store.h"
 
 namespace dr::reconcile {
 
 // What the pipeline needs from the database, as an interface so the pipeline can be tested with
-// a fake that fails on demand. The real one is StoreAdapter over domain::SessionStore. Used by
+// a fake that fails on demand. The real one is StoreAdapter over domain::ClaimStore. Used by
 // one thread at a time (the store worker's).
 class RunStore {
  public:
@@ -25,7 +25,7 @@ class RunStore {
   virtual Status reconnect() = 0;
 };
 
-// RunStore over a real SessionStore, bound to one run and worker.
+// RunStore over a real ClaimStore, bound to one run and worker. The store must outlive it.
 class StoreAdapter final : public RunStore {
  public:
   struct Binding {
@@ -36,24 +36,24 @@ class StoreAdapter final : public RunStore {
     domain::Duration stale_after{};
     bool dry_run = false;
   };
-  StoreAdapter(std::unique_ptr<domain::SessionStore> store, Binding binding)
-      : store_(std::move(store)), b_(std::move(binding)) {}
+  StoreAdapter(domain::ClaimStore& store, Binding binding)
+      : store_(store), b_(std::move(binding)) {}
 
   Result<std::vector<domain::ClaimedSession>> claim(int max_rows) override {
-    return store_->claim(b_.run_id, b_.worker_id, b_.filter, max_rows, b_.lease);
+    return store_.claim(b_.run_id, b_.worker_id, b_.filter, max_rows, b_.lease);
   }
   Result<domain::ApplyCounts> apply(const std::vector<domain::CheckResult>& results) override {
-    return store_->apply(b_.run_id, b_.worker_id, results, b_.dry_run, b_.stale_after);
+    return store_.apply(b_.run_id, b_.worker_id, results, b_.dry_run, b_.stale_after);
   }
   Status heartbeat(const domain::RunCounts& counts) override {
-    return store_->heartbeat(b_.run_id, counts, b_.worker_id, b_.lease);
+    return store_.heartbeat(b_.run_id, counts, b_.worker_id, b_.lease);
   }
-  Status release_leases() override { return store_->release_leases(b_.worker_id); }
+  Status release_leases() override { return store_.release_leases(b_.worker_id); }
   // Keeps the store object (and with it a --all or dry run's place in its walk).
-  Status reconnect() override { return store_->reconnect(); }
+  Status reconnect() override { return store_.reconnect(); }
 
  private:
-  std::unique_ptr<domain::SessionStore> store_;
+  domain::ClaimStore& store_;
   Binding b_;
 };
 

@@ -1,33 +1,52 @@
 #pragma once
 
-#include <chrono>
 #include <memory>
 #include <string>
 
 #include "common/result.h"
-#include "domain/clock.h"
-#include "domain/session_store.h"
-#include "store/table_mapping.h"
+#include "store/pg_claim_store.h"
+#include "store/pg_finding_reader.h"
+#include "store/pg_follow_up_store.h"
+#include "store/pg_new_session_store.h"
+#include "store/pg_run_records.h"
+#include "store/pg_schema_check.h"
+#include "store/store_options.h"
 
 namespace dr::store {
 
-struct StoreOptions {
-  static constexpr auto kDefaultAbandonAfter = std::chrono::minutes(15);
-  static constexpr int kDefaultTransactionAttempts = 4;
+// The database ports of domain/ on one PostgreSQL connection: each caller takes the one it
+// needs (the store worker claims(), `report` runs() and findings(), `follow-up` follow_ups(),
+// `create-session` new_sessions(), every command schema()). They share the connection, so a
+// claims().reconnect() serves them all, and claims() knows the runs runs() began.
+// Thread-safety: none; one thread uses one SessionStores.
+class SessionStores {
+ public:
+  explicit SessionStores(std::unique_ptr<PgSession> db);
+  ~SessionStores();
+  SessionStores(const SessionStores&) = delete;
+  SessionStores& operator=(const SessionStores&) = delete;
 
-  // begin_run() marks runs still 'running' whose last heartbeat is older than this 'abandoned'.
-  domain::Duration abandon_after = kDefaultAbandonAfter;
-  // Tries of a transaction that hits a serialization failure or deadlock before giving up.
-  int transaction_attempts = kDefaultTransactionAttempts;
-  // The merchant's sessions table and the job's own schema.
-  TableMapping mapping;
+  PgSchemaCheck& schema() { return schema_; }
+  PgRunRecords& runs() { return runs_; }
+  PgClaimStore& claims() { return claims_; }
+  PgFindingReader& findings() { return findings_; }
+  PgFollowUpStore& follow_ups() { return follow_ups_; }
+  PgNewSessionStore& new_sessions() { return new_sessions_; }
+
+ private:
+  std::unique_ptr<PgSession> db_;  // first: the stores below live on it
+  PgSchemaCheck schema_;
+  PgRunRecords runs_;
+  PgClaimStore claims_;
+  PgFindingReader findings_;
+  PgFollowUpStore follow_ups_;
+  PgNewSessionStore new_sessions_;
 };
 
-// The reconciler's SessionStore on PostgreSQL. Connects to `conninfo` (URL or key=value; empty =
-// libpq defaults and PG* variables). The session uses time zone UTC and the job's schema
-// (options.mapping.schema) as search_path. Checks the mapping against the catalog first:
-// kInvalidArgument names what does not fit.
-Result<std::unique_ptr<domain::SessionStore>> connect_session_store(
-    const std::string& conninfo, const StoreOptions& options = {});
+// Connects to `conninfo` (URL or key=value; empty = libpq defaults and PG* variables). The
+// session uses time zone UTC and the job's schema (options.mapping.schema) as search_path.
+// Checks the mapping against the catalog first: kInvalidArgument names what does not fit.
+Result<std::unique_ptr<SessionStores>> connect_session_store(const std::string& conninfo,
+                                                             const StoreOptions& options = {});
 
 }  // namespace dr::store

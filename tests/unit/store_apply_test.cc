@@ -47,14 +47,14 @@ class ApplyTest : public test::SuiteDatabaseTest<StoreSchema> {
     row.user_name = "Ann";
     row.user_name_surname = "Ann Lee";
     row.user_email = token + "@example.com";
-    ASSERT_TRUE(store_->insert_new_session(row).ok());
+    ASSERT_TRUE(store_->new_sessions().insert_new_session(row).ok());
     exec_sql(url(), fmt::format("UPDATE deposit_sessions SET created_at = now() - interval '{} "
                                 "hours' WHERE session_token = '{}'",
                                 age.count(), token));
   }
 
   int64_t begin(bool dry_run = false) {
-    auto id = store_->begin_run({"w", dry_run, nlohmann::json::object()});
+    auto id = store_->runs().begin_run({"w", dry_run, nlohmann::json::object()});
     EXPECT_TRUE(id.ok()) << id.error().message;
     return id.ok() ? *id : 0;
   }
@@ -62,7 +62,7 @@ class ApplyTest : public test::SuiteDatabaseTest<StoreSchema> {
   size_t claim_all(int64_t run, const std::string& worker = "w") {
     domain::ClaimFilter all;
     all.ignore_schedule = true;
-    auto r = store_->claim(run, worker, all, 1000, 10min);
+    auto r = store_->claims().claim(run, worker, all, 1000, 10min);
     EXPECT_TRUE(r.ok()) << r.error().message;
     return r.ok() ? r->size() : 0;
   }
@@ -94,7 +94,7 @@ class ApplyTest : public test::SuiteDatabaseTest<StoreSchema> {
 
   domain::ApplyCounts apply(int64_t run, const std::vector<domain::CheckResult>& results,
                             bool dry_run = false, const std::string& worker = "w") {
-    auto r = store_->apply(run, worker, results, dry_run, kStaleAfter);
+    auto r = store_->claims().apply(run, worker, results, dry_run, kStaleAfter);
     EXPECT_TRUE(r.ok()) << r.error().message;
     return r.ok() ? *r : domain::ApplyCounts{};
   }
@@ -128,7 +128,7 @@ class ApplyTest : public test::SuiteDatabaseTest<StoreSchema> {
     return out;
   }
 
-  std::unique_ptr<domain::SessionStore> store_;
+  std::unique_ptr<store::SessionStores> store_;
 };
 
 using Strings = std::vector<std::string>;
@@ -206,7 +206,7 @@ TEST_F(ApplyTest, StillNewIsRecheckedOnAGrowingSchedule) {
     SCOPED_TRACE(i);
     exec_sql(url(), "UPDATE session_checks SET next_check_at = now() - interval '1 second'");
     const int64_t run = begin();
-    ASSERT_EQ(store_->claim(run, "w", {}, 10, 1min)->size(), 1u);
+    ASSERT_EQ(store_->claims().claim(run, "w", {}, 10, 1min)->size(), 1u);
     EXPECT_EQ(apply(run, {answer("slow", domain::SessionState::kNew)}).still_new, 1);
     EXPECT_EQ(value("SELECT (next_check_at - last_checked_at)::text || ',' || checks "
                     "FROM test_sessions"),
@@ -296,8 +296,8 @@ TEST_F(ApplyTest, NotificationCommittingDuringApplyWins) {
 
   std::optional<Result<domain::ApplyCounts>> result;
   std::thread applier([&] {
-    result.emplace(store_->apply(run, "w", {answer("race", domain::SessionState::kCompleted)},
-                                 false, kStaleAfter));
+    result.emplace(store_->claims().apply(
+        run, "w", {answer("race", domain::SessionState::kCompleted)}, false, kStaleAfter));
   });
   // Bounded wait until apply is blocked on the handler's row lock.
   bool blocked = false;
@@ -408,7 +408,7 @@ TEST_F(ApplyTest, OneAuditRowPerStateChangeWithItsSource) {
       "FROM deposit_sessions");
   const int64_t run = begin();
   ASSERT_EQ(claim_all(run), 2u);
-  ASSERT_TRUE(store_->heartbeat(run, {}, "w", 10min).ok());
+  ASSERT_TRUE(store_->claims().heartbeat(run, {}, "w", 10min).ok());
   EXPECT_EQ(value("SELECT string_agg(updated_at::text, ',' ORDER BY session_token) "
                   "FROM deposit_sessions"),
             updated);

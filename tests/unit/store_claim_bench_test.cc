@@ -73,15 +73,15 @@ TEST(ClaimBench, ClaimAndApplyAtScale) {
   auto t0 = Clock::now();
   auto connected = connect_session_store(url);
   ASSERT_TRUE(connected.ok()) << connected.error().message;
-  domain::SessionStore& store = **connected;
-  ASSERT_TRUE(store.check_schema().ok());
+  store::SessionStores& store = **connected;
+  ASSERT_TRUE(store.schema().check_schema().ok());
   std::printf("connect + schema check: %.1f ms\n", ms_since(t0));
 
-  auto run = store.begin_run({"bench", false, {{"batch_size", batch_size}}});
+  auto run = store.runs().begin_run({"bench", false, {{"batch_size", batch_size}}});
   ASSERT_TRUE(run.ok()) << run.error().message;
 
   t0 = Clock::now();
-  auto selected = store.count_selected(*run, {});
+  auto selected = store.claims().count_selected(*run, {});
   ASSERT_TRUE(selected.ok()) << selected.error().message;
   std::printf("count_selected (scheduled): %lld sessions due, %.1f ms\n",
               static_cast<long long>(*selected), ms_since(t0));
@@ -89,13 +89,13 @@ TEST(ClaimBench, ClaimAndApplyAtScale) {
   domain::ApplyCounts total;
   for (int b = 0; b < batches; ++b) {
     t0 = Clock::now();
-    auto claimed = store.claim(*run, "bench", {}, batch_size, 5min);
+    auto claimed = store.claims().claim(*run, "bench", {}, batch_size, 5min);
     ASSERT_TRUE(claimed.ok()) << claimed.error().message;
     const double claim_ms = ms_since(t0);
     if (claimed->empty()) break;
     const auto results = answers_for(*claimed);
     t0 = Clock::now();
-    auto applied = store.apply(*run, "bench", results, false, 7 * 24h);
+    auto applied = store.claims().apply(*run, "bench", results, false, 7 * 24h);
     ASSERT_TRUE(applied.ok()) << applied.error().message;
     const double apply_ms = ms_since(t0);
     total += *applied;
@@ -109,34 +109,34 @@ TEST(ClaimBench, ClaimAndApplyAtScale) {
   domain::ClaimFilter window;
   window.ignore_schedule = true;
   window.created_after = "2020-01-01";
-  auto all_run = store.begin_run({"bench-all", false, {}});
+  auto all_run = store.runs().begin_run({"bench-all", false, {}});
   ASSERT_TRUE(all_run.ok());
   for (int b = 0; b < 2; ++b) {
     t0 = Clock::now();
-    auto claimed = store.claim(*all_run, "bench-all", window, batch_size, 5min);
+    auto claimed = store.claims().claim(*all_run, "bench-all", window, batch_size, 5min);
     ASSERT_TRUE(claimed.ok()) << claimed.error().message;
     std::printf("--all claim %d: %zu rows %.1f ms\n", b + 1, claimed->size(), ms_since(t0));
   }
-  ASSERT_TRUE(store.release_leases("bench-all").ok());
-  auto dry = store.begin_run({"bench-dry", true, {}});
+  ASSERT_TRUE(store.claims().release_leases("bench-all").ok());
+  auto dry = store.runs().begin_run({"bench-dry", true, {}});
   ASSERT_TRUE(dry.ok());
   for (int b = 0; b < 2; ++b) {
     t0 = Clock::now();
-    auto claimed = store.claim(*dry, "bench-dry", window, batch_size, 5min);
+    auto claimed = store.claims().claim(*dry, "bench-dry", window, batch_size, 5min);
     ASSERT_TRUE(claimed.ok()) << claimed.error().message;
     const double claim_ms = ms_since(t0);
     t0 = Clock::now();
-    auto applied = store.apply(*dry, "bench-dry", answers_for(*claimed), true, 7 * 24h);
+    auto applied = store.claims().apply(*dry, "bench-dry", answers_for(*claimed), true, 7 * 24h);
     ASSERT_TRUE(applied.ok()) << applied.error().message;
     std::printf("dry run batch %d: claim %zu rows %.1f ms, apply (findings only) %.1f ms\n", b + 1,
                 claimed->size(), claim_ms, ms_since(t0));
   }
   t0 = Clock::now();
-  ASSERT_TRUE(store.heartbeat(*run, {}, "bench", 5min).ok());
+  ASSERT_TRUE(store.claims().heartbeat(*run, {}, "bench", 5min).ok());
   std::printf("heartbeat: %.1f ms\n", ms_since(t0));
-  ASSERT_TRUE(store.finish_run(*run, domain::RunStatus::kSucceeded, {}).ok());
-  ASSERT_TRUE(store.finish_run(*all_run, domain::RunStatus::kSucceeded, {}).ok());
-  ASSERT_TRUE(store.finish_run(*dry, domain::RunStatus::kSucceeded, {}).ok());
+  ASSERT_TRUE(store.runs().finish_run(*run, domain::RunStatus::kSucceeded, {}).ok());
+  ASSERT_TRUE(store.runs().finish_run(*all_run, domain::RunStatus::kSucceeded, {}).ok());
+  ASSERT_TRUE(store.runs().finish_run(*dry, domain::RunStatus::kSucceeded, {}).ok());
 }
 
 }  // namespace

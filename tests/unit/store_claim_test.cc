@@ -38,7 +38,7 @@ class ClaimTest : public test::SuiteDatabaseTest<StoreSchema> {
     store_ = connect();
   }
 
-  std::unique_ptr<domain::SessionStore> connect() {
+  std::unique_ptr<store::SessionStores> connect() {
     auto s = connect_session_store(url());
     EXPECT_TRUE(s.ok()) << s.error().message;
     return s.ok() ? std::move(*s) : nullptr;
@@ -66,8 +66,8 @@ class ClaimTest : public test::SuiteDatabaseTest<StoreSchema> {
                                "WHERE expires_at > now() AND worker_id = '" + worker + "'");
   }
 
-  int64_t begin(domain::SessionStore& store, bool dry_run = false) {
-    auto id = store.begin_run({"w", dry_run, nlohmann::json::object()});
+  int64_t begin(store::SessionStores& store, bool dry_run = false) {
+    auto id = store.runs().begin_run({"w", dry_run, nlohmann::json::object()});
     EXPECT_TRUE(id.ok()) << id.error().message;
     return id.ok() ? *id : 0;
   }
@@ -82,18 +82,18 @@ class ClaimTest : public test::SuiteDatabaseTest<StoreSchema> {
   }
 
   // Answers "still NEW" for `claimed`, as the pipeline would after asking the gateway.
-  void answer_new(domain::SessionStore& store, int64_t run, const std::string& worker,
+  void answer_new(store::SessionStores& store, int64_t run, const std::string& worker,
                   const std::vector<std::string>& claimed) {
     std::vector<domain::CheckResult> results;
     for (const auto& t : claimed) {
       results.push_back({t, domain::CheckKind::kState, domain::SessionState::kNew, 200, 1, "",
                          R"({"sessionState":"NEW"})", std::chrono::system_clock::now()});
     }
-    auto r = store.apply(run, worker, results, false, 24h);
+    auto r = store.claims().apply(run, worker, results, false, 24h);
     ASSERT_TRUE(r.ok()) << r.error().message;
   }
 
-  std::unique_ptr<domain::SessionStore> store_;
+  std::unique_ptr<store::SessionStores> store_;
 };
 
 using Tokens = std::vector<std::string>;
@@ -111,7 +111,7 @@ TEST_F(ClaimTest, SelectsDueUnleasedNewSessionsOldEnough) {
   domain::ClaimFilter filter;
   filter.min_age = 5min;
 
-  auto claimed = store_->claim(run, "w", filter, 100, 10min);
+  auto claimed = store_->claims().claim(run, "w", filter, 100, 10min);
   Tokens got = tokens(claimed);
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got, (Tokens{"a-due", "f-lease-expired"}));
@@ -123,7 +123,7 @@ TEST_F(ClaimTest, SelectsDueUnleasedNewSessionsOldEnough) {
                              "AND now() + interval '10 minutes'"),
             "2");
   // Leased now: a second claim in the same run finds nothing.
-  EXPECT_TRUE(tokens(store_->claim(run, "w", filter, 100, 10min)).empty());
+  EXPECT_TRUE(tokens(store_->claims().claim(run, "w", filter, 100, 10min)).empty());
 }
 
 TEST_F(ClaimTest, AllIgnoresTheScheduleAndGoesByCreation) {
@@ -134,7 +134,8 @@ TEST_F(ClaimTest, AllIgnoresTheScheduleAndGoesByCreation) {
   domain::ClaimFilter filter;
   filter.ignore_schedule = true;
   filter.min_age = 1min;
-  EXPECT_EQ(tokens(store_->claim(run, "w", filter, 100, 1min)), (Tokens{"x-not-due", "y-due"}));
+  EXPECT_EQ(tokens(store_->claims().claim(run, "w", filter, 100, 1min)),
+            (Tokens{"x-not-due", "y-due"}));
 }
 
 TEST_F(ClaimTest, CreatedWindowIsInclusiveAfterExclusiveBeforeInUtc) {
@@ -146,15 +147,16 @@ TEST_F(ClaimTest, CreatedWindowIsInclusiveAfterExclusiveBeforeInUtc) {
   domain::ClaimFilter filter;
   filter.created_after = "2024-01-02T00:00:00";  // no offset: UTC
   filter.created_before = "2024-01-03T00:00:00Z";
-  EXPECT_EQ(*store_->count_selected(run, filter), 2);
-  EXPECT_EQ(tokens(store_->claim(run, "w", filter, 100, 1min)), (Tokens{"day2", "day2-late"}));
+  EXPECT_EQ(*store_->claims().count_selected(run, filter), 2);
+  EXPECT_EQ(tokens(store_->claims().claim(run, "w", filter, 100, 1min)),
+            (Tokens{"day2", "day2-late"}));
 }
 
 TEST_F(ClaimTest, UnreadableDateIsInvalidArgument) {
   const int64_t run = begin(*store_);
   domain::ClaimFilter filter;
   filter.created_after = "yesterday-ish";
-  auto r = store_->claim(run, "w", filter, 10, 1min);
+  auto r = store_->claims().claim(run, "w", filter, 10, 1min);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(r.error().message.find("yesterday-ish"), std::string::npos) << r.error().message;
@@ -168,33 +170,33 @@ TEST_F(ClaimTest, LimitTakesTheOldestFirstAndEachOnce) {
          fmt::format("now() - interval '{} hours'", i)});
   }
   const int64_t run = begin(*store_);
-  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 2, 1min)), (Tokens{"s5", "s4"}));
-  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 2, 1min)), (Tokens{"s3", "s2"}));
-  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 2, 1min)), (Tokens{"s1"}));
-  EXPECT_TRUE(tokens(store_->claim(run, "w", {}, 2, 1min)).empty());
-  EXPECT_TRUE(tokens(store_->claim(run, "w", {}, 0, 1min)).empty());
+  EXPECT_EQ(tokens(store_->claims().claim(run, "w", {}, 2, 1min)), (Tokens{"s5", "s4"}));
+  EXPECT_EQ(tokens(store_->claims().claim(run, "w", {}, 2, 1min)), (Tokens{"s3", "s2"}));
+  EXPECT_EQ(tokens(store_->claims().claim(run, "w", {}, 2, 1min)), (Tokens{"s1"}));
+  EXPECT_TRUE(tokens(store_->claims().claim(run, "w", {}, 2, 1min)).empty());
+  EXPECT_TRUE(tokens(store_->claims().claim(run, "w", {}, 0, 1min)).empty());
 }
 
 TEST_F(ClaimTest, ReleasedLeasesComeBackAtOnce) {
   add({"a"});
   add({"b"});
   const int64_t run = begin(*store_);
-  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 10, 1h)).size(), 2u);
-  ASSERT_TRUE(store_->release_leases("w").ok());
+  EXPECT_EQ(tokens(store_->claims().claim(run, "w", {}, 10, 1h)).size(), 2u);
+  ASSERT_TRUE(store_->claims().release_leases("w").ok());
   EXPECT_EQ(*query_value(url(), "SELECT count(*) FROM claims"), "0");
   // This run has walked past them; any other run (another worker) takes them at once.
   auto other = connect();
-  EXPECT_EQ(tokens(other->claim(begin(*other), "w2", {}, 10, 1h)).size(), 2u);
+  EXPECT_EQ(tokens(other->claims().claim(begin(*other), "w2", {}, 10, 1h)).size(), 2u);
 }
 
 // A worker that died leaves leases behind; once they expire another worker takes the sessions.
 TEST_F(ClaimTest, ExpiredLeaseIsClaimedByAnotherWorker) {
   add({"a"});
   const int64_t run_a = begin(*store_);
-  EXPECT_EQ(tokens(store_->claim(run_a, "dead", {}, 10, 0s)), (Tokens{"a"}));
+  EXPECT_EQ(tokens(store_->claims().claim(run_a, "dead", {}, 10, 0s)), (Tokens{"a"}));
   auto other = connect();
   const int64_t run_b = begin(*other);
-  EXPECT_EQ(tokens(other->claim(run_b, "alive", {}, 10, 1min)), (Tokens{"a"}));
+  EXPECT_EQ(tokens(other->claims().claim(run_b, "alive", {}, 10, 1min)), (Tokens{"a"}));
   EXPECT_EQ(*query_value(url(), "SELECT worker_id FROM claims"), "alive");
 }
 
@@ -213,10 +215,10 @@ TEST_F(ClaimTest, ConcurrentWorkersNeverClaimTheSameSession) {
       auto store = connect();
       if (!store) return;
       const std::string worker = fmt::format("worker-{}", w);
-      auto run = store->begin_run({worker, false, {}});
+      auto run = store->runs().begin_run({worker, false, {}});
       if (!run.ok()) return;
       for (int i = 0; i < 1000; ++i) {  // bounded: 300 sessions / 7 per claim
-        auto batch = store->claim(*run, worker, {}, 7, 10min);
+        auto batch = store->claims().claim(*run, worker, {}, 7, 10min);
         if (!batch.ok() || batch->empty()) break;
         for (const auto& c : *batch) got[w].push_back(c.token);
       }
@@ -246,23 +248,23 @@ TEST_F(ClaimTest, CheckedSessionIsNotClaimedAgainInTheSameRun) {
     const int64_t run = begin(*store_);
     domain::ClaimFilter filter;
     filter.ignore_schedule = all;
-    Tokens first = tokens(store_->claim(run, "w", filter, 1, 1min));
+    Tokens first = tokens(store_->claims().claim(run, "w", filter, 1, 1min));
     ASSERT_EQ(first.size(), 1u);
     answer_new(*store_, run, "w", first);
     exec_sql(url(), "UPDATE session_checks SET next_check_at = now() - interval '1 minute'");
-    Tokens second = tokens(store_->claim(run, "w", filter, 10, 1min));
+    Tokens second = tokens(store_->claims().claim(run, "w", filter, 10, 1min));
     ASSERT_EQ(second.size(), 1u);
     EXPECT_NE(second[0], first[0]);
     answer_new(*store_, run, "w", second);
-    EXPECT_TRUE(tokens(store_->claim(run, "w", filter, 10, 1min)).empty());
+    EXPECT_TRUE(tokens(store_->claims().claim(run, "w", filter, 10, 1min)).empty());
     // A fresh store (as after a reconnect) has no cursor and still finds nothing.
     auto fresh = connect();
-    EXPECT_TRUE(tokens(fresh->claim(run, "w", filter, 10, 1min)).empty());
-    ASSERT_TRUE(store_->finish_run(run, domain::RunStatus::kSucceeded, {}).ok());
+    EXPECT_TRUE(tokens(fresh->claims().claim(run, "w", filter, 10, 1min)).empty());
+    ASSERT_TRUE(store_->runs().finish_run(run, domain::RunStatus::kSucceeded, {}).ok());
   }
   const int64_t next = begin(*store_);
   exec_sql(url(), "UPDATE session_checks SET next_check_at = now() - interval '1 minute'");
-  EXPECT_EQ(tokens(store_->claim(next, "w", {}, 10, 1min)).size(), 2u);
+  EXPECT_EQ(tokens(store_->claims().claim(next, "w", {}, 10, 1min)).size(), 2u);
 }
 
 TEST_F(ClaimTest, DryRunLeasesNothingAndVisitsEachSessionOnce) {
@@ -270,10 +272,10 @@ TEST_F(ClaimTest, DryRunLeasesNothingAndVisitsEachSessionOnce) {
     add({fmt::format("d{}", i), "NEW", fmt::format("now() - interval '{} hours'", 10 - i)});
   }
   const int64_t run = begin(*store_, /*dry_run=*/true);
-  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 2, 1min)), (Tokens{"d1", "d2"}));
-  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 2, 1min)), (Tokens{"d3", "d4"}));
-  EXPECT_EQ(tokens(store_->claim(run, "w", {}, 2, 1min)), (Tokens{"d5"}));
-  EXPECT_TRUE(tokens(store_->claim(run, "w", {}, 2, 1min)).empty());
+  EXPECT_EQ(tokens(store_->claims().claim(run, "w", {}, 2, 1min)), (Tokens{"d1", "d2"}));
+  EXPECT_EQ(tokens(store_->claims().claim(run, "w", {}, 2, 1min)), (Tokens{"d3", "d4"}));
+  EXPECT_EQ(tokens(store_->claims().claim(run, "w", {}, 2, 1min)), (Tokens{"d5"}));
+  EXPECT_TRUE(tokens(store_->claims().claim(run, "w", {}, 2, 1min)).empty());
   EXPECT_EQ(*query_value(url(), "SELECT count(*) FROM claims"), "0");
 }
 
@@ -288,10 +290,10 @@ TEST_F(ClaimTest, DryRunPagesThroughTiesInBothOrders) {
     const int64_t run = begin(*store_, /*dry_run=*/true);
     domain::ClaimFilter filter;
     filter.ignore_schedule = all;
-    EXPECT_EQ(tokens(store_->claim(run, "w", filter, 2, 1min)), (Tokens{"t1", "t2"}));
-    EXPECT_EQ(tokens(store_->claim(run, "w", filter, 2, 1min)), (Tokens{"t3", "t4"}));
-    EXPECT_EQ(tokens(store_->claim(run, "w", filter, 2, 1min)), (Tokens{"t5"}));
-    EXPECT_TRUE(tokens(store_->claim(run, "w", filter, 2, 1min)).empty());
+    EXPECT_EQ(tokens(store_->claims().claim(run, "w", filter, 2, 1min)), (Tokens{"t1", "t2"}));
+    EXPECT_EQ(tokens(store_->claims().claim(run, "w", filter, 2, 1min)), (Tokens{"t3", "t4"}));
+    EXPECT_EQ(tokens(store_->claims().claim(run, "w", filter, 2, 1min)), (Tokens{"t5"}));
+    EXPECT_TRUE(tokens(store_->claims().claim(run, "w", filter, 2, 1min)).empty());
   }
 }
 
@@ -300,14 +302,14 @@ TEST_F(ClaimTest, CountSelectedCountsWhatAClaimWouldSelect) {
   add({"b", "NEW", "now() - interval '1 hour'", "now() + interval '1 hour'"});
   add({"c", "EXPIRED"});
   const int64_t run = begin(*store_);
-  EXPECT_EQ(*store_->count_selected(run, {}), 1);
+  EXPECT_EQ(*store_->claims().count_selected(run, {}), 1);
   domain::ClaimFilter all;
   all.ignore_schedule = true;
-  EXPECT_EQ(*store_->count_selected(run, all), 2);
+  EXPECT_EQ(*store_->claims().count_selected(run, all), 2);
 }
 
 TEST_F(ClaimTest, UnknownRunIsNotFound) {
-  auto r = store_->claim(4242, "w", {}, 10, 1min);
+  auto r = store_->claims().claim(4242, "w", {}, 10, 1min);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
 }

@@ -61,7 +61,7 @@ class MappingTest : public test::DatabaseTest {
         "  WHERE tgrelid = 'shop.crypto_deposits'::regclass AND NOT tgisinternal) x");
   }
 
-  std::unique_ptr<domain::SessionStore> connect(const TableMapping& m) {
+  std::unique_ptr<store::SessionStores> connect(const TableMapping& m) {
     StoreOptions o;
     o.mapping = m;
     auto s = connect_session_store(url(), o);
@@ -100,19 +100,19 @@ TEST_F(MappingTest, RunsOnTheMerchantsTableAndWritesOnlyTheStateColumn) {
 
   auto store = connect(merchant_mapping());
   ASSERT_NE(store, nullptr);
-  auto health = store->inspect_sessions_table();
+  auto health = store->schema().inspect_sessions_table();
   ASSERT_TRUE(health.ok());
   EXPECT_TRUE(health->has_new);
-  auto run = store->begin_run({"w", false, {}});
+  auto run = store->runs().begin_run({"w", false, {}});
   ASSERT_TRUE(run.ok()) << run.error().message;
   domain::ClaimFilter filter;
   filter.min_age = 30min;
-  auto claimed = store->claim(*run, "w", filter, 10, 1min);
+  auto claimed = store->claims().claim(*run, "w", filter, 10, 1min);
   ASSERT_TRUE(claimed.ok()) << claimed.error().message;
   ASSERT_EQ(claimed->size(), 4u);
   EXPECT_EQ((*claimed)[0].token, "op-4");  // oldest first
 
-  auto counts = store->apply(
+  auto counts = store->claims().apply(
       *run, "w",
       {answer("op-1", domain::SessionState::kCompleted),
        answer("op-2", domain::SessionState::kExpired),
@@ -179,13 +179,13 @@ TEST_F(MappingTest, HostileNamesAndValuesAreQuotedNotExecuted) {
   ASSERT_TRUE(migrated.ok()) << migrated.error().message;
   auto store = connect(m);
   ASSERT_NE(store, nullptr);
-  auto run = store->begin_run({"w", false, {}});
+  auto run = store->runs().begin_run({"w", false, {}});
   ASSERT_TRUE(run.ok());
-  auto claimed = store->claim(*run, "w", {}, 10, 1min);
+  auto claimed = store->claims().claim(*run, "w", {}, 10, 1min);
   ASSERT_TRUE(claimed.ok()) << claimed.error().message;
   ASSERT_EQ(claimed->size(), 1u);
-  auto counts =
-      store->apply(*run, "w", {answer("t1", domain::SessionState::kCompleted)}, false, 48h);
+  auto counts = store->claims().apply(*run, "w", {answer("t1", domain::SessionState::kCompleted)},
+                                      false, 48h);
   ASSERT_TRUE(counts.ok()) << counts.error().message;
   EXPECT_EQ(counts->completed, 1);
   EXPECT_EQ(value("SELECT \"status; DROP TABLE x\" FROM shop.\"odd \"\"table\"\"\""),
@@ -287,7 +287,7 @@ TEST_F(MappingTest, TableWithOnlyUnknownValuesIsReported) {
   ASSERT_TRUE(migrate(url(), mo).ok());
   auto store = connect(merchant_mapping());
   ASSERT_NE(store, nullptr);
-  auto h = store->inspect_sessions_table();
+  auto h = store->schema().inspect_sessions_table();
   ASSERT_TRUE(h.ok());
   EXPECT_TRUE(h->has_rows);
   EXPECT_FALSE(h->has_new);

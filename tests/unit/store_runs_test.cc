@@ -36,7 +36,7 @@ class RunsTest : public test::SuiteDatabaseTest<StoreSchema> {
   std::string value(const std::string& sql) { return query_value(url(), sql).value_or("NULL"); }
 
   int64_t begin(const std::string& worker = "w", bool dry_run = false) {
-    auto id = store_->begin_run({worker, dry_run, {{"rate", 5}}});
+    auto id = store_->runs().begin_run({worker, dry_run, {{"rate", 5}}});
     EXPECT_TRUE(id.ok()) << id.error().message;
     return id.ok() ? *id : 0;
   }
@@ -57,14 +57,15 @@ class RunsTest : public test::SuiteDatabaseTest<StoreSchema> {
 
   std::vector<std::string> listed(int64_t run, bool include_open) {
     std::vector<std::string> out;
-    auto s = store_->for_each_finding(run, include_open, [&](const domain::FindingRecord& f) {
-      out.push_back(fmt::format("{}:{}:{}", to_string(f.category), f.session_token, f.run_id));
-    });
+    auto s =
+        store_->findings().for_each_finding(run, include_open, [&](const domain::FindingRecord& f) {
+          out.push_back(fmt::format("{}:{}:{}", to_string(f.category), f.session_token, f.run_id));
+        });
     EXPECT_TRUE(s.ok()) << s.error().message;
     return out;
   }
 
-  std::unique_ptr<domain::SessionStore> store_;
+  std::unique_ptr<store::SessionStores> store_;
 };
 
 using Strings = std::vector<std::string>;
@@ -83,11 +84,11 @@ TEST_F(RunsTest, BeginRunMarksSilentRunsAbandoned) {
 }
 
 TEST_F(RunsTest, FinishedRunReadsBack) {
-  EXPECT_EQ(*store_->latest_run_id(), std::nullopt);
+  EXPECT_EQ(*store_->runs().latest_run_id(), std::nullopt);
   const auto before = std::chrono::system_clock::now();
   const int64_t run = begin("pod-7", /*dry_run=*/true);
-  EXPECT_EQ(*store_->latest_run_id(), std::optional<int64_t>(run));
-  auto running = store_->load_run(run);
+  EXPECT_EQ(*store_->runs().latest_run_id(), std::optional<int64_t>(run));
+  auto running = store_->runs().load_run(run);
   ASSERT_TRUE(running.ok()) << running.error().message;
   EXPECT_EQ(running->status, domain::RunStatus::kRunning);
   EXPECT_FALSE(running->finished_at.has_value());
@@ -95,8 +96,8 @@ TEST_F(RunsTest, FinishedRunReadsBack) {
   domain::RunCounts counts;
   counts.unchecked = 3;
   counts.requests = 17;
-  ASSERT_TRUE(store_->finish_run(run, domain::RunStatus::kPartial, counts).ok());
-  auto r = store_->load_run(run);
+  ASSERT_TRUE(store_->runs().finish_run(run, domain::RunStatus::kPartial, counts).ok());
+  auto r = store_->runs().load_run(run);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->id, run);
   EXPECT_EQ(r->worker_id, "pod-7");
@@ -114,8 +115,8 @@ TEST_F(RunsTest, FinishedRunReadsBack) {
   EXPECT_GE(*r->finished_at, r->started_at);
   EXPECT_LE(*r->finished_at, std::chrono::system_clock::now() + 1s);
 
-  EXPECT_EQ(store_->load_run(run + 1000).error().code, ErrorCode::kNotFound);
-  EXPECT_EQ(store_->finish_run(run + 1000, domain::RunStatus::kFailed, {}).error().code,
+  EXPECT_EQ(store_->runs().load_run(run + 1000).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->runs().finish_run(run + 1000, domain::RunStatus::kFailed, {}).error().code,
             ErrorCode::kNotFound);
 }
 
@@ -130,16 +131,17 @@ TEST_F(RunsTest, HeartbeatStoresCountsAndExtendsOnlyThisWorkersLeases) {
   exec_sql(url(), "UPDATE reconciler_runs SET heartbeat_at = now() - interval '5 minutes'");
   domain::RunCounts counts;
   counts.checked = 42;
-  ASSERT_TRUE(store_->heartbeat(run, counts, "w", 30min).ok());
+  ASSERT_TRUE(store_->claims().heartbeat(run, counts, "w", 30min).ok());
   EXPECT_EQ(value("SELECT (counts->>'checked') || '/' || (heartbeat_at > now() - interval '1 "
                   "minute') FROM reconciler_runs"),
             "42/true");
   EXPECT_EQ(value("SELECT string_agg(tokens[1] || '=' || (expires_at > now() + "
                   "interval '29 minutes'), ',' ORDER BY tokens[1]) FROM claims"),
             "mine=true,theirs=false");
-  EXPECT_EQ(store_->heartbeat(run + 1000, {}, "w", 1min).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->claims().heartbeat(run + 1000, {}, "w", 1min).error().code,
+            ErrorCode::kNotFound);
 
-  ASSERT_TRUE(store_->release_leases("w").ok());
+  ASSERT_TRUE(store_->claims().release_leases("w").ok());
   EXPECT_EQ(value("SELECT string_agg(session_token || '=' || coalesce(lease_owner, '-'), ',' "
                   "ORDER BY session_token) FROM test_sessions"),
             "mine=-,theirs=x");
@@ -160,8 +162,8 @@ TEST_F(RunsTest, FindingsAreListedByCategoryThenCreationThenToken) {
                      fmt::format("unchecked:u1:{}", run)}));
   std::vector<domain::FindingRecord> all;
   ASSERT_TRUE(
-      store_
-          ->for_each_finding(run, false, [&](const domain::FindingRecord& f) { all.push_back(f); })
+      store_->findings()
+          .for_each_finding(run, false, [&](const domain::FindingRecord& f) { all.push_back(f); })
           .ok());
   ASSERT_EQ(all.size(), 5u);  // the anomaly first
   EXPECT_EQ(all[0].user_id, "u-a1");
@@ -185,13 +187,13 @@ TEST_F(RunsTest, ManyFindingsAreStreamedInOrder) {
   int n = 0;
   std::string previous;
   bool ordered = true;
-  ASSERT_TRUE(store_
-                  ->for_each_finding(run, false,
-                                     [&](const domain::FindingRecord& f) {
-                                       ordered = ordered && f.session_token > previous;
-                                       previous = f.session_token;
-                                       ++n;
-                                     })
+  ASSERT_TRUE(store_->findings()
+                  .for_each_finding(run, false,
+                                    [&](const domain::FindingRecord& f) {
+                                      ordered = ordered && f.session_token > previous;
+                                      previous = f.session_token;
+                                      ++n;
+                                    })
                   .ok());
   EXPECT_EQ(n, 1234);
   EXPECT_TRUE(ordered);
@@ -209,7 +211,7 @@ TEST_F(RunsTest, IncludeOpenAddsEarlierFindingsNobodyFollowedUp) {
   f.run_id = first;
   f.tokens = {"done"};
   f.by = "ops";
-  ASSERT_EQ(*store_->mark_followed_up(f), 1);
+  ASSERT_EQ(*store_->follow_ups().mark_followed_up(f), 1);
 
   EXPECT_EQ(listed(second, false), (Strings{fmt::format("failed:new:{}", second),
                                             fmt::format("unchecked:again:{}", second)}));
@@ -229,17 +231,18 @@ TEST_F(RunsTest, FollowUpMarksOnlyWhatItNamesOnce) {
   domain::FollowUp f;
   f.run_id = run;
   f.by = "";
-  EXPECT_EQ(store_->mark_followed_up(f).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store_->follow_ups().mark_followed_up(f).error().code, ErrorCode::kInvalidArgument);
   f.by = "alice";
   f.tokens = {"b"};
   f.category = domain::FindingCategory::kAnomaly;
-  EXPECT_EQ(*store_->mark_followed_up(f), 1);
+  EXPECT_EQ(*store_->follow_ups().mark_followed_up(f), 1);
   f.category.reset();
-  EXPECT_EQ(*store_->mark_followed_up(f), 1);  // b's 'failed'; the anomaly keeps its first mark
+  EXPECT_EQ(*store_->follow_ups().mark_followed_up(f),
+            1);  // b's 'failed'; the anomaly keeps its first mark
   f.tokens.clear();
   f.by = "bob";
-  EXPECT_EQ(*store_->mark_followed_up(f), 2);  // the rest of the run: a and c
-  EXPECT_EQ(*store_->mark_followed_up(f), 0);
+  EXPECT_EQ(*store_->follow_ups().mark_followed_up(f), 2);  // the rest of the run: a and c
+  EXPECT_EQ(*store_->follow_ups().mark_followed_up(f), 0);
   EXPECT_EQ(
       value("SELECT string_agg(session_token || '/' || category || '=' || followed_up_by, ',' "
             "ORDER BY session_token, category) FROM reconciler_findings"),
@@ -258,12 +261,14 @@ TEST_F(RunsTest, FollowUpFindsATokensOpenFindingInAnEarlierRun) {
   f.run_id = second;
   f.by = "carol";
   f.tokens = {"old", "new"};
-  EXPECT_EQ(*store_->mark_followed_up(f), 2);
+  EXPECT_EQ(*store_->follow_ups().mark_followed_up(f), 2);
   f.tokens.clear();
-  EXPECT_EQ(*store_->mark_followed_up(f), 0) << "--all marks only run N's own findings";
+  EXPECT_EQ(*store_->follow_ups().mark_followed_up(f), 0)
+      << "--all marks only run N's own findings";
   f.run_id = first;
   f.tokens = {"new"};
-  EXPECT_EQ(*store_->mark_followed_up(f), 0) << "a later run's finding is not an earlier one";
+  EXPECT_EQ(*store_->follow_ups().mark_followed_up(f), 0)
+      << "a later run's finding is not an earlier one";
   EXPECT_EQ(value("SELECT string_agg(session_token || '=' || coalesce(followed_up_by, '-'), ',' "
                   "ORDER BY session_token) FROM reconciler_findings"),
             "new=carol,old=carol,other=-");
@@ -271,20 +276,20 @@ TEST_F(RunsTest, FollowUpFindsATokensOpenFindingInAnEarlierRun) {
 
 // The runs listing and the time of the last success come from the runs table.
 TEST_F(RunsTest, RecentRunsAndLastSuccess) {
-  EXPECT_EQ(*store_->last_success_at(), std::nullopt);
-  EXPECT_TRUE(store_->recent_runs(10, std::nullopt)->empty());
+  EXPECT_EQ(*store_->runs().last_success_at(), std::nullopt);
+  EXPECT_TRUE(store_->runs().recent_runs(10, std::nullopt)->empty());
   const int64_t a = begin("a");
   domain::RunCounts counts;
   counts.expired = 4;
   counts.requests = 9;
-  ASSERT_TRUE(store_->finish_run(a, domain::RunStatus::kSucceeded, counts).ok());
+  ASSERT_TRUE(store_->runs().finish_run(a, domain::RunStatus::kSucceeded, counts).ok());
   const int64_t b = begin("b", /*dry_run=*/true);
-  ASSERT_TRUE(store_->finish_run(b, domain::RunStatus::kSucceeded, {}).ok());
+  ASSERT_TRUE(store_->runs().finish_run(b, domain::RunStatus::kSucceeded, {}).ok());
   const int64_t c = begin("c");
-  ASSERT_TRUE(store_->finish_run(c, domain::RunStatus::kPartial, {}).ok());
+  ASSERT_TRUE(store_->runs().finish_run(c, domain::RunStatus::kPartial, {}).ok());
   const int64_t d = begin("d");  // still running
 
-  auto all = store_->recent_runs(10, std::nullopt);
+  auto all = store_->runs().recent_runs(10, std::nullopt);
   ASSERT_TRUE(all.ok()) << all.error().message;
   ASSERT_EQ(all->size(), 4u);
   EXPECT_EQ((*all)[0].id, d);
@@ -292,17 +297,17 @@ TEST_F(RunsTest, RecentRunsAndLastSuccess) {
   EXPECT_EQ((*all)[3].counts, counts);
   EXPECT_EQ((*all)[3].worker_id, "a");
   EXPECT_FALSE((*all)[0].finished_at.has_value());
-  auto upto = store_->recent_runs(2, b);
+  auto upto = store_->runs().recent_runs(2, b);
   ASSERT_TRUE(upto.ok());
   ASSERT_EQ(upto->size(), 2u);
   EXPECT_EQ((*upto)[0].id, b);
   EXPECT_EQ((*upto)[1].id, a);
 
   // The dry run and the partial one do not count: the last success is run a's end.
-  auto last = store_->last_success_at();
+  auto last = store_->runs().last_success_at();
   ASSERT_TRUE(last.ok());
   ASSERT_TRUE(last->has_value());
-  EXPECT_EQ(**last, *store_->load_run(a)->finished_at);
+  EXPECT_EQ(**last, *store_->runs().load_run(a)->finished_at);
 }
 
 TEST_F(RunsTest, NewSessionIsStoredAsNewWithItsCreationRecorded) {
@@ -316,7 +321,7 @@ TEST_F(RunsTest, NewSessionIsStoredAsNewWithItsCreationRecorded) {
   row.max_payment_usd = "5000";
   row.fiat_currency = "EUR";
   row.language = "de";
-  ASSERT_TRUE(store_->insert_new_session(row).ok());
+  ASSERT_TRUE(store_->new_sessions().insert_new_session(row).ok());
   EXPECT_EQ(value("SELECT concat_ws('|', session_token, user_id, user_name, user_name_surname, "
                   "user_email, redirect_url, checkout_url, min_payment_usd, max_payment_usd, "
                   "fiat_currency, language, state, checks) FROM deposit_sessions "
@@ -324,16 +329,19 @@ TEST_F(RunsTest, NewSessionIsStoredAsNewWithItsCreationRecorded) {
             "op-1|42|Ann|ann@example.com|https://pay.example/op-1|0.5|5000|EUR|de|NEW|0");
   EXPECT_EQ(value("SELECT source || ':' || new_state FROM session_state_changes"), "creation:NEW");
 
-  auto duplicate = store_->insert_new_session(row);
+  auto duplicate = store_->new_sessions().insert_new_session(row);
   ASSERT_FALSE(duplicate.ok());
   EXPECT_EQ(duplicate.error().code, ErrorCode::kInvalidArgument);
   row.session_token = "op-2";
   row.min_payment_usd = "half a dollar";
-  EXPECT_EQ(store_->insert_new_session(row).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store_->new_sessions().insert_new_session(row).error().code,
+            ErrorCode::kInvalidArgument);
   EXPECT_EQ(value("SELECT count(*) FROM deposit_sessions"), "1");
 }
 
-TEST_F(RunsTest, SchemaCheckPassesOnAMigratedDatabase) { EXPECT_TRUE(store_->check_schema().ok()); }
+TEST_F(RunsTest, SchemaCheckPassesOnAMigratedDatabase) {
+  EXPECT_TRUE(store_->schema().check_schema().ok());
+}
 
 }  // namespace
 }  // namespace dr::store

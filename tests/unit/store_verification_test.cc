@@ -61,7 +61,7 @@ class VerificationTest : public test::DatabaseTest {
     ASSERT_TRUE(r.ok()) << r.error().message;
   }
 
-  std::unique_ptr<domain::SessionStore> sessions(const TableMapping& m) {
+  std::unique_ptr<store::SessionStores> sessions(const TableMapping& m) {
     StoreOptions o;
     o.mapping = m;
     auto s = connect_session_store(url(), o);
@@ -69,8 +69,8 @@ class VerificationTest : public test::DatabaseTest {
     return s.ok() ? std::move(*s) : nullptr;
   }
 
-  int64_t begin(domain::SessionStore& s, const std::string& worker = "w") {
-    auto id = s.begin_run({worker, false, nlohmann::json::object()});
+  int64_t begin(store::SessionStores& s, const std::string& worker = "w") {
+    auto id = s.runs().begin_run({worker, false, nlohmann::json::object()});
     EXPECT_TRUE(id.ok()) << id.error().message;
     return id.ok() ? *id : 0;
   }
@@ -84,18 +84,18 @@ class VerificationTest : public test::DatabaseTest {
   }
 
   // The job resolves `token` the way a run does: claim, then apply the gateway's answer.
-  void job_resolves(domain::SessionStore& s, const std::string& token, domain::SessionState state) {
+  void job_resolves(store::SessionStores& s, const std::string& token, domain::SessionState state) {
     const int64_t run = begin(s, "job");
     domain::ClaimFilter all;
     all.ignore_schedule = true;
-    auto claimed = s.claim(run, "job", all, 1000, 1min);
+    auto claimed = s.claims().claim(run, "job", all, 1000, 1min);
     ASSERT_TRUE(claimed.ok()) << claimed.error().message;
     std::vector<domain::CheckResult> answers;
     for (const auto& c : *claimed) {
       answers.push_back(c.token == token ? answer(token, state)
                                          : answer(c.token, domain::SessionState::kNew));
     }
-    auto applied = s.apply(run, "job", answers, false, 48h);
+    auto applied = s.claims().apply(run, "job", answers, false, 48h);
     ASSERT_TRUE(applied.ok()) << applied.error().message;
     ASSERT_EQ(applied->resolved(), 1);
   }
@@ -141,7 +141,7 @@ class AuditTrailTest : public VerificationTest {
     row.session_token = token;
     row.user_id = "user-" + token;
     row.user_name = "Ann";
-    ASSERT_TRUE(store_->insert_new_session(row).ok());
+    ASSERT_TRUE(store_->new_sessions().insert_new_session(row).ok());
     exec_sql(url(), fmt::format("UPDATE deposit_sessions SET created_at = now() - interval '2 "
                                 "hours' WHERE session_token = '{}'",
                                 token));
@@ -153,7 +153,7 @@ class AuditTrailTest : public VerificationTest {
                                 state, token));
   }
 
-  std::unique_ptr<domain::SessionStore> store_;
+  std::unique_ptr<store::SessionStores> store_;
 };
 
 TEST_F(AuditTrailTest, NotificationWrittenStatesAreCandidatesOnceAndTheGatewayDecides) {

@@ -151,10 +151,10 @@ class WriteBudgetTest : public test::SuiteDatabaseTest<StoreSchema> {
     auto s = connect_session_store(url());
     ASSERT_TRUE(s.ok()) << s.error().message;
     auto& store = **s;
-    auto run = store.begin_run({"w", false, {}});
+    auto run = store.runs().begin_run({"w", false, {}});
     ASSERT_TRUE(run.ok());
     for (int i = 0; i < 100; ++i) {
-      auto claimed = store.claim(*run, "w", {}, kBatch, 10min);
+      auto claimed = store.claims().claim(*run, "w", {}, kBatch, 10min);
       ASSERT_TRUE(claimed.ok()) << claimed.error().message;
       if (claimed->empty()) break;
       std::vector<domain::CheckResult> results;
@@ -162,10 +162,10 @@ class WriteBudgetTest : public test::SuiteDatabaseTest<StoreSchema> {
         results.push_back({c.token, domain::CheckKind::kState, state, 200, 1, "",
                            R"({"sessionState":"x"})", std::chrono::system_clock::now()});
       }
-      auto applied = store.apply(*run, "w", results, false, 48h);
+      auto applied = store.claims().apply(*run, "w", results, false, 48h);
       ASSERT_TRUE(applied.ok()) << applied.error().message;
     }
-    ASSERT_TRUE(store.finish_run(*run, domain::RunStatus::kSucceeded, {}).ok());
+    ASSERT_TRUE(store.runs().finish_run(*run, domain::RunStatus::kSucceeded, {}).ok());
   }
 
   void seed() {

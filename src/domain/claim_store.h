@@ -1,48 +1,39 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
 #include "domain/check.h"
 #include "domain/clock.h"
-#include "domain/finding.h"
-#include "domain/run.h"
 #include "domain/run_counts.h"
 #include "domain/session.h"
 
 namespace dr::domain {
 
-// The reconciler's view of the merchant's database (DESIGN.md "Database contract").
+// The database ports (this one, RunRecords, FindingReader, FollowUpStore, NewSessionStore,
+// SchemaCheck) share one contract, written here once (DESIGN.md "Database contract"):
 //
 // Every method is one short transaction: nothing stays open between calls, so HTTP never holds a
 // transaction. Expected failures come back as Errors:
-//   kUnavailable  connection lost or refused (the caller may connect() again and retry the batch;
+//   kUnavailable  connection lost or refused (the caller may reconnect() and retry the batch;
 //                 every method is safe to repeat), or a transaction that kept hitting
 //                 serialization failures/deadlocks (already retried internally)
 //   kSchema       schema missing or outdated
 //   kInvalidArgument  bad input from a person (a date PostgreSQL cannot read, a duplicate token)
+//   kNotFound     no such run
 //   kInternal     anything else
 // Messages never hold the database password.
 //
 // Thread-safety: none. One thread uses one store (the pipeline's store thread); open a store per
-// thread. An interface so that tests of the pipeline can use a fake.
-class SessionStore {
+// thread. Interfaces so that tests of the callers can use fakes (tests/support/).
+
+// Claims and results: what the store worker (reconcile/store_worker.h) does with the database
+// during a run, and the count the run shows as its progress total.
+class ClaimStore {
  public:
-  virtual ~SessionStore() = default;
-
-  // kSchema unless every migration this binary knows is applied (see migrator.h).
-  virtual Status check_schema() = 0;
-
-  // See TableHealth. Reads only; cheap on a big table unless it holds no NEW row at all.
-  virtual Result<TableHealth> inspect_sessions_table() = 0;
-
-  // Records a new run ('running', heartbeat now) and returns its id. First marks 'abandoned' the
-  // runs left 'running' whose heartbeat is older than the store's abandon-after setting.
-  virtual Result<int64_t> begin_run(const RunStart& start) = 0;
+  virtual ~ClaimStore() = default;
 
   // Leases up to `max_rows` sessions to `worker_id` for `lease` as ONE row of the job's `claims`
   // table (no write to the sessions table), under a per-schema advisory lock so concurrent
@@ -90,37 +81,6 @@ class SessionStore {
 
   // Gives back every session leased by `worker_id` that was not applied yet, at once.
   virtual Status release_leases(const std::string& worker_id) = 0;
-
-  // Sets the run's final status, end time and counts.
-  virtual Status finish_run(int64_t run_id, RunStatus status, const RunCounts& counts) = 0;
-
-  // For reports. kNotFound if there is no such run.
-  virtual Result<RunRecord> load_run(int64_t run_id) = 0;
-  // The newest run, or nullopt if none ever ran.
-  virtual Result<std::optional<int64_t>> latest_run_id() = 0;
-  // Up to `limit` runs, newest first; with `up_to_run_id`, only runs with that id or a lower
-  // one (a past run's report shows the runs before it, so re-rendering it gives the same page).
-  virtual Result<std::vector<RunRecord>> recent_runs(int64_t limit,
-                                                     std::optional<int64_t> up_to_run_id) = 0;
-  // When the last run that was not a dry run finished with status succeeded (checked every
-  // selected session), or nullopt if none has.
-  virtual Result<std::optional<WallTime>> last_success_at() = 0;
-
-  // Calls `fn` for each finding of the run, ordered by category (in report order: anomaly,
-  // expired, failed, backfilled_completed, unchecked, stale), created_at, session_token,
-  // fetched through a cursor a few hundred rows at a time (memory stays bounded). With
-  // `include_open`, also the findings of earlier runs nobody has followed up yet (the latest per
-  // session and category; FindingRecord::run_id tells them apart). `fn` must not throw.
-  virtual Status for_each_finding(int64_t run_id, bool include_open,
-                                  const std::function<void(const FindingRecord&)>& fn) = 0;
-
-  // Marks findings as dealt with (followed_up_at = now, followed_up_by = by). Findings already
-  // marked keep their first mark. Returns how many were marked now.
-  virtual Result<int64_t> mark_followed_up(const FollowUp& follow_up) = 0;
-
-  // Stores a session just created at the gateway, as NEW; the audit trail records its
-  // creation. kInvalidArgument if the token is already stored or a number is not a number.
-  virtual Status insert_new_session(const NewSessionRow& row) = 0;
 
   // Drops the connection and opens a new one with the same settings, keeping what this object
   // knows about its runs (a --all or dry run's position in its walk): used after kUnavailable.

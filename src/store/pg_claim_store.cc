@@ -1,0 +1,408 @@
+// domain::ClaimStore on PostgreSQL through libpqxx 6.4. Every libpqxx exception stops here and
+// becomes an Error (pg_error.h).
+
+#include "store/pg_claim_store.h"
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <pqxx/result>
+#include <pqxx/transaction>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "store/pg_session.h"
+#include "store/pg_values.h"
+
+namespace dr::store {
+namespace {
+
+// A raw gateway answer is kept for the audit trail; a proxy's multi-megabyte error page is not.
+constexpr size_t kMaxRawAnswer = 8 * 1024;
+constexpr size_t kMaxErrorText = 2 * 1024;
+
+// Text for a jsonb parameter: no NUL (jsonb cannot hold \u0000), bounded, valid UTF-8 (invalid
+// bytes become U+FFFD when dumped).
+std::string clean_text(std::string_view s, size_t max) {
+  std::string out;
+  out.reserve(std::min(s.size(), max));
+  for (char c : s) {
+    if (c == '\0') continue;
+    if (out.size() >= max) {
+      out += "...(truncated)";
+      break;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string_view kind_name(domain::CheckKind k) {
+  switch (k) {
+    case domain::CheckKind::kState:
+      return "state";
+    case domain::CheckKind::kNotFound:
+      return "not_found";
+    case domain::CheckKind::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+
+// `s` as valid UTF-8: each byte that does not start a well-formed sequence becomes U+FFFD.
+std::string valid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
+    bool ok = len > 0 && i + len <= s.size() && !(len == 2 && c < 0xC2);
+    for (size_t k = 1; ok && k < len; ++k) {
+      ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
+    }
+    if (ok && len == 3) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);  // overlong, surrogates
+    }
+    if (ok && len == 4) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90) && c <= 0xF4;
+    }
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+// PostgreSQL array literals, the cheapest way to send a batch in one parameter per column:
+// PostgreSQL reads them several times faster than a JSON document of the same rows.
+class ArrayLiteral {
+ public:
+  void add(const std::optional<std::string>& text) {
+    sep();
+    if (!text) {
+      out_ += "NULL";
+      return;
+    }
+    out_ += '"';
+    for (char c : *text) {
+      if (c == '"' || c == '\\') out_ += '\\';
+      out_ += c;
+    }
+    out_ += '"';
+  }
+  void add(std::optional<int64_t> n) {
+    sep();
+    out_ += n ? std::to_string(*n) : std::string("NULL");
+  }
+  std::string done() { return out_ + "}"; }
+
+ private:
+  void sep() { out_ += out_.size() > 1 ? "," : ""; }
+  std::string out_ = "{";
+};
+
+// The batch, one array per column (see session_sql.h), one element per token (the last result
+// wins if a token repeats), each with the claim it was leased under (0: none, which apply
+// counts as a lost lease). Text is cleaned: no NUL, valid UTF-8, bounded.
+struct BatchArrays {
+  std::string token, claim_id, kind, gateway_state, http_status, attempts, error, raw_answer,
+      checked_at_us;
+};
+
+BatchArrays batch_arrays(const std::vector<domain::CheckResult>& results,
+                         const std::unordered_map<std::string, int64_t>& claim_of) {
+  std::unordered_map<std::string_view, size_t> last;
+  for (size_t i = 0; i < results.size(); ++i) last[results[i].token] = i;
+  ArrayLiteral token, claim_id, kind, gateway_state, http_status, attempts, error, raw_answer,
+      checked_at;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const domain::CheckResult& r = results[i];
+    if (last[r.token] != i) continue;
+    domain::CheckKind k = r.kind;
+    std::string err = r.error;
+    if (k == domain::CheckKind::kState && !r.gateway_state) {
+      k = domain::CheckKind::kFailed;
+      if (err.empty()) err = "the gateway answered without a session state";
+    }
+    token.add(valid_utf8(clean_text(r.token, std::string::npos)));
+    auto claim = claim_of.find(r.token);
+    claim_id.add(std::optional<int64_t>(claim == claim_of.end() ? 0 : claim->second));
+    kind.add(std::string(kind_name(k)));
+    gateway_state.add(k == domain::CheckKind::kState
+                          ? std::optional<std::string>(domain::to_string(*r.gateway_state))
+                          : std::nullopt);
+    http_status.add(r.http_status > 0 ? std::optional<int64_t>(r.http_status) : std::nullopt);
+    attempts.add(std::optional<int64_t>(r.attempts));
+    error.add(err.empty() ? std::nullopt
+                          : std::optional<std::string>(valid_utf8(clean_text(err, kMaxErrorText))));
+    raw_answer.add(r.raw_answer.empty() ? std::nullopt
+                                        : std::optional<std::string>(
+                                              valid_utf8(clean_text(r.raw_answer, kMaxRawAnswer))));
+    checked_at.add(std::optional<int64_t>(micros(r.checked_at)));
+  }
+  return {token.done(),         claim_id.done(),    kind.done(),
+          gateway_state.done(), http_status.done(), attempts.done(),
+          error.done(),         raw_answer.done(),  checked_at.done()};
+}
+
+// The apply looks rows up by key (a few hundred per batch). It is a prepared
+// statement whose generic plan is made once, from statistics that can say "empty" for the job's
+// own tables on a first run (session_checks grows during it): without this, that plan scans
+// session_checks in full for every batch, O(backlog) per batch. Seq scans stay possible where
+// there is no index (the planner only prices them out).
+constexpr const char* kKeyLookupsOnly = "SET LOCAL enable_seqscan = off";
+
+// pg_advisory_xact_lock keys: claims of one schema are serialized ("drclaims" + the schema).
+constexpr int32_t kClaimLockKey = 0x64726361;
+
+// Sessions whose state changed between the statement's snapshot and its guarded update (a
+// notification won the race): read again, now that the change is committed, and counted as
+// the conflict or anomaly they are. Rare, so one statement per anomaly is fine.
+void classify_raced(PgSession& db, pqxx::work& tx, int64_t run_id,
+                    const std::vector<domain::CheckResult>& results, const nlohmann::json& raced,
+                    domain::ApplyCounts& c) {
+  std::unordered_map<std::string_view, const domain::CheckResult*> by_token;
+  for (const domain::CheckResult& r : results) by_token[r.token] = &r;
+  const pqxx::result rows = tx.exec_params(db.sql().current, raced.dump());
+  int64_t seen = 0;
+  for (const auto& row : rows) {
+    const std::string token = row[0].as<std::string>();
+    auto it = by_token.find(token);
+    if (it == by_token.end()) continue;
+    ++seen;
+    const domain::CheckResult& r = *it->second;
+    const auto now_state = db.mapping().mapping.state_of(row[1].as<std::string>());
+    if (!now_state || *now_state == domain::SessionState::kNew) {
+      ++c.lease_lost;  // not applied; the next run asks again
+      continue;
+    }
+    if (r.gateway_state && *r.gateway_state != *now_state) {
+      ++c.anomalies;
+      tx.exec_params(
+          "INSERT INTO findings (run_id, category, session_token, user_id, user_name, "
+          "  user_name_surname, user_email, previous_state, gateway_state, created_at, "
+          "  checked_at, attempts) "
+          "VALUES ($1, 'anomaly', $2, coalesce($3, ''), coalesce($4, ''), $5, $6, $7, $8, "
+          "  $9::timestamptz, timestamptz 'epoch' + $10::bigint * interval '1 microsecond', $11) "
+          "ON CONFLICT DO NOTHING",
+          run_id, token, opt_string(row[3]), opt_string(row[4]), opt_string(row[5]),
+          opt_string(row[6]), std::string(domain::to_string(*now_state)),
+          std::string(domain::to_string(*r.gateway_state)), row[2].as<std::string>(),
+          micros(r.checked_at), r.attempts);
+    } else {
+      ++c.conflicts;
+    }
+  }
+  c.lease_lost += static_cast<int64_t>(raced.size()) - seen;  // deleted meanwhile
+}
+
+// The instant that separates "already checked in this run" from "not yet": the run's start,
+// or the caller's shared cut-off, whichever is earlier (as PostgreSQL prints it).
+Result<std::string> checked_cutoff(PgSession& db, PgSession::RunContext& ctx,
+                                   const domain::ClaimFilter& filter) {
+  if (!filter.not_checked_since) return ctx.started_at;
+  if (ctx.cutoff_for == *filter.not_checked_since) return ctx.cutoff;
+  auto r = db.with_tx<std::string>(
+      "cannot read --not-checked-since", [&](pqxx::work& tx) -> Result<std::string> {
+        return tx
+            .exec_params1("SELECT least($1::timestamptz, $2::timestamptz)::text",
+                          *filter.not_checked_since, ctx.started_at)[0]
+            .as<std::string>();
+      });
+  if (!r) return r.error();
+  ctx.cutoff_for = *filter.not_checked_since;
+  ctx.cutoff = *r;
+  return *r;
+}
+
+}  // namespace
+
+Result<std::vector<domain::ClaimedSession>> PgClaimStore::claim(int64_t run_id,
+                                                                const std::string& worker_id,
+                                                                const domain::ClaimFilter& filter,
+                                                                int max_rows,
+                                                                domain::Duration lease) {
+  if (max_rows <= 0) return std::vector<domain::ClaimedSession>{};
+  Result<PgSession::RunContext*> run = db_.run_context(run_id);
+  if (!run) return run.error();
+  PgSession::RunContext& ctx = **run;
+  Result<std::string> cutoff = checked_cutoff(db_, ctx, filter);
+  if (!cutoff) return cutoff.error();
+  // Every run walks the selection once, in (created_at, token) order, from where its last
+  // claim stopped: what it passed was checked, leased by another worker, or not due.
+  const std::optional<std::string> after_key = ctx.cursor_key;
+  const std::optional<std::string> after_token = ctx.cursor_token;
+  const std::string& new_value = db_.mapping().mapping.state_values[0];
+  std::optional<std::string> last_key;
+  std::optional<std::string> last_token;
+  int64_t claim_id = 0;
+  auto claimed = db_.with_tx<std::vector<domain::ClaimedSession>>(
+      "cannot claim sessions", [&](pqxx::work& tx) -> Result<std::vector<domain::ClaimedSession>> {
+        pqxx::result rows;
+        if (ctx.dry_run) {
+          rows = tx.exec_params(db_.sql().claim_dry, new_value, micros(filter.min_age), *cutoff,
+                                filter.ignore_schedule, filter.created_after, filter.created_before,
+                                after_key, after_token, max_rows);
+        } else {
+          // One claimer at a time per schema: the anti-join against live claims then sees
+          // every claim committed before. Expired claims go first: a worker that lost its
+          // lease finds its claim gone when it applies.
+          tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
+                         kClaimLockKey);
+          tx.exec0("DELETE FROM claims WHERE expires_at < now()");
+          rows = tx.exec_params(db_.sql().claim, run_id, worker_id, new_value,
+                                micros(filter.min_age), *cutoff, filter.ignore_schedule,
+                                filter.created_after, filter.created_before, after_key, after_token,
+                                max_rows, micros(lease));
+        }
+        std::vector<domain::ClaimedSession> out;
+        out.reserve(rows.size());
+        for (const auto& row : rows) {
+          out.push_back(domain::ClaimedSession{row[0].as<std::string>(), row[1].as<int>()});
+        }
+        last_key.reset();
+        last_token.reset();
+        claim_id = 0;
+        if (!rows.empty() && ctx.dry_run) {
+          last_key = rows.back()[2].as<std::string>();
+          last_token = rows.back()[0].as<std::string>();
+        } else if (!rows.empty()) {
+          last_key = rows[0][2].as<std::string>();
+          last_token = rows[0][3].as<std::string>();
+          claim_id = rows[0][4].as<int64_t>();
+        }
+        return out;
+      });
+  if (claimed && last_key) {
+    ctx.cursor_key = last_key;
+    ctx.cursor_token = last_token;
+    if (claim_id != 0) {
+      for (const domain::ClaimedSession& c : *claimed) claim_of_[c.token] = claim_id;
+      claim_left_[claim_id] += static_cast<int64_t>(claimed->size());
+    }
+  }
+  return claimed;
+}
+
+Result<int64_t> PgClaimStore::count_selected(int64_t run_id, const domain::ClaimFilter& filter) {
+  Result<PgSession::RunContext*> run = db_.run_context(run_id);
+  if (!run) return run.error();
+  Result<std::string> cutoff = checked_cutoff(db_, **run, filter);
+  if (!cutoff) return cutoff.error();
+  return db_.with_tx<int64_t>("cannot count sessions", [&](pqxx::work& tx) -> Result<int64_t> {
+    return tx
+        .exec_params1(db_.sql().count, db_.mapping().mapping.state_values[0],
+                      micros(filter.min_age), *cutoff, filter.ignore_schedule, filter.created_after,
+                      filter.created_before)[0]
+        .as<int64_t>();
+  });
+}
+
+Result<domain::ApplyCounts> PgClaimStore::apply(int64_t run_id, const std::string& worker_id,
+                                                const std::vector<domain::CheckResult>& results,
+                                                bool dry_run, domain::Duration stale_after) {
+  if (results.empty()) return domain::ApplyCounts{};
+  Result<PgSession::RunContext*> run = db_.run_context(run_id);
+  if (!run) return run.error();
+  // A dry run never writes session rows, whatever the caller says.
+  dry_run = dry_run || (*run)->dry_run;
+  const BatchArrays b = batch_arrays(results, claim_of_);
+  // Claims whose every session this batch answers: deleted in the same transaction.
+  std::map<int64_t, int64_t> answered;
+  for (const domain::CheckResult& r : results) {
+    auto it = claim_of_.find(r.token);
+    if (it != claim_of_.end()) ++answered[it->second];
+  }
+  std::vector<int64_t> done;
+  for (const auto& [id, n] : answered) {
+    if (claim_left_[id] <= n) done.push_back(id);
+  }
+  const auto& v = db_.mapping().mapping.state_values;
+  Result<domain::ApplyCounts> counts = db_.with_tx<domain::ApplyCounts>(
+      "cannot store the results", [&](pqxx::work& tx) -> Result<domain::ApplyCounts> {
+        tx.exec0(kKeyLookupsOnly);
+        const pqxx::row r =
+            dry_run ? tx.exec_prepared1("dr_apply_dry", run_id, b.token, micros(stale_after), v[0],
+                                        v[1], v[2], v[3], b.claim_id, b.kind, b.gateway_state,
+                                        b.http_status, b.attempts, b.error, b.raw_answer,
+                                        b.checked_at_us)
+                    : tx.exec_prepared1("dr_apply", run_id, worker_id, b.token, micros(stale_after),
+                                        v[0], v[1], v[2], v[3], b.claim_id, b.kind, b.gateway_state,
+                                        b.http_status, b.attempts, b.error, b.raw_answer,
+                                        b.checked_at_us);
+        domain::ApplyCounts c;
+        c.completed = r[0].as<int64_t>();
+        c.expired = r[1].as<int64_t>();
+        c.failed = r[2].as<int64_t>();
+        c.still_new = r[3].as<int64_t>();
+        c.stale = r[4].as<int64_t>();
+        c.conflicts = r[5].as<int64_t>();
+        c.anomalies = r[6].as<int64_t>();
+        c.unchecked = r[7].as<int64_t>();
+        c.lease_lost = r[8].as<int64_t>();
+        const auto raced = nlohmann::json::parse(r[9].as<std::string>());
+        if (!raced.empty()) classify_raced(db_, tx, run_id, results, raced, c);
+        if (!dry_run && !done.empty()) {
+          tx.exec_params(
+              "DELETE FROM claims WHERE worker_id = $2 AND id IN "
+              "(SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
+              nlohmann::json(done).dump(), worker_id);
+        }
+        return c;
+      });
+  if (counts) {
+    for (const domain::CheckResult& r : results) {
+      auto it = claim_of_.find(r.token);
+      if (it == claim_of_.end()) continue;
+      if (--claim_left_[it->second] <= 0) claim_left_.erase(it->second);
+      claim_of_.erase(it);
+    }
+  }
+  return counts;
+}
+
+Status PgClaimStore::heartbeat(int64_t run_id, const domain::RunCounts& counts,
+                               const std::string& worker_id, domain::Duration lease) {
+  return db_.with_tx<Ok>("cannot record the heartbeat", [&](pqxx::work& tx) -> Status {
+    const pqxx::result r = tx.exec_params(
+        "UPDATE reconciler_runs SET heartbeat_at = now(), counts = $2::jsonb WHERE id = $1", run_id,
+        counts_json(counts));
+    if (r.affected_rows() == 0) return no_such_run(run_id);
+    tx.exec_params(
+        "UPDATE claims SET expires_at = now() + $2::bigint * interval '1 microsecond' "
+        "WHERE worker_id = $1",
+        worker_id, micros(lease));
+    return ok_status();
+  });
+}
+
+Status PgClaimStore::release_leases(const std::string& worker_id) {
+  Status s = db_.with_tx<Ok>("cannot release leases", [&](pqxx::work& tx) -> Status {
+    tx.exec_params("DELETE FROM claims WHERE worker_id = $1", worker_id);
+    return ok_status();
+  });
+  if (s) {
+    claim_of_.clear();
+    claim_left_.clear();
+  }
+  return s;
+}
+
+Status PgClaimStore::reconnect() { return db_.reconnect(); }
+
+}  // namespace dr::store

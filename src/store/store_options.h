@@ -1,0 +1,22 @@
+#pragma once
+
+#include <chrono>
+
+#include "domain/clock.h"
+#include "store/table_mapping.h"
+
+namespace dr::store {
+
+struct StoreOptions {
+  static constexpr auto kDefaultAbandonAfter = std::chrono::minutes(15);
+  static constexpr int kDefaultTransactionAttempts = 4;
+
+  // begin_run() marks runs still 'running' whose last heartbeat is older than this 'abandoned'.
+  domain::Duration abandon_after = kDefaultAbandonAfter;
+  // Tries of a transaction that hits a serialization failure or deadlock before giving up.
+  int transaction_attempts = kDefaultTransactionAttempts;
+  // The merchant's sessions table and the job's own schema.
+  TableMapping mapping;
+};
+
+}  // namespace dr::store
