@@ -125,7 +125,7 @@ tail -c +"$((log_offset + 1))" "$PGDIR/postgres.log" | awk '
   { flush() }
   END { flush() }
 ' | awk '
-  # The statement text is in src/store/pg_session_store.cc; keep the plan, which starts at the
+  # The statement text is in src/store/sql/claim.sql; keep the plan, which starts at the
   # first line with costs or timings.
   /^  Query Text:/ { skip = 1; next }
   skip && /\((cost|actual)[ =]/ { skip = 0 }

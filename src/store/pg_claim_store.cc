@@ -17,6 +17,7 @@
 
 #include "store/pg_session.h"
 #include "store/pg_values.h"
+#include "store/statements.h"
 
 namespace dr::store {
 namespace {
@@ -160,13 +161,6 @@ BatchArrays batch_arrays(const std::vector<domain::CheckResult>& results,
           error.done(),         raw_answer.done(),  checked_at.done()};
 }
 
-// The apply looks rows up by key (a few hundred per batch). It is a prepared
-// statement whose generic plan is made once, from statistics that can say "empty" for the job's
-// own tables on a first run (session_checks grows during it): without this, that plan scans
-// session_checks in full for every batch, O(backlog) per batch. Seq scans stay possible where
-// there is no index (the planner only prices them out).
-constexpr const char* kKeyLookupsOnly = "SET LOCAL enable_seqscan = off";
-
 // pg_advisory_xact_lock keys: claims of one schema are serialized ("drclaims" + the schema).
 constexpr int32_t kClaimLockKey = 0x64726361;
 
@@ -193,17 +187,11 @@ void classify_raced(PgSession& db, pqxx::work& tx, int64_t run_id,
     }
     if (r.gateway_state && *r.gateway_state != *now_state) {
       ++c.anomalies;
-      tx.exec_params(
-          "INSERT INTO findings (run_id, category, session_token, user_id, user_name, "
-          "  user_name_surname, user_email, previous_state, gateway_state, created_at, "
-          "  checked_at, attempts) "
-          "VALUES ($1, 'anomaly', $2, coalesce($3, ''), coalesce($4, ''), $5, $6, $7, $8, "
-          "  $9::timestamptz, timestamptz 'epoch' + $10::bigint * interval '1 microsecond', $11) "
-          "ON CONFLICT DO NOTHING",
-          run_id, token, opt_string(row[3]), opt_string(row[4]), opt_string(row[5]),
-          opt_string(row[6]), std::string(domain::to_string(*now_state)),
-          std::string(domain::to_string(*r.gateway_state)), row[2].as<std::string>(),
-          micros(r.checked_at), r.attempts);
+      tx.exec_params(std::string(statements::apply_raced_anomaly), run_id, token,
+                     opt_string(row[3]), opt_string(row[4]), opt_string(row[5]), opt_string(row[6]),
+                     std::string(domain::to_string(*now_state)),
+                     std::string(domain::to_string(*r.gateway_state)), row[2].as<std::string>(),
+                     micros(r.checked_at), r.attempts);
     } else {
       ++c.conflicts;
     }
@@ -217,13 +205,13 @@ Result<std::string> checked_cutoff(PgSession& db, PgSession::RunContext& ctx,
                                    const domain::ClaimFilter& filter) {
   if (!filter.not_checked_since) return ctx.started_at;
   if (ctx.cutoff_for == *filter.not_checked_since) return ctx.cutoff;
-  auto r = db.with_tx<std::string>(
-      "cannot read --not-checked-since", [&](pqxx::work& tx) -> Result<std::string> {
-        return tx
-            .exec_params1("SELECT least($1::timestamptz, $2::timestamptz)::text",
-                          *filter.not_checked_since, ctx.started_at)[0]
-            .as<std::string>();
-      });
+  auto r = db.with_tx<std::string>("cannot read --not-checked-since",
+                                   [&](pqxx::work& tx) -> Result<std::string> {
+                                     return tx
+                                         .exec_params1(std::string(statements::claims_cutoff),
+                                                       *filter.not_checked_since, ctx.started_at)[0]
+                                         .as<std::string>();
+                                   });
   if (!r) return r.error();
   ctx.cutoff_for = *filter.not_checked_since;
   ctx.cutoff = *r;
@@ -262,9 +250,8 @@ Result<std::vector<domain::ClaimedSession>> PgClaimStore::claim(int64_t run_id,
           // One claimer at a time per schema: the anti-join against live claims then sees
           // every claim committed before. Expired claims go first: a worker that lost its
           // lease finds its claim gone when it applies.
-          tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
-                         kClaimLockKey);
-          tx.exec0("DELETE FROM claims WHERE expires_at < now()");
+          tx.exec_params(std::string(statements::claims_lock), kClaimLockKey);
+          tx.exec0(std::string(statements::claims_expire));
           rows = tx.exec_params(db_.sql().claim, run_id, worker_id, new_value,
                                 micros(filter.min_age), *cutoff, filter.ignore_schedule,
                                 filter.created_after, filter.created_before, after_key, after_token,
@@ -335,7 +322,12 @@ Result<domain::ApplyCounts> PgClaimStore::apply(int64_t run_id, const std::strin
   const auto& v = db_.mapping().mapping.state_values;
   Result<domain::ApplyCounts> counts = db_.with_tx<domain::ApplyCounts>(
       "cannot store the results", [&](pqxx::work& tx) -> Result<domain::ApplyCounts> {
-        tx.exec0(kKeyLookupsOnly);
+        // The apply looks rows up by key (a few hundred per batch). It is a prepared statement
+        // whose generic plan is made once, from statistics that can say "empty" for the job's
+        // own tables on a first run (session_checks grows during it): without this, that plan
+        // scans session_checks in full for every batch, O(backlog) per batch. Seq scans stay
+        // possible where there is no index (the planner only prices them out).
+        tx.exec0(std::string(statements::apply_key_lookups_only));
         const pqxx::row r =
             dry_run ? tx.exec_prepared1("dr_apply_dry", run_id, b.token, micros(stale_after), v[0],
                                         v[1], v[2], v[3], b.claim_id, b.kind, b.gateway_state,
@@ -358,10 +350,8 @@ Result<domain::ApplyCounts> PgClaimStore::apply(int64_t run_id, const std::strin
         const auto raced = nlohmann::json::parse(r[9].as<std::string>());
         if (!raced.empty()) classify_raced(db_, tx, run_id, results, raced, c);
         if (!dry_run && !done.empty()) {
-          tx.exec_params(
-              "DELETE FROM claims WHERE worker_id = $2 AND id IN "
-              "(SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
-              nlohmann::json(done).dump(), worker_id);
+          tx.exec_params(std::string(statements::claims_delete_answered),
+                         nlohmann::json(done).dump(), worker_id);
         }
         return c;
       });
@@ -379,21 +369,17 @@ Result<domain::ApplyCounts> PgClaimStore::apply(int64_t run_id, const std::strin
 Status PgClaimStore::heartbeat(int64_t run_id, const domain::RunCounts& counts,
                                const std::string& worker_id, domain::Duration lease) {
   return db_.with_tx<Ok>("cannot record the heartbeat", [&](pqxx::work& tx) -> Status {
-    const pqxx::result r = tx.exec_params(
-        "UPDATE reconciler_runs SET heartbeat_at = now(), counts = $2::jsonb WHERE id = $1", run_id,
-        counts_json(counts));
+    const pqxx::result r =
+        tx.exec_params(std::string(statements::runs_heartbeat), run_id, counts_json(counts));
     if (r.affected_rows() == 0) return no_such_run(run_id);
-    tx.exec_params(
-        "UPDATE claims SET expires_at = now() + $2::bigint * interval '1 microsecond' "
-        "WHERE worker_id = $1",
-        worker_id, micros(lease));
+    tx.exec_params(std::string(statements::claims_extend), worker_id, micros(lease));
     return ok_status();
   });
 }
 
 Status PgClaimStore::release_leases(const std::string& worker_id) {
   Status s = db_.with_tx<Ok>("cannot release leases", [&](pqxx::work& tx) -> Status {
-    tx.exec_params("DELETE FROM claims WHERE worker_id = $1", worker_id);
+    tx.exec_params(std::string(statements::claims_release), worker_id);
     return ok_status();
   });
   if (s) {

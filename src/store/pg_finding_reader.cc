@@ -9,6 +9,7 @@
 
 #include "store/pg_session.h"
 #include "store/pg_values.h"
+#include "store/statements.h"
 
 namespace dr::store {
 namespace {
@@ -51,30 +52,10 @@ Status PgFindingReader::for_each_finding(
   // The report's order: the summary's categories in order, then oldest first. The sort keys
   // come first in each row: PostgreSQL's sort then reads them without walking the row's text
   // columns on every comparison (that walk was a third of the query's CPU).
-  const std::string columns = fmt::format(
-      "array_position(ARRAY['anomaly', 'expired', 'failed', 'backfilled_completed', "
-      "'unchecked', 'stale'], category), {}, session_token, run_id, category, user_id, "
-      "user_name, user_name_surname, user_email, previous_state, gateway_state, {}, attempts, "
-      "error, {}, followed_up_by",
-      epoch_us("created_at"), epoch_us("checked_at"), epoch_us("followed_up_at"));
-  const std::string order = "1, 2, 3";
-  const std::string query = include_open
-                                ? fmt::format(R"sql(
-SELECT {columns}
-FROM (
-SELECT DISTINCT ON (f.session_token, f.category) f.*
-FROM reconciler_findings f
-WHERE f.run_id = {run} OR (f.run_id < {run} AND f.followed_up_at IS NULL)
-ORDER BY f.session_token, f.category, f.run_id DESC
-) f
-ORDER BY {order})sql",
-                                              fmt::arg("columns", columns), fmt::arg("run", run_id),
-                                              fmt::arg("order", order))
-                                : fmt::format(R"sql(
-SELECT {columns} FROM reconciler_findings WHERE run_id = {run}
-ORDER BY {order})sql",
-                                              fmt::arg("columns", columns), fmt::arg("run", run_id),
-                                              fmt::arg("order", order));
+  const std::string query = fmt::format(
+      fmt::runtime(include_open ? statements::findings_with_open : statements::findings_of_run),
+      fmt::arg("columns", statements::findings_columns), fmt::arg("run", run_id),
+      fmt::arg("order", "1, 2, 3"));
   return db_.with_tx<Ok>("cannot read the findings", [&](pqxx::work& tx) -> Status {
     // Forward only: one pass over the findings, kFindingsFetch rows per round trip.
     pqxx::icursorstream stream(tx, query, "dr_findings", kFindingsFetch);

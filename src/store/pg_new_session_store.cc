@@ -4,6 +4,7 @@
 
 #include "store/pg_session.h"
 #include "store/pg_values.h"
+#include "store/statements.h"
 
 namespace dr::store {
 
@@ -19,10 +20,7 @@ Status PgNewSessionStore::insert_new_session(const domain::NewSessionRow& row) {
                    row.min_payment_usd, row.max_payment_usd, row.fiat_currency, row.language,
                    db_.mapping().mapping.state_values[0]);
     if (!db_.mapping().has_audit_trigger) {
-      tx.exec_params(
-          "INSERT INTO session_state_changes (session_token, old_state, new_state, source) "
-          "VALUES ($1, NULL, 'NEW', 'creation')",
-          row.session_token);
+      tx.exec_params(std::string(statements::insert_session_creation), row.session_token);
     }
     return ok_status();
   });

@@ -1,7 +1,5 @@
 #include "store/pg_run_records.h"
 
-#include <fmt/format.h>
-
 #include <pqxx/result>
 #include <pqxx/transaction>
 #include <string>
@@ -10,18 +8,12 @@
 #include "common/log.h"
 #include "store/pg_session.h"
 #include "store/pg_values.h"
+#include "store/statements.h"
 
 namespace dr::store {
 namespace {
 
-// The columns run_from_row() reads, in its order.
-std::string run_select() {
-  return fmt::format(
-      "SELECT id, worker_id, {}, {}, {}, status, dry_run, options::text, counts::text "
-      "FROM reconciler_runs",
-      epoch_us("started_at"), epoch_us("finished_at"), epoch_us("heartbeat_at"));
-}
-
+// A row of runs_load.sql or runs_recent.sql.
 domain::RunRecord run_from_row(const pqxx::row& r) {
   domain::RunRecord run;
   run.id = r[0].as<int64_t>();
@@ -43,20 +35,14 @@ domain::RunRecord run_from_row(const pqxx::row& r) {
 Result<int64_t> PgRunRecords::begin_run(const domain::RunStart& start) {
   Result<PgSession::RunContext> run = db_.with_tx<PgSession::RunContext>(
       "cannot record the run", [&](pqxx::work& tx) -> Result<PgSession::RunContext> {
-        const pqxx::result abandoned = tx.exec_params(
-            "UPDATE reconciler_runs SET status = 'abandoned', finished_at = now() "
-            "WHERE status = 'running' AND heartbeat_at < now() - $1::bigint * interval '1 "
-            "microsecond' "
-            "RETURNING id",
-            micros(db_.options().abandon_after));
+        const pqxx::result abandoned = tx.exec_params(std::string(statements::runs_abandon_stale),
+                                                      micros(db_.options().abandon_after));
         for (const auto& row : abandoned) {
           log::warn("run {} stopped heartbeating without finishing: marked abandoned",
                     row[0].as<int64_t>());
         }
-        const pqxx::row r = tx.exec_params1(
-            "INSERT INTO reconciler_runs (worker_id, dry_run, options) VALUES ($1, $2, $3::jsonb) "
-            "RETURNING id, started_at::text",
-            start.worker_id, start.dry_run, dump_json(start.options));
+        const pqxx::row r = tx.exec_params1(std::string(statements::runs_insert), start.worker_id,
+                                            start.dry_run, dump_json(start.options));
         PgSession::RunContext ctx;
         ctx.id = r[0].as<int64_t>();
         ctx.started_at = r[1].as<std::string>();
@@ -71,11 +57,8 @@ Result<int64_t> PgRunRecords::begin_run(const domain::RunStart& start) {
 Status PgRunRecords::finish_run(int64_t run_id, domain::RunStatus status,
                                 const domain::RunCounts& counts) {
   Status s = db_.with_tx<Ok>("cannot record the end of the run", [&](pqxx::work& tx) -> Status {
-    const pqxx::result r = tx.exec_params(
-        "UPDATE reconciler_runs "
-        "SET status = $2, finished_at = now(), heartbeat_at = now(), counts = $3::jsonb "
-        "WHERE id = $1",
-        run_id, std::string(to_string(status)), counts_json(counts));
+    const pqxx::result r = tx.exec_params(std::string(statements::runs_finish), run_id,
+                                          std::string(to_string(status)), counts_json(counts));
     if (r.affected_rows() == 0) return no_such_run(run_id);
     return ok_status();
   });
@@ -84,7 +67,7 @@ Status PgRunRecords::finish_run(int64_t run_id, domain::RunStatus status,
 }
 
 Result<domain::RunRecord> PgRunRecords::load_run(int64_t run_id) {
-  const std::string sql = run_select() + " WHERE id = $1";
+  const std::string sql(statements::runs_load);
   return db_.with_tx<domain::RunRecord>("cannot read the run",
                                         [&](pqxx::work& tx) -> Result<domain::RunRecord> {
                                           const pqxx::result rows = tx.exec_params(sql, run_id);
@@ -95,8 +78,7 @@ Result<domain::RunRecord> PgRunRecords::load_run(int64_t run_id) {
 
 Result<std::vector<domain::RunRecord>> PgRunRecords::recent_runs(
     int64_t limit, std::optional<int64_t> up_to_run_id) {
-  const std::string sql =
-      run_select() + " WHERE ($2::bigint IS NULL OR id <= $2) ORDER BY id DESC LIMIT $1";
+  const std::string sql(statements::runs_recent);
   return db_.with_tx<std::vector<domain::RunRecord>>(
       "cannot read the runs", [&](pqxx::work& tx) -> Result<std::vector<domain::RunRecord>> {
         std::vector<domain::RunRecord> out;
@@ -108,10 +90,7 @@ Result<std::vector<domain::RunRecord>> PgRunRecords::recent_runs(
 }
 
 Result<std::optional<domain::WallTime>> PgRunRecords::last_success_at() {
-  const std::string sql = fmt::format(
-      "SELECT {} FROM reconciler_runs WHERE status = 'succeeded' AND NOT dry_run "
-      "ORDER BY finished_at DESC NULLS LAST LIMIT 1",
-      epoch_us("finished_at"));
+  const std::string sql(statements::runs_last_success);
   return db_.with_tx<std::optional<domain::WallTime>>(
       "cannot read the runs", [&](pqxx::work& tx) -> Result<std::optional<domain::WallTime>> {
         const pqxx::result rows = tx.exec(sql);
@@ -123,7 +102,7 @@ Result<std::optional<domain::WallTime>> PgRunRecords::last_success_at() {
 Result<std::optional<int64_t>> PgRunRecords::latest_run_id() {
   return db_.with_tx<std::optional<int64_t>>(
       "cannot read the runs", [&](pqxx::work& tx) -> Result<std::optional<int64_t>> {
-        const pqxx::row r = tx.exec1("SELECT max(id) FROM reconciler_runs");
+        const pqxx::row r = tx.exec1(std::string(statements::runs_latest_id));
         if (r[0].is_null()) return std::optional<int64_t>{};
         return std::optional<int64_t>{r[0].as<int64_t>()};
       });

@@ -9,6 +9,7 @@
 #include "store/migrator.h"
 #include "store/pg_session.h"
 #include "store/pg_values.h"
+#include "store/statements.h"
 
 namespace dr::store {
 
@@ -25,18 +26,18 @@ Result<domain::TableHealth> PgSchemaCheck::inspect_sessions_table() {
   return db_.with_tx<domain::TableHealth>(
       "cannot read the sessions table", [&](pqxx::work& tx) -> Result<domain::TableHealth> {
         domain::TableHealth h;
-        h.has_rows = tx.exec1(fmt::format("SELECT EXISTS (SELECT 1 FROM {})", table))[0].as<bool>();
-        h.has_new =
-            tx.exec_params1(fmt::format("SELECT EXISTS (SELECT 1 FROM {t} WHERE {st}::text = $1)",
-                                        fmt::arg("t", table), fmt::arg("st", st)),
-                            v[0])[0]
+        h.has_rows =
+            tx.exec1(fmt::format(fmt::runtime(statements::table_has_rows), fmt::arg("t", table)))[0]
                 .as<bool>();
+        h.has_new = tx.exec_params1(fmt::format(fmt::runtime(statements::table_has_new),
+                                                fmt::arg("t", table), fmt::arg("st", st)),
+                                    v[0])[0]
+                        .as<bool>();
         if (h.has_rows && !h.has_new) {
-          const pqxx::result r = tx.exec_params(
-              fmt::format("SELECT DISTINCT {st}::text FROM {t} "
-                          "WHERE {st}::text NOT IN ($1, $2, $3, $4) OR {st} IS NULL LIMIT 5",
-                          fmt::arg("t", table), fmt::arg("st", st)),
-              v[0], v[1], v[2], v[3]);
+          const pqxx::result r =
+              tx.exec_params(fmt::format(fmt::runtime(statements::table_unknown_values),
+                                         fmt::arg("t", table), fmt::arg("st", st)),
+                             v[0], v[1], v[2], v[3]);
           for (const auto& row : r) {
             h.unknown_values.push_back(row[0].is_null() ? "NULL" : row[0].as<std::string>());
           }

@@ -5,6 +5,7 @@
 
 #include "store/connection.h"
 #include "store/pg_values.h"
+#include "store/statements.h"
 
 namespace dr::store {
 
@@ -45,8 +46,7 @@ Result<PgSession::RunContext*> PgSession::run_context(int64_t run_id) {
   if (it != runs_.end()) return &it->second;
   Result<RunContext> loaded =
       with_tx<RunContext>("cannot read the run", [&](pqxx::work& tx) -> Result<RunContext> {
-        const pqxx::result r = tx.exec_params(
-            "SELECT started_at::text, dry_run FROM reconciler_runs WHERE id = $1", run_id);
+        const pqxx::result r = tx.exec_params(std::string(statements::runs_context), run_id);
         if (r.empty()) return no_such_run(run_id);
         RunContext ctx;
         ctx.id = run_id;

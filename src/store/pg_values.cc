@@ -50,11 +50,6 @@ domain::RunCounts parse_counts(const std::string& text) {
   return c;
 }
 
-// Reports read times as microseconds since the epoch: exact, and no time zone parsing here.
-std::string epoch_us(std::string_view column) {
-  return fmt::format("(extract(epoch FROM {}) * 1000000)::bigint", column);
-}
-
 Error no_such_run(int64_t run_id) {
   return Error{ErrorCode::kNotFound, fmt::format("there is no run {}", run_id)};
 }

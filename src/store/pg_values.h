@@ -32,9 +32,6 @@ std::string dump_json(const nlohmann::json& j);
 std::string counts_json(const domain::RunCounts& counts);
 domain::RunCounts parse_counts(const std::string& text);
 
-// `(extract(epoch FROM column) * 1000000)::bigint`: how reports read a timestamptz column.
-std::string epoch_us(std::string_view column);
-
 // kNotFound naming the run.
 Error no_such_run(int64_t run_id);
 

@@ -8,6 +8,9 @@ namespace dr::store {
 
 // The statements that read the merchant's sessions table, built once per connection from the
 // checked mapping: identifiers are quoted (never taken as SQL), values are always parameters.
+// Their text is in src/store/sql/*.sql (claim, claim_dry, count_selected, apply, apply_dry with
+// the apply_* parts, current_rows, insert_session, notification_trigger), embedded at build time
+// as store/statements.h; `{name}` placeholders are filled here, `$n` are bound parameters.
 // The job's own tables are unqualified: every connection's search_path is the job's schema.
 //
 // Parameter lists (all values as text, cast in SQL):

@@ -1,0 +1,79 @@
+WITH{input}
+live AS MATERIALIZED (
+  SELECT c.id FROM claims c
+  WHERE c.id IN (SELECT DISTINCT i.claim_id FROM input i) AND c.worker_id = $2::text
+  FOR SHARE
+),
+held AS MATERIALIZED (
+  SELECT i.* FROM input i WHERE i.claim_id IN (SELECT id FROM live)
+),
+marker AS MATERIALIZED (
+  SELECT set_config('deposit_reconciler.run_id', $1::bigint::text, true) AS run_id
+),
+applied AS (
+  UPDATE {table} s
+  SET {st} = (CASE h.gateway_state WHEN 'COMPLETED' THEN $6::text
+                                   WHEN 'EXPIRED' THEN $7::text ELSE $8::text END)::{st_type}{touch}
+  FROM held h, marker
+  WHERE s.{tok} = h.token AND h.kind = 'state'
+    AND h.gateway_state IN ('COMPLETED', 'EXPIRED', 'FAILED')
+    AND s.{st} = $5::text::{st_type}
+  RETURNING h.token, h.gateway_state, h.raw_answer, h.attempts, s.{cr}::timestamptz AS created_at,
+            {person_s}
+),
+audit AS (
+  INSERT INTO session_state_changes
+    (session_token, old_state, new_state, source, run_id, gateway_answer, user_id, user_name,
+     user_name_surname, user_email, created_at, attempts)
+  SELECT a.token, 'NEW', a.gateway_state, 'reconciliation', $1::bigint, a.raw_answer, a.user_id,
+         a.user_name, a.user_name_surname, a.user_email, a.created_at, a.attempts
+  FROM applied a
+  RETURNING id
+),
+rest AS MATERIALIZED (
+  SELECT h.*, (s.{tok} IS NOT NULL) AS present, {canon} AS row_state,
+         s.{cr}::timestamptz AS created_at, {person_s},
+         (SELECT k.stale_reported_at FROM session_checks k
+          WHERE k.session_token = h.token) AS stale_reported_at,
+         timestamptz 'epoch' + h.checked_at_us * interval '1 microsecond' AS checked_at
+  FROM held h
+  LEFT JOIN {table} s ON s.{tok} = h.token
+  WHERE h.token NOT IN (SELECT a.token FROM applied a)
+),{decided}
+sched AS (
+  INSERT INTO session_checks AS k
+    (session_token, next_check_at, checks, last_checked_at, attempts, last_http_status,
+     last_error, stale_reported_at)
+  SELECT d.token, now() + reconciler_recheck_delay(1), 1, now(), d.attempts, d.http_status,
+         d.error, CASE WHEN d.category = 'stale' THEN now() END
+  FROM decided d WHERE d.outcome IN ('still_new', 'unchecked')
+  ON CONFLICT (session_token) DO UPDATE SET
+    checks = k.checks + 1,
+    next_check_at = now() + reconciler_recheck_delay(k.checks + 1),
+    last_checked_at = now(),
+    attempts = excluded.attempts,
+    last_http_status = excluded.last_http_status,
+    last_error = excluded.last_error,
+    stale_reported_at = coalesce(k.stale_reported_at, excluded.stale_reported_at)
+  RETURNING 1
+),{found},
+notified AS MATERIALIZED (
+  SELECT pg_notify('deposit_session_state',
+                   json_build_object('run_id', $1::bigint, 'changes', count(*),
+                                     'first_change_id', min(id),
+                                     'last_change_id', max(id))::text)
+  FROM audit HAVING count(*) > 0
+)
+SELECT (SELECT count(*) FROM applied WHERE gateway_state = 'COMPLETED'),
+       (SELECT count(*) FROM applied WHERE gateway_state = 'EXPIRED'),
+       (SELECT count(*) FROM applied WHERE gateway_state = 'FAILED'),
+       count(*) FILTER (WHERE outcome = 'still_new'),
+       count(*) FILTER (WHERE category = 'stale'),
+       count(*) FILTER (WHERE outcome = 'conflict'),
+       count(*) FILTER (WHERE outcome = 'anomaly'),
+       count(*) FILTER (WHERE outcome = 'unchecked'),
+       (SELECT count(*) FROM input) - (SELECT count(*) FROM applied)
+         - count(*) FILTER (WHERE outcome NOT IN ('gone', 'raced')),
+       coalesce(json_agg(token) FILTER (WHERE outcome = 'raced'), '[]')::text,
+       (SELECT count(*) FROM notified)
+FROM decided

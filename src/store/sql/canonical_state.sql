@@ -1,0 +1,1 @@
+CASE {e} WHEN ${n}::text THEN 'NEW' WHEN ${c}::text THEN 'COMPLETED' WHEN ${x}::text THEN 'EXPIRED' WHEN ${f}::text THEN 'FAILED' END

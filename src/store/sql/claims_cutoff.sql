@@ -1,0 +1,1 @@
+SELECT least($1::timestamptz, $2::timestamptz)::text

@@ -1,0 +1,2 @@
+UPDATE claims SET expires_at = now() + $2::bigint * interval '1 microsecond'
+WHERE worker_id = $1

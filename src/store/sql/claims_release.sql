@@ -1,0 +1,1 @@
+DELETE FROM claims WHERE worker_id = $1

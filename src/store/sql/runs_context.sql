@@ -1,0 +1,1 @@
+SELECT started_at::text, dry_run FROM reconciler_runs WHERE id = $1

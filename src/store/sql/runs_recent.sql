@@ -1,0 +1,7 @@
+SELECT id, worker_id, (extract(epoch FROM started_at) * 1000000)::bigint,
+       (extract(epoch FROM finished_at) * 1000000)::bigint,
+       (extract(epoch FROM heartbeat_at) * 1000000)::bigint, status, dry_run, options::text,
+       counts::text
+FROM reconciler_runs
+WHERE ($2::bigint IS NULL OR id <= $2)
+ORDER BY id DESC LIMIT $1
