@@ -16,6 +16,10 @@
 #   schedule --rate auto against 900,300@20s,900@40s (60 s)
 #   fleet    4 workers, each --rate 500 (the key's whole budget), against 500/s per key; then the
 #            same with two of the four stopping early (--limit 2500): the budget used, 429s
+#   oracle   issue 8's scenarios against an independent limiter: nginx `limit_req` (per API key,
+#            burst 10, nodelay, 429) in front of an unlimited simulator; nginx's access log is
+#            the count (budget used, 429s, max in any second, sessions asked twice). ORACLE_DELAY=1:
+#            limit_req without nodelay (excess within the burst is delayed instead of served)
 # Usage: bench/reconcile-bench.sh [SCENARIO...]   (default: all)
 # Needs a Release build: cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C build-release
 set -euo pipefail
@@ -97,6 +101,102 @@ CONF
   nginx_pid=$!
   for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
   export GATEWAY_BASE_URL="https://127.0.0.1:$port" GATEWAY_CA_FILE=$pki/ca.pem
+}
+
+start_limiter() {  # start_limiter RATE: nginx limit_req (per x-api-key, burst 10) in front of the simulator
+  stop_nginx
+  local dir=$work/limiter port nodelay=" nodelay"
+  [[ ${ORACLE_DELAY:-0} == 1 ]] && nodelay=""
+  rm -rf "$dir" && mkdir -p "$dir"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat >"$dir/nginx.conf" <<CONF
+daemon off; master_process off; worker_processes 1; pid $dir/nginx.pid;
+error_log $dir/error.log error;
+events { worker_connections 4096; }
+http {
+  log_format budget '\$msec \$status \$uri';
+  access_log $dir/access.log budget;
+  client_body_temp_path $dir/body; proxy_temp_path $dir/proxy; fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
+  limit_req_zone \$http_x_api_key zone=key:1m rate=$1r/s;
+  limit_req_status 429;
+  upstream sim { server ${SIM_URL#http://}; keepalive 256; }
+  server {
+    listen 127.0.0.1:$port;
+    keepalive_requests 1000000;
+    location / { limit_req zone=key burst=10$nodelay;
+      proxy_pass http://sim; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+CONF
+  /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
+  nginx_pid=$!
+  for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+  export GATEWAY_BASE_URL="http://127.0.0.1:$port"
+}
+
+oracle_summary() {  # oracle_summary LABEL LIMIT N [KILL_EPOCH]: what nginx's access log says
+  python3 - "$work/limiter/access.log" "$@" <<'PY'
+import bisect, collections, sys
+log, label, limit, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+kill = float(sys.argv[5]) if len(sys.argv) > 5 else None
+ok, refused, asked = [], 0, collections.Counter()
+first = last = None
+for line in open(log):
+    t, status, uri = line.split()
+    t = float(t)
+    first = t if first is None else min(first, t); last = t if last is None else max(last, t)
+    if status == "429":
+        refused += 1
+    else:
+        ok.append(t); asked[uri] += 1
+ok.sort()
+span = last - first
+most = max(bisect.bisect_left(ok, t + 1.0) - i for i, t in enumerate(ok)) if ok else 0
+twice = sum(1 for c in asked.values() if c > 1)
+out = (f"oracle   {label:26} limit {limit:4.0f}/s: used {len(ok) / (limit * span) * 100:5.1f}% over {span:5.1f} s "
+       f"(nginx's first to last request), 429s={refused} ({refused / max(1, refused + len(ok)) * 100:.2f}%), "
+       f"max accepted in any 1 s={most}, sessions asked={len(asked)} of {n}, asked twice={twice}")
+if kill is not None:
+    # After the kill: the first moment from which a whole second accepted >= 90 % of the limit.
+    back = next((t + 1.0 - kill for i, t in enumerate(ok) if t >= kill
+                 and bisect.bisect_left(ok, t + 1.0) - i >= 0.9 * limit), None)
+    before = bisect.bisect_left(ok, kill) - bisect.bisect_left(ok, kill - 1.0)
+    out += f"; the last second before the kill {before}/s, >= 90 % again {back:.1f} s after it" if back is not None else "; never back"
+print(out)
+PY
+  : >"$work/limiter/access.log"
+}
+
+oracle_run() {  # oracle_run LABEL LIMIT N RUN_ARGS...: one worker
+  local label=$1 limit=$2 n=$3; shift 3
+  seed "$n"
+  : >"$work/limiter/access.log"
+  timeout 600 "$bin" run --all --concurrency 64 --batch-size 500 --progress never \
+    --report-dir "$work/reports" --report-formats csv --min-age 1m --max-attempts 10 "$@" \
+    >"$work/run.out" 2>"$work/run.err" || echo "run failed ($?): $(tail -2 "$work/run.err")"
+  oracle_summary "$label" "$limit" "$n"
+}
+
+oracle_fleet() {  # oracle_fleet LABEL N VARIANT: 4 workers, each --rate 500, against 500/s
+  local label=$1 n=$2 variant=$3 pids=() w extra kill_at=""
+  seed "$n"
+  : >"$work/limiter/access.log"
+  for w in 1 2 3 4; do
+    extra=()
+    [[ $variant == two-stop-early && $w -le 2 ]] && extra=(--limit 2500)
+    timeout 600 "$bin" run --worker-id "oracle-$w" --rate 500 --all --concurrency 64 --batch-size 500 \
+      --progress never --report-dir "$work/reports" --report-formats csv --min-age 1m \
+      --max-attempts 10 "${extra[@]}" >"$work/fleet$w.out" 2>"$work/fleet$w.err" &
+    pids+=($!)
+  done
+  if [[ $variant == kill ]]; then
+    sleep 12
+    kill_at=$(date +%s.%N)
+    kill -KILL "${pids[0]}"
+  fi
+  for w in "${pids[@]}"; do wait "$w" || [[ $variant == kill ]] || echo "fleet worker failed"; done
+  oracle_summary "$label" 500 "$n" $kill_at
 }
 
 tls_connections() {  # after a run through start_tls: what nginx saw
@@ -240,6 +340,25 @@ print(f"fleet    {sys.argv[3]:15} 4 workers x --rate 500 vs 500/s per key: used 
       f"requests={total}, max in 1 s={s['max_requests_per_second']}")
 PY
       done
+      stop_sim
+      ;;
+    oracle)
+      command -v /usr/sbin/nginx >/dev/null || { echo "oracle: nginx is not installed" >&2; continue; }
+      start_sim --threads 1  # unlimited: nginx is the only limiter
+      for rate in 500 520 1000 2000; do
+        start_limiter 500
+        oracle_run "--rate $rate" 500 15000 --rate "$rate"
+      done
+      oracle_run "--rate 250" 500 7500 --rate 250
+      for limit in 300 900; do
+        start_limiter "$limit"
+        oracle_run "--rate auto" "$limit" $((limit * 30)) --rate auto
+      done
+      start_limiter 500
+      oracle_fleet "4 workers x --rate 500" 20000 four
+      oracle_fleet "two of four stop early" 20000 two-stop-early
+      oracle_fleet "one of four killed at 12 s" 20000 kill
+      stop_nginx
       stop_sim
       ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;

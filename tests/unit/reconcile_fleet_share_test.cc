@@ -71,16 +71,24 @@ struct Worker {
 
 TEST(FleetShareTest, ShareIsTheFairSplitOnceSeenAndWhatIsLeftBefore) {
   const std::vector<FleetPeer> three = {{"a", 200, 0, 0}, {"b", 150, 0, 0}, {"c", 100, 0, 0}};
-  EXPECT_DOUBLE_EQ(fleet_share(500, {}, false), 500);
-  EXPECT_DOUBLE_EQ(fleet_share(500, {}, true), 500);
-  EXPECT_DOUBLE_EQ(fleet_share(500, three, false), 125);
-  // A newcomer: 500 - 450 = 50 left, within [125/16, 125].
-  EXPECT_DOUBLE_EQ(fleet_share(500, three, true), 50);
-  // Nothing left: the floor, 1/16 of the fair share.
-  EXPECT_DOUBLE_EQ(fleet_share(400, three, true), 100.0 / 16);
-  // Others sending little: at most the fair share.
-  EXPECT_DOUBLE_EQ(fleet_share(1000, three, true), 250);
-  EXPECT_DOUBLE_EQ(fleet_share(0, three, false), 0);  // unlimited
+  struct Case {
+    const char* what;
+    double total;
+    std::vector<FleetPeer> others;
+    bool newcomer;
+    double share;
+  };
+  for (const Case& c : {
+           Case{"alone, seen", 500, {}, false, 500},
+           Case{"alone, new", 500, {}, true, 500},
+           Case{"four, seen: the fair split", 500, three, false, 125},
+           Case{"new: 500 - 450 = 50 left, within [125/16, 125]", 500, three, true, 50},
+           Case{"new, nothing left: the floor, 1/16 of the fair share", 400, three, true, 100.0 / 16},
+           Case{"new, others sending little: at most the fair share", 1000, three, true, 250},
+           Case{"unlimited", 0, three, false, 0},
+       }) {
+    EXPECT_DOUBLE_EQ(fleet_share(c.total, c.others, c.newcomer), c.share) << c.what;
+  }
 }
 
 TEST(FleetShareTest, BudgetIdIsAKeyedHashOfUrlAndKey) {
@@ -152,34 +160,60 @@ TEST_F(FleetTest, WorkersStartingTogetherStayWithinTheBudget) {
   for (Worker* w : {&a, &b, &c, &d}) EXPECT_DOUBLE_EQ(w->share.view().ceiling, 125);
 }
 
-TEST_F(FleetTest, AKilledWorkersShareComesBackAfterTheLivenessWindow) {
-  Worker a(table, "a", options, clock);
-  Worker b(table, "b", options, clock);
-  ASSERT_TRUE(a.share.join().ok());
-  ASSERT_TRUE(b.share.join().ok());
-  run_for(2s, {&a, &b});
-  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 250);
-  EXPECT_DOUBLE_EQ(b.share.view().ceiling, 250);
-  // b is killed (kill -9): its last beat was at +2 s. a beats at +3, +4 (b 2 s old: live) and
-  // +5 s (b 3 s old: not live any more).
-  run_for(2s, {&a});
-  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 250);
-  run_for(900ms, {&a});
-  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 250);
-  run_for(100ms, {&a});
-  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 500);
-  EXPECT_EQ(a.share.view().workers, 1);
-}
-
-TEST_F(FleetTest, AWorkerThatLeavesGivesItsShareBackAtTheNextBeat) {
-  Worker a(table, "a", options, clock);
-  Worker b(table, "b", options, clock);
-  ASSERT_TRUE(a.share.join().ok());
-  ASSERT_TRUE(b.share.join().ok());
-  run_for(2s, {&a, &b});
-  ASSERT_TRUE(b.share.leave().ok());
-  run_for(1s, {&a});
-  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 500);
+TEST_F(FleetTest, WhenTheOtherWorkerDiesLeavesOrTheDatabaseIsLost) {
+  // Two workers share 500/s (250 each after 2 s of beats); then something happens, and a's view
+  // is checked after each step of simulated time.
+  enum class Event { kKilled, kLeaves, kDatabaseLost };
+  struct Step {
+    domain::Duration run;
+    bool b_beats;   // b still ticks (a killed worker does not)
+    bool a_down;    // a's database connection is lost during this step
+    double a_share;
+    int a_workers;
+    int a_reconnects;
+  };
+  struct Case {
+    const char* what;
+    Event event;
+    std::vector<Step> steps;
+  };
+  for (const Case& c : {
+           // kill -9: b's last beat was at +2 s; a beats at +3, +4 (b 2 s old: live) and +5 s
+           // (b 3 s old: not live any more).
+           Case{"killed", Event::kKilled,
+                {{2s, false, false, 250, 2, 0}, {900ms, false, false, 250, 2, 0},
+                 {100ms, false, false, 500, 1, 0}}},
+           // A worker that finishes deletes its row: its share is back at a's next beat.
+           Case{"leaves", Event::kLeaves, {{1s, false, false, 500, 1, 0}}},
+           // A failed beat keeps the last share and reconnects once per beat interval, not once
+           // per pass; the next good beat finds b still there.
+           Case{"database lost", Event::kDatabaseLost,
+                {{2s, true, true, 250, 2, 2}, {1s, true, false, 250, 2, 2}}},
+       }) {
+    FakeBudgetTable t{clock};
+    Worker a(t, "a", options, clock);
+    Worker b(t, "b", options, clock);
+    ASSERT_TRUE(a.share.join().ok()) << c.what;
+    ASSERT_TRUE(b.share.join().ok()) << c.what;
+    run_for(2s, {&a, &b});
+    ASSERT_DOUBLE_EQ(a.share.view().ceiling, 250) << c.what;
+    ASSERT_DOUBLE_EQ(b.share.view().ceiling, 250) << c.what;
+    if (c.event == Event::kLeaves) {
+      ASSERT_TRUE(b.share.leave().ok()) << c.what;
+    }
+    for (size_t i = 0; i < c.steps.size(); ++i) {
+      const Step& s = c.steps[i];
+      a.store.down = s.a_down;
+      if (s.b_beats) {
+        run_for(s.run, {&a, &b});
+      } else {
+        run_for(s.run, {&a});
+      }
+      EXPECT_DOUBLE_EQ(a.share.view().ceiling, s.a_share) << c.what << ", step " << i;
+      EXPECT_EQ(a.share.view().workers, s.a_workers) << c.what << ", step " << i;
+      EXPECT_EQ(a.store.reconnects, s.a_reconnects) << c.what << ", step " << i;
+    }
+  }
 }
 
 TEST_F(FleetTest, AThrottleSeenByOneSlowsTheOthersWithoutAnEcho) {
@@ -228,22 +262,6 @@ TEST_F(FleetTest, AnAutoRateFoundByOneIsTheNextRunsStart) {
   ASSERT_TRUE(joined.ok());
   ASSERT_TRUE(joined->found_rate);
   EXPECT_DOUBLE_EQ(*joined->found_rate, 291);
-}
-
-TEST_F(FleetTest, AFailedBeatKeepsTheShareAndReconnects) {
-  Worker a(table, "a", options, clock);
-  Worker b(table, "b", options, clock);
-  ASSERT_TRUE(a.share.join().ok());
-  ASSERT_TRUE(b.share.join().ok());
-  run_for(2s, {&a, &b});
-  a.store.down = true;
-  run_for(2s, {&a, &b});
-  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 250);
-  EXPECT_EQ(a.store.reconnects, 2);  // once per beat interval, not once per pass
-  a.store.down = false;
-  run_for(1s, {&a, &b});
-  EXPECT_DOUBLE_EQ(a.share.view().ceiling, 250);
-  EXPECT_EQ(a.share.view().workers, 2);
 }
 
 }  // namespace
