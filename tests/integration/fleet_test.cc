@@ -303,6 +303,44 @@ TEST_F(FleetTest, OptingOutIsExplicitAndSaidAloud) {
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE options->>'shared_budget' = 'false'"), 1);
 }
 
+// Issue 8's bad input through the real binary on a real database: one line naming the problem,
+// exit 2 (DESIGN.md: usage or configuration error), no request, no row.
+TEST_F(FleetTest, BadRateInputIsOneLineExitTwoAndNothingWritten) {
+  seed(50);
+  SimProcess sim(sim_options({}));
+  struct Case {
+    std::vector<std::string> args;
+    EnvChanges env;
+    std::string line;
+  };
+  const std::vector<Case> cases = {
+      {{"--rate", "auto", "--max-rate", "10"}, {}, "--max-rate (10/s) is below where --rate auto starts (20/s)"},
+      {{"--rate", "auto", "--max-rate", "0"}, {}, "--max-rate must be more than 0"},
+      {{"--rate", "auto", "--max-rate", "-5"}, {}, "--max-rate must be more than 0"},
+      {{"--rate", "auto", "--rate", "300"}, {}, "--rate is given 2 times (auto, 300)"},
+      {{"--rate", "500", "--rate", "auto"}, {}, "--rate is given 2 times (500, auto)"},
+      {{"--max-rate", "500"}, {{"DEPOSIT_RECONCILER_RATE", "300"}}, "goes with --rate auto"},
+      {{}, {{"DEPOSIT_RECONCILER_RATE", "auto"}, {"DEPOSIT_RECONCILER_MAX_RATE", "0"}},
+       "--max-rate must be more than 0"},
+  };
+  for (const Case& c : cases) {
+    auto e = env(sim);
+    for (const auto& [k, v] : c.env) e[k] = v;
+    auto r = run_reconciler(run_args("bad", c.args), e);
+    const std::string what = fmt::format("{}", fmt::join(c.args, " "));
+    EXPECT_EQ(r.exit_code, 2) << what << ": " << r.err;
+    EXPECT_NE(r.err.find(c.line), std::string::npos) << what << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << what << ": " << r.err;
+    EXPECT_TRUE(r.out.empty()) << what << ": " << r.out;
+  }
+  EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM fleet_workers"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM fleet_budgets"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE state <> 'NEW'"), 0);
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), 0);
+  EXPECT_FALSE(std::filesystem::exists(report_dir_));
+}
+
 TEST_F(FleetTest, ASchemaWithoutTheFleetTablesIsRefusedWithNothingWritten) {
   seed(50);
   SimProcess sim(sim_options({}));
@@ -316,6 +354,7 @@ TEST_F(FleetTest, ASchemaWithoutTheFleetTablesIsRefusedWithNothingWritten) {
   auto r = run_reconciler(run_args("old", {"--rate", "100"}), env(sim));
   EXPECT_EQ(r.exit_code, 5) << r.err;
   EXPECT_NE(r.err.find("database schema is outdated"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;  // one line
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs"), 0);
   EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), 0);
 }
