@@ -16,7 +16,8 @@
 #   schedule --rate auto against 900,300@20s,900@40s (60 s)
 #   fleet    4 workers, each --rate 500 (the key's whole budget), against 500/s per key; then the
 #            same with two of the four stopping early (--limit 2500): the budget used, 429s
-#   oracle   issue 8's scenarios against an independent limiter: nginx `limit_req` (per API key,
+#   oracle   (oracle-fixed, oracle-auto, oracle-fleet: a part of it)
+#            issue 8's scenarios against an independent limiter: nginx `limit_req` (per API key,
 #            burst 10, nodelay, 429) in front of an unlimited simulator; nginx's access log is
 #            the count (budget used, 429s, max in any second, sessions asked twice). ORACLE_DELAY=1:
 #            limit_req without nodelay (excess within the burst is delayed instead of served)
@@ -159,10 +160,9 @@ out = (f"oracle   {label:26} limit {limit:4.0f}/s: used {len(ok) / (limit * span
        f"max accepted in any 1 s={most}, sessions asked={len(asked)} of {n}, asked twice={twice}")
 if kill is not None:
     # After the kill: the first moment from which a whole second accepted >= 90 % of the limit.
-    back = next((t + 1.0 - kill for i, t in enumerate(ok) if t >= kill
-                 and bisect.bisect_left(ok, t + 1.0) - i >= 0.9 * limit), None)
-    before = bisect.bisect_left(ok, kill) - bisect.bisect_left(ok, kill - 1.0)
-    out += f"; the last second before the kill {before}/s, >= 90 % again {back:.1f} s after it" if back is not None else "; never back"
+    per_s = lambda a: bisect.bisect_left(ok, a + 1.0) - bisect.bisect_left(ok, a)
+    out += "; accepted per second from 2 s before the kill (every 0.5 s): " + " ".join(
+        f"{per_s(kill + k / 2):d}" for k in range(-4, 13))
 print(out)
 PY
   : >"$work/limiter/access.log"
@@ -342,22 +342,29 @@ PY
       done
       stop_sim
       ;;
-    oracle)
-      command -v /usr/sbin/nginx >/dev/null || { echo "oracle: nginx is not installed" >&2; continue; }
+    oracle | oracle-fixed | oracle-auto | oracle-fleet)
+      command -v /usr/sbin/nginx >/dev/null || { echo "$s: nginx is not installed" >&2; continue; }
       start_sim --threads 1  # unlimited: nginx is the only limiter
-      for rate in 500 520 1000 2000; do
+      if [[ $s == oracle || $s == oracle-fixed ]]; then
+        for rate in 500 520 1000 2000; do
+          start_limiter 500
+          oracle_run "--rate $rate" 500 15000 --rate "$rate"
+        done
+        oracle_run "--rate 250" 500 7500 --rate 250
+      fi
+      if [[ $s == oracle || $s == oracle-auto ]]; then
+        for limit in 300 900; do
+          start_limiter "$limit"
+          oracle_run "--rate auto" "$limit" $((limit * 30)) --rate auto
+          grep -o 'rate at the end [0-9]*/s.*' "$work/run.err" | tail -1 | sed 's/^/oracle   /'
+        done
+      fi
+      if [[ $s == oracle || $s == oracle-fleet ]]; then
         start_limiter 500
-        oracle_run "--rate $rate" 500 15000 --rate "$rate"
-      done
-      oracle_run "--rate 250" 500 7500 --rate 250
-      for limit in 300 900; do
-        start_limiter "$limit"
-        oracle_run "--rate auto" "$limit" $((limit * 30)) --rate auto
-      done
-      start_limiter 500
-      oracle_fleet "4 workers x --rate 500" 20000 four
-      oracle_fleet "two of four stop early" 20000 two-stop-early
-      oracle_fleet "one of four killed at 12 s" 20000 kill
+        oracle_fleet "4 workers x --rate 500" 20000 four
+        oracle_fleet "two of four stop early" 20000 two-stop-early
+        oracle_fleet "one of four killed at 12 s" 20000 kill
+      fi
       stop_nginx
       stop_sim
       ;;

@@ -393,7 +393,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     }
   }
   log::info(
-      "run {} {}: {} requests ({} retries, {} throttled by 429/503, {} rate cuts) in {:.1f} s{}{}",
+      "run {} {}: {} requests ({} retries, {} throttled by 429/503, {} rate cuts) in {:.1f} s{}{}{}",
       run_id, domain::to_string(verdict.status), stats.requests, stats.retries, stats.throttles,
       stats.rate_cuts, stats.seconds,
       o.rate > 0 ? fmt::format(", max_starts_per_second={}, rate at the end {:.0f}/s",
@@ -401,7 +401,10 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
                  : "",
       stats.measured_limit > 0
           ? fmt::format(", gateway limit measured at the last cut {:.0f}/s", stats.measured_limit)
-          : "");
+          : "",
+      stats.share > 0 ? fmt::format(", its share of the key's budget {:.0f}/s with {} worker(s)",
+                                    stats.share, stats.fleet_workers)
+                      : "");
   std::printf("%s\n", summary_line(run_id, verdict.status, stats, ex.totals, skipped).c_str());
   if (verifier) {
     std::printf("verified %lld notification-written state(s) in %lld checked; disagreements are "

@@ -185,6 +185,8 @@ domain::RunCounts run_counts(const reconcile::PipelineStats& p, const domain::Ap
   c.throttled = p.throttles;
   c.rate_cuts = p.rate_cuts;
   c.rate_final = std::llround(p.current_rate);
+  c.fleet_workers = p.fleet_workers;
+  c.fleet_share = std::llround(p.share);
   return c;
 }
 
@@ -209,8 +211,6 @@ report::MetricsSnapshot metrics_snapshot(int64_t run_id, const domain::RunCounts
   m.last_success_unixtime =
       last_success ? std::chrono::duration<double>(last_success->time_since_epoch()).count() : 0;
   m.status = std::string(domain::to_string(status));
-  m.fleet_workers = stats.fleet_workers;
-  m.fleet_share = stats.share;
   return m;
 }
 

@@ -36,6 +36,10 @@ struct RunCounts {
   int64_t rate_cuts = 0;  // times the rate controller cut the rate after one
   // Requests/s the run was allowed at its end, rounded (with --rate auto: what it found).
   int64_t rate_final = 0;
+  // The key's budget at the run's end: the workers sharing it (this one included; 1 when it paced
+  // alone) and this run's share of it, requests/s rounded (0 = not shared, or unlimited).
+  int64_t fleet_workers = 0;
+  int64_t fleet_share = 0;
 
   bool operator==(const RunCounts&) const = default;
 };
@@ -51,7 +55,7 @@ struct RunCountField {
 
 // Every field, in the order reports show them: the six categories in report order (the same as
 // report::kCategories), then the other outcomes, then the internal counters.
-inline constexpr std::array<RunCountField, 17> kRunCountFields = {{
+inline constexpr std::array<RunCountField, 19> kRunCountFields = {{
     {"anomaly", &RunCounts::anomaly, RunCountKind::kCategory},
     {"expired", &RunCounts::expired, RunCountKind::kCategory},
     {"failed", &RunCounts::failed, RunCountKind::kCategory},
@@ -69,6 +73,8 @@ inline constexpr std::array<RunCountField, 17> kRunCountFields = {{
     {"throttled", &RunCounts::throttled, RunCountKind::kInternal},
     {"rate_cuts", &RunCounts::rate_cuts, RunCountKind::kInternal},
     {"rate_final", &RunCounts::rate_final, RunCountKind::kInternal},
+    {"fleet_workers", &RunCounts::fleet_workers, RunCountKind::kInternal},
+    {"fleet_share", &RunCounts::fleet_share, RunCountKind::kInternal},
 }};
 
 // The field called `name`, or nullopt.

@@ -98,10 +98,10 @@ std::string render_metrics(const MetricsSnapshot& s) {
   e.sample("last_run_rate_final", fmt::format("{}", s.counts.rate_final));
   e.family("last_run_fleet_workers",
            "Workers sharing the API key's budget at the end of the last run, itself included.");
-  e.sample("last_run_fleet_workers", fmt::format("{}", s.fleet_workers));
+  e.sample("last_run_fleet_workers", fmt::format("{}", s.counts.fleet_workers));
   e.family("last_run_fleet_share",
            "The last run's share of the key's budget at its end (requests/s; 0 = not shared).");
-  e.sample("last_run_fleet_share", number(s.fleet_share));
+  e.sample("last_run_fleet_share", fmt::format("{}", s.counts.fleet_share));
   e.family("last_success_timestamp_seconds",
            "Unix time at which a run last checked every selected session; 0 if none has.");
   e.sample("last_success_timestamp_seconds", number(s.last_success_unixtime));

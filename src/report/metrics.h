@@ -20,8 +20,6 @@ struct MetricsSnapshot {
   double achieved_rate = 0;          // requests per second over the run
   double last_success_unixtime = 0;  // end of the last run that checked everything; 0 if never
   std::string status;                // the run's status, e.g. "succeeded", "partial"
-  int fleet_workers = 1;             // workers sharing the key's budget at the end, this one included
-  double fleet_share = 0;            // this worker's share of it (requests/s); 0 = not shared or unlimited
 };
 
 // The snapshot in the Prometheus text exposition format (version 0.0.4): HELP and TYPE lines,

@@ -283,6 +283,31 @@ TEST_F(FleetTest, AnAutoRateFoundByOneRunIsWhereTheNextStarts) {
   // counts it over the time it was saved, never above the limit (it was 441-545/s before).
   EXPECT_GE(found, 250);
   EXPECT_LE(found, 300);
+  // The run record and the report's run facts carry the rate, the fleet and the 429s.
+  const long long first_run = scalar("SELECT max(id) FROM reconciler_runs");
+  EXPECT_EQ(scalar("SELECT (counts->>'fleet_workers')::int FROM reconciler_runs"), 1);
+  EXPECT_EQ(scalar("SELECT (counts->>'fleet_share')::int FROM reconciler_runs"), 1000);  // --max-rate
+  EXPECT_GT(scalar("SELECT (counts->>'throttled')::int FROM reconciler_runs"), 0);
+  EXPECT_GT(scalar("SELECT (counts->>'rate_cuts')::int FROM reconciler_runs"), 0);
+  const long long final_rate = scalar("SELECT (counts->>'rate_final')::int FROM reconciler_runs");
+  EXPECT_GE(final_rate, 150);
+  EXPECT_LE(final_rate, 1000);
+  auto rep = run_reconciler({"report", "--run", std::to_string(first_run), "--report-dir",
+                             report_dir_.string(), "--report-formats", "json,html"},
+                            env_without_gateway());
+  ASSERT_EQ(rep.exit_code, 0) << rep.err;
+  const auto base = report_dir_ / fmt::format("reconciliation-run-{}", first_run);
+  std::ifstream json_file(base.string() + ".json");
+  const auto report = nlohmann::json::parse(json_file);
+  EXPECT_EQ(report["counts"]["fleet_workers"], 1) << report["counts"].dump();
+  EXPECT_EQ(report["counts"]["fleet_share"], 1000);
+  EXPECT_EQ(report["counts"]["rate_final"], final_rate);
+  std::ifstream html_file(base.string() + ".html");
+  const std::string html((std::istreambuf_iterator<char>(html_file)), {});
+  EXPECT_NE(html.find("<dt>fleet_share</dt><dd class=\"num\" data-key=\"fleet_share\">1,000</dd>"),
+            std::string::npos);
+  EXPECT_NE(html.find("data-key=\"throttled\""), std::string::npos);
+
   r = run_reconciler(run_args("second", {"--rate", "auto"}), env(sim));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find(fmt::format("auto starts at {}/s where an earlier run settled", found)),
@@ -301,6 +326,10 @@ TEST_F(FleetTest, OptingOutIsExplicitAndSaidAloud) {
       << r.err;
   EXPECT_EQ(scalar("SELECT count(*) FROM fleet_workers"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE options->>'shared_budget' = 'false'"), 1);
+  // Its record: paced alone, no share of a budget.
+  EXPECT_EQ(scalar("SELECT (counts->>'fleet_workers')::int FROM reconciler_runs"), 1);
+  EXPECT_EQ(scalar("SELECT (counts->>'fleet_share')::int FROM reconciler_runs"), 0);
+  EXPECT_EQ(scalar("SELECT (counts->>'rate_final')::int FROM reconciler_runs"), 100);
 }
 
 // Issue 8's bad input through the real binary on a real database: one line naming the problem,

@@ -31,8 +31,8 @@ MetricsSnapshot sample() {
   s.counts.throttled = 12;
   s.counts.rate_cuts = 2;
   s.counts.rate_final = 485;
-  s.fleet_workers = 4;
-  s.fleet_share = 125.5;
+  s.counts.fleet_workers = 4;
+  s.counts.fleet_share = 126;
   s.responses_by_status = {{200, 983}, {429, 12}, {503, 4}};
   s.transport_errors = 2;
   s.duration_seconds = 61.5;
@@ -213,7 +213,7 @@ TEST(Metrics, RendersEveryFieldUnderStrictParsing) {
   EXPECT_EQ(value_of(samples, p + "last_run_rate_cuts"), 2);
   EXPECT_EQ(value_of(samples, p + "last_run_rate_final"), 485);
   EXPECT_EQ(value_of(samples, p + "last_run_fleet_workers"), 4);
-  EXPECT_EQ(value_of(samples, p + "last_run_fleet_share"), 125.5);
+  EXPECT_EQ(value_of(samples, p + "last_run_fleet_share"), 126);
   EXPECT_EQ(samples.size(), 25u);  // 10 outcomes, 3 statuses, 12 single samples
   EXPECT_NE(text.find("{status=\"we\\\"ird\\\\sta\\ntus \xEF\xBF\xBD\"}"), std::string::npos);
   EXPECT_EQ(render_metrics(sample()), text) << "deterministic";

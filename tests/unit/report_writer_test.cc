@@ -304,7 +304,9 @@ TEST(ReportWriter, JsonCarriesRunFactsCountsAndIntactSessions) {
                                                                   {"retries", 0},
                                                                   {"throttled", 0},
                                                                   {"rate_cuts", 0},
-                                                                  {"rate_final", 0}}));
+                                                                  {"rate_final", 0},
+                                                                  {"fleet_workers", 0},
+                                                                  {"fleet_share", 0}}));
 
   const auto& s = j["sessions"];
   ASSERT_EQ(s.size(), 6u);
