@@ -175,6 +175,7 @@ oracle_run() {  # oracle_run LABEL LIMIT N RUN_ARGS...: one worker
   timeout 600 "$bin" run --all --concurrency 64 --batch-size 500 --progress never \
     --report-dir "$work/reports" --report-formats csv --min-age 1m --max-attempts 10 "$@" \
     >"$work/run.out" 2>"$work/run.err" || echo "run failed ($?): $(tail -2 "$work/run.err")"
+  cp "$work/run.err" "/tmp/dr-bench-last-run.err"
   oracle_summary "$label" "$limit" "$n"
 }
 
