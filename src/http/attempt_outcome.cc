@@ -130,6 +130,30 @@ bool is_retryable_status(int status) {
   }
 }
 
+// An attempt that got no HTTP answer: one label and class per kind, in one place.
+struct TransportOutcome {
+  std::string_view label;
+  pacing::Outcome::Class cls;
+};
+
+TransportOutcome transport_outcome(AttemptResult::Kind kind) {
+  using pacing::Outcome;
+  switch (kind) {
+    case AttemptResult::kConnectError:
+      return {"could not connect", Outcome::kTransient};
+    case AttemptResult::kTimeout:
+      return {"timed out", Outcome::kTransient};
+    case AttemptResult::kTlsError:
+      return {"TLS error", Outcome::kFinal};
+    case AttemptResult::kTooLarge:
+      return {"response too large", Outcome::kFinal};
+    case AttemptResult::kHttp:
+    case AttemptResult::kOtherTransport:
+      break;
+  }
+  return {"transport error", Outcome::kTransient};
+}
+
 }  // namespace
 
 std::optional<Duration> parse_retry_after(std::string_view value, WallTime now) {
@@ -150,48 +174,27 @@ std::optional<Duration> parse_retry_after(std::string_view value, WallTime now) 
 pacing::Outcome classify(const AttemptResult& result, WallTime now) {
   using pacing::Outcome;
   Outcome o;
-  switch (result.kind) {
-    case AttemptResult::kHttp: {
-      const int s = result.http_status;
-      o.label = "HTTP " + std::to_string(s);
-      if (s >= 200 && s <= 299) {
-        o.cls = Outcome::kSuccess;
-      } else if (s == 401 || s == 403) {
-        o.cls = Outcome::kRejected;
-      } else if (is_retryable_status(s)) {
-        o.cls = Outcome::kTransient;
-        if (!result.retry_after_header.empty()) {
-          o.retry_after = parse_retry_after(result.retry_after_header, now);
-        }
-        o.throttled = s == 429 || (s == 503 && o.retry_after.has_value());
-      } else {
-        o.cls = Outcome::kFinal;
-      }
-      return o;
-    }
-    case AttemptResult::kConnectError:
-      o.label = "could not connect";
-      o.cls = Outcome::kTransient;
-      return o;
-    case AttemptResult::kTimeout:
-      o.label = "timed out";
-      o.cls = Outcome::kTransient;
-      return o;
-    case AttemptResult::kOtherTransport:
-      o.label = "transport error";
-      o.cls = Outcome::kTransient;
-      return o;
-    case AttemptResult::kTlsError:
-      o.label = "TLS error";
-      o.cls = Outcome::kFinal;
-      return o;
-    case AttemptResult::kTooLarge:
-      o.label = "response too large";
-      o.cls = Outcome::kFinal;
-      return o;
+  if (result.kind != AttemptResult::kHttp) {
+    const TransportOutcome t = transport_outcome(result.kind);
+    o.label = t.label;
+    o.cls = t.cls;
+    return o;
   }
-  o.label = "transport error";
-  o.cls = Outcome::kTransient;
+  const int s = result.http_status;
+  o.label = "HTTP " + std::to_string(s);
+  if (s >= 200 && s <= 299) {
+    o.cls = Outcome::kSuccess;
+  } else if (s == 401 || s == 403) {
+    o.cls = Outcome::kRejected;
+  } else if (is_retryable_status(s)) {
+    o.cls = Outcome::kTransient;
+    if (!result.retry_after_header.empty()) {
+      o.retry_after = parse_retry_after(result.retry_after_header, now);
+    }
+    o.throttled = s == 429 || (s == 503 && o.retry_after.has_value());
+  } else {
+    o.cls = Outcome::kFinal;
+  }
   return o;
 }
 
