@@ -22,11 +22,16 @@ class CsvRenderer final : public ReportRenderer {
     for (const std::string* field :
          {&r.category, &r.session_token, &r.user_id, &r.user_name, &r.user_name_surname,
           &r.user_email, &r.previous_state, &r.gateway_state, &r.created_at, &r.checked_at}) {
-      out.append(csv_cell(*field));
+      append_csv_cell(out, *field);
       out.push_back(',');
     }
-    fmt::format_to(std::back_inserter(out), "{},{},{},{},{}\r\n", r.attempts, csv_cell(r.error),
-                   r.run_id, csv_cell(r.followed_up_at), csv_cell(r.followed_up_by));
+    fmt::format_to(std::back_inserter(out), "{},", r.attempts);
+    append_csv_cell(out, r.error);
+    fmt::format_to(std::back_inserter(out), ",{},", r.run_id);
+    append_csv_cell(out, r.followed_up_at);
+    out.push_back(',');
+    append_csv_cell(out, r.followed_up_by);
+    out.append("\r\n");
   }
 
   void end(std::string&) override {}

@@ -295,40 +295,18 @@ void text_or_dash(std::string& out, std::string_view s) {
   }
 }
 
-// A JSON string inside <script type="application/json">: '<' is written as \u003c, so no text can
-// close the element or open a comment.
+// A JSON string inside <script type="application/json"> (JsonFlavor::kHtmlScript).
 void json_string(std::string& out, std::string_view raw) {
-  const std::string s = to_valid_utf8(raw);
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      case '<':
-        out.append("\\u003c");
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
+  append_json_string(out, raw, JsonFlavor::kHtmlScript);
+}
+
+// The same, of text shown to people (to_display_text first; plain ASCII needs no cleaning).
+void display_json_string(std::string& out, std::string_view raw) {
+  if (is_plain_text(raw)) {
+    json_string(out, raw);
+  } else {
+    json_string(out, to_display_text(raw));
   }
-  out.push_back('"');
 }
 
 // [token, user_id, name, surname, email, previous, gateway, attempts, error, created, checked,
@@ -338,11 +316,11 @@ void append_row_json(std::string& out, const FindingRow& r) {
   for (const std::string* field : {&r.session_token, &r.user_id, &r.user_name,
                                    &r.user_name_surname, &r.user_email, &r.previous_state,
                                    &r.gateway_state}) {
-    json_string(out, to_display_text(*field));
+    display_json_string(out, *field);
     out.push_back(',');
   }
   fmt::format_to(std::back_inserter(out), "{},", r.attempts);
-  json_string(out, to_display_text(r.error));
+  display_json_string(out, r.error);
   out.push_back(',');
   json_string(out, r.created_at);
   out.push_back(',');
@@ -350,7 +328,7 @@ void append_row_json(std::string& out, const FindingRow& r) {
   fmt::format_to(std::back_inserter(out), ",{},", r.run_id);
   json_string(out, r.followed_up_at);
   out.push_back(',');
-  json_string(out, to_display_text(r.followed_up_by));
+  display_json_string(out, r.followed_up_by);
   out.push_back(']');
 }
 

@@ -1,3 +1,5 @@
+#include <fmt/format.h>
+
 #include "report/renderer.h"
 #include "report/text.h"
 
@@ -38,26 +40,39 @@ class JsonRenderer final : public ReportRenderer {
     out.append(",\n\"sessions\": [");
   }
 
+  // Written straight into `out`, key by key, in the order and bytes the nlohmann::ordered_json
+  // object this replaced dumped (compact, to_valid_utf8 text, null for an empty follow-up).
   void row(const FindingRow& r, std::string& out) override {
-    nlohmann::ordered_json j;
-    j["category"] = to_valid_utf8(r.category);
-    j["session_token"] = to_valid_utf8(r.session_token);
-    j["user_id"] = to_valid_utf8(r.user_id);
-    j["user_name"] = to_valid_utf8(r.user_name);
-    j["user_name_surname"] = to_valid_utf8(r.user_name_surname);
-    j["user_email"] = to_valid_utf8(r.user_email);
-    j["previous_state"] = to_valid_utf8(r.previous_state);
-    j["gateway_state"] = to_valid_utf8(r.gateway_state);
-    j["created_at"] = to_valid_utf8(r.created_at);
-    j["checked_at"] = to_valid_utf8(r.checked_at);
-    j["attempts"] = r.attempts;
-    j["error"] = to_valid_utf8(r.error);
-    j["run_id"] = r.run_id;
-    j["followed_up_at"] = text_or_null(r.followed_up_at);
-    j["followed_up_by"] = text_or_null(r.followed_up_by);
     out.append(first_ ? "\n" : ",\n");
     first_ = false;
-    out.append(dump(j));
+    const auto text = [&out](std::string_view key, const std::string& value) {
+      out.append(key);
+      append_json_string(out, value, JsonFlavor::kFile);
+    };
+    const auto text_or_null = [&out](std::string_view key, const std::string& value) {
+      out.append(key);
+      if (value.empty()) {
+        out.append("null");
+      } else {
+        append_json_string(out, value, JsonFlavor::kFile);
+      }
+    };
+    text("{\"category\":", r.category);
+    text(",\"session_token\":", r.session_token);
+    text(",\"user_id\":", r.user_id);
+    text(",\"user_name\":", r.user_name);
+    text(",\"user_name_surname\":", r.user_name_surname);
+    text(",\"user_email\":", r.user_email);
+    text(",\"previous_state\":", r.previous_state);
+    text(",\"gateway_state\":", r.gateway_state);
+    text(",\"created_at\":", r.created_at);
+    text(",\"checked_at\":", r.checked_at);
+    fmt::format_to(std::back_inserter(out), ",\"attempts\":{}", r.attempts);
+    text(",\"error\":", r.error);
+    fmt::format_to(std::back_inserter(out), ",\"run_id\":{}", r.run_id);
+    text_or_null(",\"followed_up_at\":", r.followed_up_at);
+    text_or_null(",\"followed_up_by\":", r.followed_up_by);
+    out.push_back('}');
   }
 
   void end(std::string& out) override { out.append(first_ ? "]\n}\n" : "\n]\n}\n"); }

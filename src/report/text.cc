@@ -1,11 +1,18 @@
 #include "report/text.h"
 
+#include <algorithm>
 #include <cstdint>
+
+#include <fmt/format.h>
 
 namespace dr::report {
 namespace {
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+bool is_printable_ascii(char c) {
+  return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7F;
+}
 
 bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
@@ -61,10 +68,7 @@ std::string clean(std::string_view s, Keep keep) {
   // are, is kept as it is by both cleaners: copy that prefix in one go (the report cleans every
   // field of every row once per format; decoding byte by byte was a visible part of its cost).
   size_t i = 0;
-  while (i < s.size() && static_cast<unsigned char>(s[i]) >= 0x20 &&
-         static_cast<unsigned char>(s[i]) < 0x7F) {
-    ++i;
-  }
+  while (i < s.size() && is_printable_ascii(s[i])) ++i;
   std::string out;
   out.reserve(s.size());
   out.append(s.substr(0, i));
@@ -95,6 +99,10 @@ std::string to_valid_utf8(std::string_view s) {
 }
 
 std::string to_display_text(std::string_view s) { return clean(s, is_displayable); }
+
+bool is_plain_text(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), is_printable_ascii);
+}
 
 void append_html_escaped(std::string& out, std::string_view text) {
   for (char c : text) {
@@ -139,6 +147,69 @@ std::string csv_cell(std::string_view raw) {
   }
   out.push_back('"');
   return out;
+}
+
+void append_csv_cell(std::string& out, std::string_view raw) {
+  // csv_cell leaves printable ASCII without , and " alone unless it starts with a formula
+  // trigger (TAB and CR are not printable, so they already take the slow path).
+  const bool plain =
+      std::all_of(raw.begin(), raw.end(),
+                  [](char c) { return is_printable_ascii(c) && c != ',' && c != '"'; }) &&
+      (raw.empty() || (raw.front() != '=' && raw.front() != '+' && raw.front() != '-' &&
+                       raw.front() != '@'));
+  if (plain) {
+    out.append(raw);
+  } else {
+    out.append(csv_cell(raw));
+  }
+}
+
+void append_json_string(std::string& out, std::string_view raw, JsonFlavor flavor) {
+  const bool script = flavor == JsonFlavor::kHtmlScript;
+  const auto needs_no_escape = [script](char c) {
+    return is_printable_ascii(c) && c != '"' && c != '\\' && !(script && c == '<');
+  };
+  out.push_back('"');
+  if (std::all_of(raw.begin(), raw.end(), needs_no_escape)) {
+    out.append(raw);
+    out.push_back('"');
+    return;
+  }
+  const std::string s = to_valid_utf8(raw);
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out.append("\\\"");
+        continue;
+      case '\\':
+        out.append("\\\\");
+        continue;
+      case '\n':
+        out.append("\\n");
+        continue;
+      case '\r':
+        out.append("\\r");
+        continue;
+      case '\t':
+        out.append("\\t");
+        continue;
+      default:
+        break;
+    }
+    if (!script && c == '\b') {
+      out.append("\\b");
+    } else if (!script && c == '\f') {
+      out.append("\\f");
+    } else if (c < 0x20 || (script && c == 0x7F)) {
+      fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+    } else if (script && c == '<') {
+      out.append("\\u003c");
+    } else {
+      out.push_back(ch);
+    }
+  }
+  out.push_back('"');
 }
 
 std::string id_slug(std::string_view s) {

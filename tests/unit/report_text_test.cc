@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+#include <random>
+#include <vector>
+
 #include "report/report_types.h"
 #include "report/text.h"
 
@@ -71,6 +75,74 @@ TEST(ReportText, CsvCellDefusesFormulaTriggers) {
   EXPECT_EQ(csv_cell("=HYPERLINK(\"http://e.test\",\"x\")"),
             "\"'=HYPERLINK(\"\"http://e.test\"\",\"\"x\"\")\"");
   EXPECT_EQ(csv_cell("a=b"), "a=b");  // only a leading trigger matters
+}
+
+// Strings that exercise every branch of the cleaners and escapers: plain ASCII, the characters
+// that CSV and JSON treat specially, formula triggers, controls, DEL, valid multi-byte UTF-8 and
+// ill-formed bytes, mixed at random (fixed seed).
+std::vector<std::string> mixed_strings() {
+  const std::vector<std::string> pieces = {
+      "a",  "Zz9", "bench-000000001", ",",   "\"",      "\\", "<",  "=",    "+", "-", "@", " ",
+      "\t", "\n", "\r",               "\b", "\f",      "\x01", "\x1b", "\x7f", "/", "'",
+      "ë",  "東", "😀",             "\xC2\x85", "\xFF", "\x80", "\xE6\x9D", "\xED\xA0\x80",
+      std::string("\0", 1)};
+  std::mt19937 rng(20261201);
+  std::vector<std::string> out = {"", "plain", "bench-000000042", "2026-11-30T12:00:00Z"};
+  for (const std::string& p : pieces) out.push_back(p);
+  for (int i = 0; i < 3000; ++i) {
+    std::string s;
+    const size_t n = rng() % 6;
+    for (size_t k = 0; k < n; ++k) s += pieces[rng() % pieces.size()];
+    out.push_back(s);
+  }
+  return out;
+}
+
+TEST(ReportText, AppendCsvCellIsCsvCell) {
+  for (const std::string& s : mixed_strings()) {
+    std::string out = "x";
+    append_csv_cell(out, s);
+    EXPECT_EQ(out, "x" + csv_cell(s)) << testing::PrintToString(s);
+  }
+}
+
+// The oracle for the .json file is nlohmann::json itself, which wrote the report's rows before.
+TEST(ReportText, FileJsonStringIsWhatNlohmannDumps) {
+  for (const std::string& s : mixed_strings()) {
+    std::string out;
+    append_json_string(out, s, JsonFlavor::kFile);
+    EXPECT_EQ(out, nlohmann::json(to_valid_utf8(s)).dump()) << testing::PrintToString(s);
+  }
+}
+
+TEST(ReportText, HtmlScriptJsonStringReadsBackAndCannotCloseTheScript) {
+  for (const std::string& s : mixed_strings()) {
+    std::string out;
+    append_json_string(out, s, JsonFlavor::kHtmlScript);
+    EXPECT_EQ(nlohmann::json::parse(out).get<std::string>(), to_valid_utf8(s))
+        << testing::PrintToString(s);
+    for (const char c : out) {
+      EXPECT_TRUE(c != '<' && c != '\x7f' && static_cast<unsigned char>(c) >= 0x20)
+          << testing::PrintToString(out);
+    }
+  }
+  std::string out;
+  append_json_string(out, "</script>\b\x7f\x01\t", JsonFlavor::kHtmlScript);
+  EXPECT_EQ(out, R"("\u003c/script>\u0008\u007f\u0001\t")");
+}
+
+TEST(ReportText, PlainTextIsPrintableAsciiOnly) {
+  EXPECT_TRUE(is_plain_text(""));
+  EXPECT_TRUE(is_plain_text("bench-1 a@b.test ~"));
+  EXPECT_FALSE(is_plain_text("a\tb"));
+  EXPECT_FALSE(is_plain_text("\x7f"));
+  EXPECT_FALSE(is_plain_text("ë"));
+  for (const std::string& s : mixed_strings()) {
+    if (is_plain_text(s)) {
+      EXPECT_EQ(to_display_text(s), s);
+      EXPECT_EQ(to_valid_utf8(s), s);
+    }
+  }
 }
 
 TEST(ReportText, IdSlugKeepsOnlySafeCharacters) {
