@@ -5,7 +5,7 @@
 #
 #   bench/client-cpu.sh [--sessions N] [--repeat R] [--concurrency "64 256"]
 #                       [--transports "http tls"] [--formats csv,json,html] [--profile]
-#                       [--build DIR]
+#                       [--build DIR] [--against BINARY]
 #
 # Against the static gateway (nginx-light on 127.0.0.1, see bench/lib.sh; TLS 1.3, ALPN h2, a
 # certificate from a throwaway CA made with the openssl CLI) and a throwaway PostgreSQL 15; each
@@ -16,6 +16,9 @@
 # --profile: one more run per transport at the highest concurrency under
 #   perf record --call-graph dwarf
 # and prints where the CPU goes, by subsystem (bench/perf_subsystems.py) and by symbol.
+# --against BINARY: a second deposit-reconciler (say, main's) run right after each run of the
+#   build, same database setup, same minute, so before and after share the machine's load; the
+#   summary has a line per binary.
 # Bounded: each run is cut at 10 min; the default takes 3-6 minutes (more with --profile).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -26,6 +29,7 @@ CONCS="64 256"
 TRANSPORTS="http tls"
 FORMATS=csv,json,html
 PROFILE=0
+AGAINST=""
 while (($#)); do
   case "$1" in
     --sessions) N=$2; shift 2 ;;
@@ -35,12 +39,15 @@ while (($#)); do
     --formats) FORMATS=$2; shift 2 ;;
     --profile) PROFILE=1; shift ;;
     --build) BUILD_DIR=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --against) AGAINST=$2; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [[ "$N" =~ ^[0-9]+$ ]] && ((N >= 1000 && N <= 2000000)) || bench_die "--sessions must be 1000..2000000"
 [[ "$REPEAT" =~ ^[0-9]+$ ]] && ((REPEAT >= 1 && REPEAT <= 5)) || bench_die "--repeat must be 1..5"
+
+[[ -z "$AGAINST" || -x "$AGAINST" ]] || bench_die "--against: $AGAINST is not an executable"
 
 bench_init client-cpu
 bench_build
@@ -87,6 +94,12 @@ for transport in $TRANSPORTS; do
     for rep in $(seq 1 "$REPEAT"); do
       bench_log "$transport concurrency $conc #$rep"
       one_run "$transport" "$conc" "$transport-c$conc-r$rep"
+      if [[ -n "$AGAINST" ]]; then
+        own_bin=$DR_BIN
+        DR_BIN=$AGAINST
+        one_run "$transport" "$conc" "against-$transport-c$conc-r$rep"
+        DR_BIN=$own_bin
+      fi
     done
   done
 done
@@ -94,17 +107,19 @@ done
 echo
 echo "# bench/client-cpu.sh  N=$N  formats=$FORMATS  repeats=$REPEAT  $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "# binary: $DR_REVISION   git: $(git -C "$BENCH_ROOT" log -1 --format='%h %s' | cut -c1-80)"
+[[ -z "$AGAINST" ]] || echo "# against: $AGAINST ($("$AGAINST" --version 2>/dev/null | head -1))"
 echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$RESULTS" <<'PY'
 import collections, re, sys
 groups = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    m = re.search(r"^\S+\s+(\w+)\s+conc=\s*(\d+)\s+client CPU\s+([\d.]+)", line)
+    m = re.search(r"^(\S+)\s+(\w+)\s+conc=\s*(\d+)\s+client CPU\s+([\d.]+)", line)
     if m:
-        groups[(m.group(1), int(m.group(2)))].append(float(m.group(3)))
-print(f"{'transport':10} {'concurrency':>11}  client CPU us/session (each run)   mean")
-for (t, c), v in groups.items():
-    print(f"{t:10} {c:11d}  {' / '.join(f'{x:.1f}' for x in v):32} {sum(v) / len(v):6.1f}")
+        binary = "against" if m.group(1).startswith("against-") else "build"
+        groups[(m.group(2), int(m.group(3)), binary)].append(float(m.group(4)))
+print(f"{'transport':10} {'concurrency':>11} {'binary':8} client CPU us/session (each run)   mean")
+for (t, c, b), v in groups.items():
+    print(f"{t:10} {c:11d} {b:8} {' / '.join(f'{x:.1f}' for x in v):32} {sum(v) / len(v):6.1f}")
 PY
 
 if ((PROFILE)); then
