@@ -36,10 +36,10 @@ bool percent_decode(std::string_view in, std::string& out) {
   return true;
 }
 
-std::string percent_encode_segment(std::string_view segment) {
+namespace {
+
+void append_percent_encoded(std::string& out, std::string_view segment) {
   static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(segment.size() * 3);
   for (unsigned char c : segment) {
     bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                       c == '-' || c == '.' || c == '_' || c == '~';
@@ -52,6 +52,14 @@ std::string percent_encode_segment(std::string_view segment) {
       out.push_back(kHex[c & 0xF]);
     }
   }
+}
+
+}  // namespace
+
+std::string percent_encode_segment(std::string_view segment) {
+  std::string out;
+  out.reserve(segment.size() * 3);
+  append_percent_encoded(out, segment);
   return out;
 }
 
@@ -62,9 +70,12 @@ std::string create_session_url(std::string_view base_url) {
 }
 
 std::string session_status_url(std::string_view base_url, std::string_view token) {
-  std::string url = create_session_url(base_url);
-  url.push_back('/');
-  url += percent_encode_segment(token);
+  // One allocation: this runs once per request.
+  const std::string_view base = trim_slashes(base_url);
+  std::string url;
+  url.reserve(base.size() + kSessionPath.size() + 1 + token.size() * 3);
+  url.append(base).append(kSessionPath).push_back('/');
+  append_percent_encoded(url, token);
   return url;
 }
 

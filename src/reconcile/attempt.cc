@@ -29,9 +29,8 @@ http::AttemptResult::Kind transport_kind(http::TransportError e) {
   return K::kOtherTransport;
 }
 
-}  // namespace
-
-AttemptReading read_attempt(const http::HttpResponse& r) {
+// read_attempt without the raw answer.
+AttemptReading read_answer(const http::HttpResponse& r) {
   AttemptReading out;
   out.for_policy.kind = transport_kind(r.error);
   out.for_policy.http_status = static_cast<int>(r.status);
@@ -42,7 +41,6 @@ AttemptReading read_attempt(const http::HttpResponse& r) {
     out.error = r.error_message.empty() ? "transport error" : r.error_message;
     return out;
   }
-  out.raw_answer = r.body.size() <= kMaxRawAnswer ? r.body : r.body.substr(0, kMaxRawAnswer);
   if (r.status >= 200 && r.status < 300) {
     auto status = gateway::parse_session_status(r.body);
     if (status.kind == gateway::SessionStatus::Kind::kOk) {
@@ -73,6 +71,17 @@ AttemptReading read_attempt(const http::HttpResponse& r) {
   auto detail = gateway::describe_error_body(r.body);
   out.error = detail.empty() ? fmt::format("HTTP {}", r.status)
                              : fmt::format("HTTP {}: {}", r.status, detail);
+  return out;
+}
+
+}  // namespace
+
+AttemptReading read_attempt(http::HttpResponse& r) {
+  AttemptReading out = read_answer(r);
+  if (r.error == http::TransportError::kNone) {
+    if (r.body.size() > kMaxRawAnswer) r.body.resize(kMaxRawAnswer);
+    out.raw_answer = std::move(r.body);
+  }
   return out;
 }
 

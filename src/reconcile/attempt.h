@@ -25,7 +25,8 @@ struct AttemptReading {
 
 // Reads one response. A 2xx whose body is malformed, lacks the state or is oversize is treated
 // as retryable (a broken proxy or a bad instance); a well-formed answer with a state we do not
-// know is final (asking again will not teach us a new word).
-AttemptReading read_attempt(const http::HttpResponse& response);
+// know is final (asking again will not teach us a new word). Takes the response's body (moved
+// into raw_answer, capped).
+AttemptReading read_attempt(http::HttpResponse& response);
 
 }  // namespace dr::reconcile

@@ -151,15 +151,15 @@ void Pipeline::start_ready() {
   }
 }
 
-void Pipeline::finish_session(Work& work, const AttemptReading& reading) {
+void Pipeline::finish_session(Work& work, AttemptReading& reading) {
   domain::CheckResult r;
   r.token = std::move(work.session.token);
   r.kind = reading.kind;
   r.gateway_state = reading.state;
   r.http_status = reading.http_status;
   r.attempts = work.attempt;
-  r.error = reading.error;
-  r.raw_answer = reading.raw_answer;
+  r.error = std::move(reading.error);
+  r.raw_answer = std::move(reading.raw_answer);
   r.checked_at = clock_.wall_now();
   ++stats_.answered;
   if (r.kind != domain::CheckKind::kState) {

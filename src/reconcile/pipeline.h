@@ -90,7 +90,8 @@ class Pipeline {
   void maybe_claim();
   void start_ready();
   void handle(http::HttpResponse& response);
-  void finish_session(Work& work, const struct AttemptReading& reading);
+  // Takes the reading's error and raw answer (moved into the result).
+  void finish_session(Work& work, struct AttemptReading& reading);
   domain::Duration next_wait() const;
   size_t effective_capacity() const;
   void report_progress(bool force);
