@@ -9,4 +9,7 @@ namespace dr {
 // are re-rendered byte for byte from the database).
 std::string format_utc(std::chrono::system_clock::time_point t);
 
+// Appends format_utc(t) to `out`.
+void append_utc(std::string& out, std::chrono::system_clock::time_point t);
+
 }  // namespace dr
