@@ -6,6 +6,7 @@
 #include <pqxx/result>
 #include <pqxx/transaction>
 #include <string>
+#include <string_view>
 
 #include "store/pg_session.h"
 #include "store/pg_values.h"
@@ -17,21 +18,25 @@ namespace {
 // Rows fetched per round trip when streaming findings.
 constexpr int kFindingsFetch = 500;
 
+// A text field's bytes, without copying them into a std::string first (the category and states
+// are only parsed).
+std::string_view text_of(const pqxx::field& f) { return {f.c_str(), f.size()}; }
+
 // A row of for_each_finding's query: [0] is its category's rank, a sort key only.
 domain::FindingRecord finding_from_row(const pqxx::row& r) {
   domain::FindingRecord f;
   f.created_at = wall_from_micros(r[1].as<int64_t>());
   f.session_token = r[2].as<std::string>();
   f.run_id = r[3].as<int64_t>();
-  f.category = domain::parse_finding_category(r[4].as<std::string>())
+  f.category = domain::parse_finding_category(text_of(r[4]))
                    .value_or(domain::FindingCategory::kAnomaly);
   f.user_id = r[5].as<std::string>();
   f.user_name = r[6].as<std::string>();
   f.user_name_surname = opt_string(r[7]);
   f.user_email = opt_string(r[8]);
   f.previous_state =
-      domain::parse_session_state(r[9].as<std::string>()).value_or(domain::SessionState::kNew);
-  if (!r[10].is_null()) f.gateway_state = domain::parse_session_state(r[10].as<std::string>());
+      domain::parse_session_state(text_of(r[9])).value_or(domain::SessionState::kNew);
+  if (!r[10].is_null()) f.gateway_state = domain::parse_session_state(text_of(r[10]));
   f.checked_at = opt_time(r[11]);
   f.attempts = r[12].as<int>();
   f.error = opt_string(r[13]);
