@@ -16,7 +16,7 @@
 #   schedule --rate auto against 900,300@20s,900@40s (60 s)
 #   fleet    4 workers, each --rate 500 (the key's whole budget), against 500/s per key; then the
 #            same with two of the four stopping early (--limit 2500): the budget used, 429s
-#   oracle   (oracle-fixed, oracle-auto, oracle-fleet: a part of it)
+#   oracle   (oracle-fixed, oracle-auto, oracle-fleet, oracle-kill: a part of it)
 #            issue 8's scenarios against an independent limiter: nginx `limit_req` (per API key,
 #            burst 10, nodelay, 429) in front of an unlimited simulator; nginx's access log is
 #            the count (budget used, 429s, max in any second, sessions asked twice). ORACLE_DELAY=1:
@@ -62,9 +62,36 @@ start_sim() {  # start_sim EXTRA_ARGS...
   export GATEWAY_BASE_URL=$SIM_URL
 }
 
+# run_nginx DIR HTTP_LINES SERVER_LINES: one nginx worker in front of the running simulator
+# (upstream "sim"), on a free loopback port (PORT in SERVER_LINES); sets nginx_port and nginx_pid.
+run_nginx() {
+  local dir=$1 port
+  rm -rf "$dir" && mkdir -p "$dir"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat >"$dir/nginx.conf" <<CONF
+daemon off; master_process off; worker_processes 1; pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+$2
+  client_body_temp_path $dir/body; proxy_temp_path $dir/proxy; fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
+  upstream sim { server ${SIM_URL#http://}; keepalive 256; }
+  server {
+    keepalive_requests 1000000;
+${3//PORT/$port}
+  }
+}
+CONF
+  /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
+  nginx_pid=$!
+  nginx_port=$port
+  for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+}
+
 start_tls() {  # start_tls h2|h1: nginx (TLS, private CA) in front of the running simulator
   stop_nginx
-  local pki=$work/pki dir=$work/nginx port
+  local pki=$work/pki dir=$work/nginx
   if [[ ! -f $pki/ca.pem ]]; then
     mkdir -p "$pki"
     (cd "$pki" &&
@@ -78,62 +105,24 @@ start_tls() {  # start_tls h2|h1: nginx (TLS, private CA) in front of the runnin
   fi
   local h2=""
   [[ $1 == h2 ]] && h2=" http2"
-  rm -rf "$dir" && mkdir -p "$dir"
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  cat >"$dir/nginx.conf" <<CONF
-daemon off; master_process off; worker_processes 1; pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-  log_format conns '\$connection \$connection_requests \$server_protocol \$status';
-  access_log $dir/access.log conns;
-  client_body_temp_path $dir/body; proxy_temp_path $dir/proxy; fastcgi_temp_path $dir/fastcgi;
-  uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
-  upstream sim { server ${SIM_URL#http://}; keepalive 256; }
-  server {
-    listen 127.0.0.1:$port ssl$h2;
+  run_nginx "$dir" "  log_format conns '\$connection \$connection_requests \$server_protocol \$status';
+  access_log $dir/access.log conns;" "    listen 127.0.0.1:PORT ssl$h2;
     ssl_certificate $pki/server.pem; ssl_certificate_key $pki/server.key;
-    keepalive_requests 1000000;
-    location / { proxy_pass http://sim; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-CONF
-  /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
-  nginx_pid=$!
-  for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
-  export GATEWAY_BASE_URL="https://127.0.0.1:$port" GATEWAY_CA_FILE=$pki/ca.pem
+    location / { proxy_pass http://sim; proxy_http_version 1.1; proxy_set_header Connection \"\"; }"
+  export GATEWAY_BASE_URL="https://127.0.0.1:$nginx_port" GATEWAY_CA_FILE=$pki/ca.pem
 }
 
 start_limiter() {  # start_limiter RATE: nginx limit_req (per x-api-key, burst 10) in front of the simulator
   stop_nginx
-  local dir=$work/limiter port nodelay=" nodelay"
+  local nodelay=" nodelay"
   [[ ${ORACLE_DELAY:-0} == 1 ]] && nodelay=""
-  rm -rf "$dir" && mkdir -p "$dir"
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  cat >"$dir/nginx.conf" <<CONF
-daemon off; master_process off; worker_processes 1; pid $dir/nginx.pid;
-error_log $dir/error.log error;
-events { worker_connections 4096; }
-http {
-  log_format budget '\$msec \$status \$uri';
-  access_log $dir/access.log budget;
-  client_body_temp_path $dir/body; proxy_temp_path $dir/proxy; fastcgi_temp_path $dir/fastcgi;
-  uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
+  run_nginx "$work/limiter" "  log_format budget '\$msec \$status \$uri';
+  access_log $work/limiter/access.log budget;
   limit_req_zone \$http_x_api_key zone=key:1m rate=$1r/s;
-  limit_req_status 429;
-  upstream sim { server ${SIM_URL#http://}; keepalive 256; }
-  server {
-    listen 127.0.0.1:$port;
-    keepalive_requests 1000000;
+  limit_req_status 429;" "    listen 127.0.0.1:PORT;
     location / { limit_req zone=key burst=10$nodelay;
-      proxy_pass http://sim; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-CONF
-  /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
-  nginx_pid=$!
-  for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
-  export GATEWAY_BASE_URL="http://127.0.0.1:$port"
+      proxy_pass http://sim; proxy_http_version 1.1; proxy_set_header Connection \"\"; }"
+  export GATEWAY_BASE_URL="http://127.0.0.1:$nginx_port"
 }
 
 oracle_summary() {  # oracle_summary LABEL LIMIT N [KILL_EPOCH]: what nginx's access log says
@@ -194,7 +183,7 @@ oracle_fleet() {  # oracle_fleet LABEL N VARIANT: 4 workers, each --rate 500, ag
   if [[ $variant == kill ]]; then
     sleep 12
     kill_at=$(date +%s.%N)
-    kill -KILL "${pids[0]}"
+    pkill -KILL -P "${pids[0]}"  # the worker itself, not the `timeout` in front of it
   fi
   for w in "${pids[@]}"; do wait "$w" || [[ $variant == kill ]] || echo "fleet worker failed"; done
   oracle_summary "$label" 500 "$n" $kill_at
@@ -343,7 +332,7 @@ PY
       done
       stop_sim
       ;;
-    oracle | oracle-fixed | oracle-auto | oracle-fleet)
+    oracle | oracle-fixed | oracle-auto | oracle-fleet | oracle-kill)
       command -v /usr/sbin/nginx >/dev/null || { echo "$s: nginx is not installed" >&2; continue; }
       start_sim --threads 1  # unlimited: nginx is the only limiter
       if [[ $s == oracle || $s == oracle-fixed ]]; then
@@ -364,6 +353,9 @@ PY
         start_limiter 500
         oracle_fleet "4 workers x --rate 500" 20000 four
         oracle_fleet "two of four stop early" 20000 two-stop-early
+      fi
+      if [[ $s == oracle || $s == oracle-fleet || $s == oracle-kill ]]; then
+        start_limiter 500
         oracle_fleet "one of four killed at 12 s" 20000 kill
       fi
       stop_nginx
