@@ -5,11 +5,15 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <map>
 #include <memory>
 #include <optional>
+#include <string_view>
+#include <thread>
+#include <vector>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
 #include <pqxx/transaction>
@@ -25,6 +29,7 @@ namespace {
 
 // pg_advisory_lock key shared by every deposit-reconciler migrate ("drmigrat").
 constexpr int64_t kMigrateLockKey = 0x64726d6967726174;
+constexpr std::chrono::milliseconds kLockRetry{100};
 
 constexpr const char* kCreateSchemaMigrations = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -35,6 +40,36 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 ))sql";
 
 constexpr const char* kRunMigrate = "run `deposit-reconciler migrate`";
+
+// A migration whose first line is this runs statement by statement outside a transaction (what
+// CREATE and DROP INDEX CONCURRENTLY need, so that building an index on a big table does not
+// block its writers); its statements must each be safe to run again, since a failure part-way
+// leaves the earlier ones done and the migration unrecorded.
+constexpr std::string_view kOutsideTransaction = "-- migrate: outside a transaction\n";
+
+// The statements of such a migration: split after each line that ends with ';' (its statements
+// hold no semicolons inside them), comment lines dropped.
+std::vector<std::string> split_statements(const std::string& sql) {
+  std::vector<std::string> out;
+  std::string current;
+  size_t pos = 0;
+  while (pos < sql.size()) {
+    size_t end = sql.find('\n', pos);
+    if (end == std::string::npos) end = sql.size();
+    const std::string line = sql.substr(pos, end - pos);
+    pos = end + 1;
+    const size_t first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line.compare(first, 2, "--") == 0) continue;
+    current += line + "\n";
+    const size_t last = line.find_last_not_of(" \t\r");
+    if (line[last] == ';') {
+      out.push_back(current);
+      current.clear();
+    }
+  }
+  if (current.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(current);
+  return out;
+}
 
 struct EvpMdCtxDeleter {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
@@ -149,8 +184,13 @@ Result<MigrateReport> migrate(const std::string& conninfo,
       tx.exec0("SET client_min_messages = warning");
       step = "cannot take the migration lock";
       // Session-level: held across the per-migration transactions below, released by the
-      // unlock at the end or by the server when this connection closes.
-      tx.exec_params("SELECT pg_advisory_lock($1)", kMigrateLockKey);
+      // unlock at the end or by the server when this connection closes. Tried every
+      // kLockRetry rather than waited for inside pg_advisory_lock: a statement waiting there
+      // holds a snapshot, and CREATE INDEX CONCURRENTLY in the migrate that holds the lock
+      // waits for every older snapshot to go — a deadlock between two migrates.
+      while (!tx.exec_params1("SELECT pg_try_advisory_lock($1)", kMigrateLockKey)[0].as<bool>()) {
+        std::this_thread::sleep_for(kLockRetry);
+      }
     }
     // The merchant's table is checked before anything is written. Only the default mapping's
     // table is ever created, and only when it is missing (DESIGN.md's deposit_sessions).
@@ -209,8 +249,14 @@ Result<MigrateReport> migrate(const std::string& conninfo,
         continue;
       }
       step = "migration " + m.name + " failed";
+      if (m.sql.rfind(kOutsideTransaction, 0) == 0) {
+        for (const std::string& statement : split_statements(m.sql)) {
+          pqxx::nontransaction nt(*conn);
+          nt.exec(statement);
+        }
+      }
       pqxx::work tx(*conn);
-      tx.exec(m.sql);
+      if (m.sql.rfind(kOutsideTransaction, 0) != 0) tx.exec(m.sql);
       tx.exec_params0("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                       m.version, m.name, m.checksum);
       tx.commit();

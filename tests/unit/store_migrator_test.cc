@@ -173,6 +173,56 @@ TEST_F(MigratorTest, FailingMigrationIsRolledBackAndNotRecorded) {
   EXPECT_FALSE(tx.exec1("SELECT to_regclass('a') IS NULL")[0].as<bool>());
 }
 
+// A migration that builds an index CONCURRENTLY runs outside a transaction, one statement at a
+// time; one that fails part-way is not recorded, and the next migrate runs it again from the
+// start (its statements are written to be re-runnable).
+TEST_F(MigratorTest, MigrationOutsideATransactionRunsAgainAfterAFailure) {
+  exec("CREATE TABLE t (x int)");
+  std::vector<EmbeddedMigration> list = {
+      {"0001_i.sql",
+       "-- migrate: outside a transaction\n"
+       "-- a comment line; statements end with a semicolon at the end of their line\n"
+       "DROP INDEX CONCURRENTLY IF EXISTS public.t_x;\n"
+       "CREATE INDEX CONCURRENTLY t_x\n  ON public.t USING hash (x);\n"
+       "SELECT 1 / (SELECT count(*)::int FROM public.t);\n"},
+  };
+  auto failed = migrate(url(), list);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.error().message.find("migration 0001_i.sql failed: division by zero"),
+            std::string::npos)
+      << failed.error().message;
+  exec("INSERT INTO t VALUES (1)");
+  auto again = migrate(url(), list);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->applied, std::vector<std::string>{"0001_i.sql"});
+  pqxx::connection conn(url());
+  pqxx::nontransaction tx(conn);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM schema_migrations")[0].as<int>(), 1);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM pg_index WHERE indrelid = 'public.t'::regclass "
+                     "AND indisvalid")[0].as<int>(),
+            1);
+}
+
+// The audit trail is looked up by token through a hash index (0006), built without blocking
+// its writers; the B-tree it replaces is gone.
+TEST_F(MigratorTest, AuditTrailTokenIndexIsAValidHashIndex) {
+  auto r = migrate(url());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  pqxx::connection conn(url());
+  pqxx::nontransaction tx(conn);
+  // Its indexes by access method: the hash index on the token and BRIN ones on ordered columns,
+  // all valid; no B-tree.
+  EXPECT_EQ(tx.exec1("SELECT string_agg(DISTINCT am.amname || ':' || i.indisvalid, ' ') "
+                     "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                     "JOIN pg_am am ON am.oid = c.relam "
+                     "WHERE i.indrelid = 'deposit_reconciler.session_state_changes'::regclass")[0]
+                .as<std::string>(),
+            "brin:true hash:true");
+  EXPECT_TRUE(tx.exec1("SELECT to_regclass('deposit_reconciler.session_state_changes_token_hash') "
+                       "IS NOT NULL")[0]
+                  .as<bool>());
+}
+
 // A merchant who already has deposit_sessions (with rows) keeps it exactly as it is: the job's
 // bookkeeping goes into its own schema.
 TEST_F(MigratorTest, ExistingSessionTableKeepsItsRowsAndItsDefinition) {
