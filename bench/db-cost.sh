@@ -3,6 +3,7 @@
 # with a naive job that writes the same answers on the same data.
 #
 #   bench/db-cost.sh [--sessions N] [--repeat R] [--concurrency C] [--profile] [--build DIR]
+#                    [--tokens sequential|random] [--before DIR]
 #
 # Starts a throwaway PostgreSQL 15 (scripts/pg-throwaway.sh, with pg_stat_statements preloaded,
 # autovacuum off, no checkpoint during a run) and a static gateway (nginx-light on 127.0.0.1,
@@ -23,7 +24,10 @@
 #                   insert records)
 #   statements      pg_stat_statements: calls, rows, execution time; the top statements
 #   rows            pg_stat_user_tables: inserts, updates, HOT updates, deletes per table
-# and prints a side-by-side table with the ratio ours / naive. --profile: one more run of ours
+# and prints a side-by-side table with the ratio ours / naive. --before DIR: a third side, the
+# deposit-reconciler binary in DIR measured the same way in the same loop (before, ours, naive
+# alternate), so a change is compared under the same load. --tokens random: tokens in no order
+# (as a real gateway's are) instead of bench-000000001 upwards (see seed_sessions in lib.sh). --profile: one more run of ours
 # under a system-wide `perf record` (no call graphs), reported for this server's processes only:
 # where PostgreSQL's CPU goes, by object and by function. Bounded: each job run is cut at
 # 10 min; at the default N the whole script takes 3-5 minutes. Everything it starts is stopped
@@ -41,6 +45,8 @@ while (($#)); do
     --repeat) REPEAT=$2; shift 2 ;;
     --concurrency) CONC=$2; shift 2 ;;
     --profile) PROFILE=1; shift ;;
+    --tokens) export BENCH_TOKENS=$2; shift 2 ;;
+    --before) BEFORE_DIR=$2; shift 2 ;;
     --build) BUILD_DIR=$2; shift 2 ;;
     -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
@@ -48,6 +54,7 @@ while (($#)); do
 done
 [[ "$N" =~ ^[0-9]+$ ]] && ((N >= 1000 && N <= 2000000)) || bench_die "--sessions must be 1000..2000000"
 [[ "$REPEAT" =~ ^[0-9]+$ ]] && ((REPEAT >= 1 && REPEAT <= 5)) || bench_die "--repeat must be 1..5"
+[[ "${BENCH_TOKENS:-sequential}" =~ ^(sequential|random)$ ]] || bench_die "--tokens must be sequential or random"
 
 bench_init db-cost
 bench_build
@@ -110,27 +117,27 @@ snapshot_after() {  # snapshot_after KIND REP DB CPU_BEFORE_VACUUM
     FROM (SELECT state, count(*) n FROM deposit_sessions GROUP BY state) s")"
 }
 
-measure_ours() {  # measure_ours REP
-  local rep=$1 db=bench_ours
-  bench_log "ours #$rep: fresh database, migrate, seed $N sessions"
+measure_ours() {  # measure_ours REP [KIND BINARY]
+  local rep=$1 kind=${2:-ours} bin=${3:-$DR_BIN} db=bench_ours
+  bench_log "$kind #$rep: fresh database, migrate, seed $N sessions"
   pg_fresh_db "$db"
-  DATABASE_URL=$(pg_url "$db") "$DR_BIN" migrate >/dev/null
+  DATABASE_URL=$(pg_url "$db") "$bin" migrate >/dev/null
   seed_sessions "$db" "$N"
   pg_q postgres -c CHECKPOINT >/dev/null
   snapshot_before "$db"
-  bench_log "ours #$rep: run --all --rate 0 --concurrency $CONC"
+  bench_log "$kind #$rep: run --all --rate 0 --concurrency $CONC"
   local rc=0
   DATABASE_URL=$(pg_url "$db") GATEWAY_BASE_URL="$GW_HTTP_URL" \
-    job_run "$BENCH_WORK/ours-$rep" run --all --rate 0 --concurrency "$CONC" \
-    --report-dir "$BENCH_WORK/reports-$rep" --progress never || rc=$?
-  ((rc == 0)) || { tail -5 "$BENCH_WORK/ours-$rep.err" >&2; bench_die "the job exited $rc"; }
+    DR_BIN=$bin job_run "$BENCH_WORK/$kind-$rep" run --all --rate 0 --concurrency "$CONC" \
+    --report-dir "$BENCH_WORK/reports-$kind-$rep" --progress never || rc=$?
+  ((rc == 0)) || { tail -5 "$BENCH_WORK/$kind-$rep.err" >&2; bench_die "the job exited $rc"; }
   local mid; mid=$(pg_cpu_ticks)
   psql -X -q -v ON_ERROR_STOP=1 "$(pg_url "$db")" -c VACUUM
-  snapshot_after ours "$rep" "$db" "$mid"
+  snapshot_after "$kind" "$rep" "$db" "$mid"
   local wall user sys rss
-  read -r wall user sys rss <"$BENCH_WORK/ours-$rep.time"
-  put ours "$rep" wall_s "$wall"
-  put ours "$rep" client_cpu_us "$(python3 -c "print(round(($user + $sys) * 1e6))")"
+  read -r wall user sys rss <"$BENCH_WORK/$kind-$rep.time"
+  put "$kind" "$rep" wall_s "$wall"
+  put "$kind" "$rep" client_cpu_us "$(python3 -c "print(round(($user + $sys) * 1e6))")"
 }
 
 measure_naive() {  # measure_naive REP
@@ -166,7 +173,12 @@ measure_naive() {  # measure_naive REP
   put naive "$rep" wall_s "$(python3 -c "print(round($t1 - $t0, 2))")"
 }
 
+if [[ -n "${BEFORE_DIR:-}" ]]; then
+  [[ -x "$BEFORE_DIR/deposit-reconciler" ]] || bench_die "no $BEFORE_DIR/deposit-reconciler"
+  DR_BIN_BEFORE="$BEFORE_DIR/deposit-reconciler"
+fi
 for rep in $(seq 1 "$REPEAT"); do
+  [[ -n "${DR_BIN_BEFORE:-}" ]] && measure_ours "$rep" before "$DR_BIN_BEFORE"
   measure_ours "$rep"
   measure_naive "$rep"
 done
@@ -209,7 +221,8 @@ profile_ours() {
   head -40 "$BENCH_WORK/perf-db.txt"
 }
 
-echo "# bench/db-cost.sh  N=$N  concurrency=$CONC  repeats=$REPEAT  $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "# bench/db-cost.sh  N=$N  concurrency=$CONC  repeats=$REPEAT  tokens=${BENCH_TOKENS:-sequential}  $(date -u +%Y-%m-%dT%H:%MZ)"
+[[ -n "${DR_BIN_BEFORE:-}" ]] && echo "# before: $("$DR_BIN_BEFORE" --version 2>/dev/null | head -1)"
 echo "# binary: $DR_REVISION   git: $(git -C "$BENCH_ROOT" log -1 --format='%h %s' | cut -c1-80)"
 echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 "$BENCH_ROOT/bench/db_cost_report.py" "$RESULTS" "$N"

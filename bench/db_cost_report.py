@@ -59,6 +59,7 @@ def metrics(d, n):
     m["  of which HOT"] = hot / n
     m["index entries written (B-tree insert WAL records)"] = walrec(
         d, "Btree/INSERT_LEAF", "Btree/INSERT_POST", "Btree/SPLIT_L", "Btree/SPLIT_R") / n
+    m["hash index entries written (Hash/INSERT records)"] = walrec(d, "Hash/INSERT") / n
     m["row locks written (Heap/LOCK WAL records)"] = walrec(d, "Heap/LOCK") / n
     m["client CPU (µs, the job's process)"] = num(d, "client_cpu_us") / n
     m["wall time of the run (s, total)"] = num(d, "wall_s")
@@ -83,20 +84,31 @@ def main():
     reps = sorted({r for (_, r) in data})
     per = {(k, r): metrics(d, n) for (k, r), d in data.items()}
     rows = list(per[("ours", reps[0])].keys())
+    sides = ["before", "ours"] if any(k == "before" for (k, _) in data) else ["ours"]
+
+    def mean(v):
+        return sum(v) / len(v) if v else 0
+
     print()
-    print(f"per session (N = {n:,})".ljust(52) + " | naive (each run)    | ours (each run)      | ours / naive")
-    print("-" * 52 + "-|" + "-" * 22 + "|" + "-" * 22 + "|" + "-" * 13)
+    head = f"per session (N = {n:,})".ljust(52) + " | naive (each run)    "
+    for side in sides:
+        head += f"| {side + ' (each run)':21}"
+    head += "".join(f"| {side} / naive " for side in sides)
+    print(head)
+    print("-" * 52 + "-|" + "-" * 22 + ("|" + "-" * 22) * len(sides) + ("|" + "-" * 16) * len(sides))
     for key in rows:
         nv = [per[("naive", r)][key] for r in reps if ("naive", r) in per]
-        ov = [per[("ours", r)][key] for r in reps if ("ours", r) in per]
-        mean_n = sum(nv) / len(nv) if nv else 0
-        mean_o = sum(ov) / len(ov) if ov else 0
-        ratio = f"{mean_o / mean_n:.1f}x" if mean_n else "-"
-        if key.startswith("client CPU") or key.startswith("wall"):
-            ratio = ""
-        print(f"{key:52} | {' / '.join(fmt(v) for v in nv):20} | "
-              f"{' / '.join(fmt(v) for v in ov):20} | {ratio}")
-    for kind in ("ours", "naive"):
+        line = f"{key:52} | {' / '.join(fmt(v) for v in nv):20} "
+        ratios = ""
+        for side in sides:
+            ov = [per[(side, r)][key] for r in reps if (side, r) in per]
+            line += f"| {' / '.join(fmt(v) for v in ov):20} "
+            ratio = f"{mean(ov) / mean(nv):.1f}x" if mean(nv) else "-"
+            if key.startswith("client CPU") or key.startswith("wall"):
+                ratio = ""
+            ratios += f"| {ratio:14} "
+        print(line + ratios)
+    for kind in sides + ["naive"]:
         d = data[(kind, reps[0])]
         print(f"\n## {kind}, run 1: final states: {d.get('states', '?')}")
         print(f"{'table':44} {'ins/sess':>9} {'upd/sess':>9} {'HOT %':>6} {'del/sess':>9} {'indexes':>8}")

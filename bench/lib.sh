@@ -151,15 +151,26 @@ ticks_to_us() { echo $(( $1 * 1000000 / CLK_TCK )); }
 # columns a real checkout fills. Loaded with session_replication_role = replica: the merchant's
 # application inserts rows one by one over days; the insert-time audit rows are not the run's
 # cost. Token i's answer at the static gateway depends on its last digit (see below).
+# BENCH_TOKENS=random: tokens in no order (digits of a bijection of i, then i's last digit, so
+# the answers are the same), as a real gateway's are; the default, sequential, makes every
+# B-tree insertion by token an append at the right edge.
+bench_token_sql() {
+  if [[ "${BENCH_TOKENS:-sequential}" == random ]]; then
+    echo "'bench-' || lpad(((i::bigint * 2654435761) % 4294967296)::text, 10, '0') || (i % 10)"
+  else
+    echo "'bench-' || lpad(i::text, 9, '0')"
+  fi
+}
 seed_sessions() {  # seed_sessions DB N
+  local tok; tok=$(bench_token_sql)
   psql -X -q -v ON_ERROR_STOP=1 "$(pg_url "$1")" <<SQL
 SET session_replication_role = replica;
 INSERT INTO deposit_sessions (session_token, user_id, user_name, user_name_surname, user_email,
                               redirect_url, checkout_url, min_payment_usd, max_payment_usd,
                               fiat_currency, language, state, created_at, updated_at)
-SELECT 'bench-' || lpad(i::text, 9, '0'), 'user-' || (i % 40000), 'User ' || i, 'Surname ' || i,
+SELECT $tok, 'user-' || (i % 40000), 'User ' || i, 'Surname ' || i,
        'user' || i || '@example.com', 'https://merchant.example/deposit/done',
-       'https://checkout.example/c/bench-' || lpad(i::text, 9, '0'), 10, 5000, 'USD', 'en', 'NEW',
+       'https://checkout.example/c/' || $tok, 10, 5000, 'USD', 'en', 'NEW',
        now() - interval '1 day' + i * interval '1 ms', now() - interval '1 day' + i * interval '1 ms'
 FROM generate_series(1, $2) AS i;
 RESET session_replication_role;

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Writes the psql script of one replay variant (see bench/db-replay.sh).
+
+    db_replay.py VARIANT N > script.sql
+
+The job's statements for the default mapping, replayed batch by batch over one connection:
+tokens bench-000000001..N in creation order (the seed of bench/lib.sh), answers from the token's
+last digit (0-5 COMPLETED, 6-7 EXPIRED, 8 FAILED, 9 NEW), 500 per claim and per apply, claim i
+answered by apply i. A variant is a comma-separated list of pieces and switches:
+
+  claim       the claim (advisory lock, expired-claim delete, the claim statement)
+  apply       the batch apply (prepared), then the delete of the claim it answered
+  report      the report's read of its findings (a cursor, FETCH 500 at a time)
+  count       count_selected once at the start
+  naive       the naive guarded update only (two arrays), nothing else
+  v2          the new design's statements (sql/0006) instead of the current ones
+"""
+import sys
+
+BATCH = 500
+TABLE = '"public"."deposit_sessions"'
+
+
+def answer(i):
+    d = int(token(i)[-1])
+    return 'COMPLETED' if d <= 5 else 'EXPIRED' if d <= 7 else 'FAILED' if d == 8 else 'NEW'
+
+
+TOKENS = []
+
+
+def token(i):
+    return TOKENS[i - 1] if TOKENS else 'bench-%09d' % i
+
+
+def arr(values):
+    out = []
+    for v in values:
+        if v is None:
+            out.append('NULL')
+        elif isinstance(v, int):
+            out.append(str(v))
+        else:
+            out.append('"' + v.replace('\\', '\\\\').replace('"', '\\"') + '"')
+    return "'{" + ','.join(out) + "}'"
+
+
+def raw(i):
+    return '{"sessionState":"%s","checkOutUrl":"https://checkout.example/c/%s"}' % (answer(i), token(i))
+
+
+SELECTION = """s."state" = 'NEW'::text::text
+  AND s."created_at" <= (now() - 0::bigint * interval '1 microsecond')::timestamp with time zone
+  AND (NULL::text IS NULL OR s."created_at" >= NULL::text::timestamptz::timestamp with time zone)
+  AND (NULL::text IS NULL OR s."created_at" < NULL::text::timestamptz::timestamp with time zone)
+  AND (true::boolean OR k.next_check_at IS NULL OR k.next_check_at <= CUTOFF::timestamptz)
+  AND (k.last_checked_at IS NULL OR k.last_checked_at < CUTOFF::timestamptz)"""
+
+
+CLAIM_PREP = """PREPARE claim_%(name)s AS
+WITH picked AS (
+  SELECT s."session_token"::text AS token, coalesce(k.checks, 0) AS checks,
+         s."created_at" AS order_key, s."session_token" AS order_token
+  FROM "public"."deposit_sessions" s LEFT JOIN session_checks k ON k.session_token = s."session_token"::text
+  WHERE s."state" = 'NEW'
+    AND s."created_at" <= (now() - $4::bigint * interval '1 microsecond')::timestamp with time zone
+    AND ($6::boolean OR k.next_check_at IS NULL OR k.next_check_at <= $5::timestamptz)
+    AND (k.last_checked_at IS NULL OR k.last_checked_at < $5::timestamptz)%(keyset)s
+    AND s."session_token"::text NOT IN (SELECT unnest(c.tokens) FROM claims c)
+  ORDER BY s."created_at", s."session_token"
+  LIMIT $11::integer
+), claimed AS (
+  INSERT INTO claims (run_id, worker_id, expires_at, tokens)
+  SELECT $1::bigint, $2::text, now() + $12::bigint * interval '1 microsecond', array_agg(p.token)
+  FROM picked p
+  HAVING count(*) > 0
+  RETURNING id
+), last AS (
+  SELECT p.order_key::text AS key, p.token
+  FROM picked p ORDER BY p.order_key DESC, p.order_token DESC LIMIT 1
+)
+SELECT p.token, p.checks, (SELECT key FROM last), (SELECT token FROM last), (SELECT id FROM claimed),
+       $3::text, $7::text, $8::text, $9::text, $10::text
+FROM picked p;
+"""
+
+
+def claim_prep(key, tok):
+    return """BEGIN;
+SELECT pg_advisory_xact_lock(1685218145, hashtext(current_schema())) \\g /dev/null
+DELETE FROM claims WHERE expires_at < now();
+EXECUTE claim_%s(1, 'w', 'NEW', 0, :'cutoff', true, NULL, NULL, %s, %s, 500, 600000000) \\g /dev/null
+COMMIT;
+""" % ('next' if key else 'first', "'%s'" % key if key else 'NULL', "'%s'" % tok if tok else 'NULL')
+
+
+def claim_v1(b, key, tok, opt=''):
+    keyset = ("\n  AND ('%s'::text IS NULL OR (s.\"created_at\", s.\"session_token\") > "
+              "('%s'::text::timestamp with time zone, '%s'::text::text))" % (key, key, tok)
+              if key else "\n  AND (NULL::text IS NULL OR (s.\"created_at\", s.\"session_token\") > "
+              "(NULL::text::timestamp with time zone, NULL::text::text))")
+    return """BEGIN;
+SELECT pg_advisory_xact_lock(1685218145, hashtext(current_schema())) \\g /dev/null
+DELETE FROM claims WHERE expires_at < now();
+WITH picked AS (
+  SELECT s."session_token"::text AS token, coalesce(k.checks, 0) AS checks,
+         s."created_at" AS order_key, s."session_token" AS order_token
+  FROM %s s LEFT JOIN session_checks k ON k.session_token = s."session_token"::text
+  WHERE %s%s
+    %s
+  ORDER BY s."created_at", s."session_token"
+  LIMIT 500
+), claimed AS (
+  INSERT INTO claims (run_id, worker_id, expires_at, tokens)
+  SELECT 1, 'w', now() + 600000000::bigint * interval '1 microsecond', %s
+  FROM picked p
+  HAVING count(*) > 0
+  RETURNING id
+), last AS (
+  SELECT p.order_key::text AS key, p.token
+  FROM picked p ORDER BY p.order_key DESC, p.order_token DESC LIMIT 1
+)
+SELECT p.token, p.checks, (SELECT key FROM last), (SELECT token FROM last), (SELECT id FROM claimed)
+FROM picked p \\g /dev/null
+COMMIT;
+""" % (TABLE.replace('LEFTJOIN', ''), SELECTION.replace('CUTOFF', ":'cutoff'"), keyset,
+       '' if opt == 'notoken' else 'AND s."session_token"::text NOT IN (SELECT unnest(c.tokens) FROM claims c)',
+       "'{}'::text[]" if opt == 'notoken' else 'array_agg(p.token)')
+
+
+def main():
+    pieces = dict((p.split('=', 1) + [None])[:2] for p in sys.argv[1].split(','))
+    variant = set(pieces)
+    n = int(sys.argv[2])
+    out = sys.stdout
+    out.write("\\set ON_ERROR_STOP 1\n")
+    if 'naive' not in variant:
+        out.write("SET search_path = deposit_reconciler;\n")
+        out.write("INSERT INTO reconciler_runs (worker_id) VALUES ('w') RETURNING started_at::text AS cutoff \\gset\n")
+    here = __file__.rsplit('/', 1)[0]
+    if 'setup' in variant:
+        out.write(open(here + '/replay/' + pieces['setup']).read() + '\n')
+    if 'naive' in variant:
+        out.write("PREPARE apply(text[], text[]) AS UPDATE %s s SET state = u.state "
+                  "FROM unnest($1, $2) AS u(token, state) "
+                  "WHERE s.session_token = u.token AND s.state = 'NEW';\n" % TABLE)
+    elif 'apply' in variant:
+        name = pieces['apply'] or 'replay_apply_v1.sql'
+        out.write(open(here + '/replay/' + name).read() + '\n')
+    if pieces.get('claim', '-') == 'prep':
+        out.write("SET plan_cache_mode = force_generic_plan;\n")
+        out.write(CLAIM_PREP % {'name': 'first', 'keyset': ''})
+        out.write(CLAIM_PREP % {'name': 'next', 'keyset': """
+    AND (s."created_at", s."session_token") > ($9::text::timestamp with time zone, $10::text::text)"""})
+        out.write("SET plan_cache_mode = auto;\n")
+    if 'count' in variant:
+        out.write("SELECT count(*) FROM %s s LEFT JOIN session_checks k ON k.session_token = "
+                  "s.\"session_token\"::text WHERE %s \\g /dev/null\n"
+                  % (TABLE, SELECTION.replace('CUTOFF', ":'cutoff'")))
+    rows = [line.rstrip('\n').split('\t') for line in open(sys.argv[3])] if len(sys.argv) > 3 else []
+    keys = [r[0] for r in rows]
+    TOKENS[:] = [r[1] for r in rows if len(r) > 1]
+    key = None
+    claim_id = 0
+    for start in range(1, n + 1, BATCH):
+        ids = list(range(start, min(n, start + BATCH - 1) + 1))
+        if 'claim' in variant:
+            if pieces['claim'] and pieces['claim'].endswith('.sql'):
+                out.write(open(here + '/replay/' + pieces['claim']).read()
+                          .replace(':key', "'%s'" % key[0] if key else 'NULL')
+                          .replace(':tok', "'%s'" % key[1] if key else 'NULL'))
+            elif pieces['claim'] == 'prep':
+                out.write(claim_prep(*(key or (None, None))))
+            else:
+                out.write(claim_v1(ids, *(key or (None, None)), opt=pieces['claim'] or ''))
+            claim_id += 1
+            key = (keys[ids[-1] - 1] if keys else 'x', token(ids[-1]))
+        if 'naive' in variant:
+            sent = [i for i in ids if answer(i) != 'NEW']
+            out.write("EXECUTE apply(%s, %s);\n" % (arr(token(i) for i in sent),
+                                                     arr(answer(i) for i in sent)))
+        elif 'apply' in variant:
+            cid = claim_id if 'claim' in variant else 0
+            args = [
+                arr(token(i) for i in ids), arr(cid for _ in ids), arr('state' for _ in ids),
+                arr(answer(i) for i in ids), arr(200 for _ in ids), arr(1 for _ in ids),
+                arr(None for _ in ids), arr(raw(i) for i in ids),
+                arr(1764547200000000 + i for i in ids)]
+            out.write("BEGIN;\nSET LOCAL enable_seqscan = off;\n")
+            out.write("EXECUTE apply(1, 'w', %s, 172800000000, 'NEW', 'COMPLETED', 'EXPIRED', 'FAILED', %s) \\g /dev/null\n"
+                      % (args[0], ', '.join(args[1:])))
+            if 'claim' in variant:
+                out.write("DELETE FROM claims WHERE worker_id = 'w' AND id IN (%d);\n" % cid)
+            out.write("COMMIT;\n")
+    if 'report' in variant:
+        out.write(open(here + '/replay/' + (pieces['report'] or 'report_v1.sql')).read())
+        out.write("\n")
+        for _ in range(n // BATCH + 2):
+            out.write("FETCH FORWARD 500 FROM dr_findings \\g /dev/null\n")
+        out.write("COMMIT;\n")
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,2 @@
+ALTER TABLE claims ALTER COLUMN tokens SET STORAGE EXTERNAL;
+SET jit = off;
