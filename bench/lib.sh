@@ -189,7 +189,9 @@ free_port() {
   local p
   for _ in $(seq 1 50); do
     p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-    ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
+    # Any socket on the port, not only listeners: an outgoing connection's ephemeral port makes
+    # the bind fail too (the range overlaps the kernel's ephemeral ports).
+    ss -Htan "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
   done
   bench_die "no free port"
 }

@@ -99,9 +99,14 @@ class WriteBudgetTest : public test::SuiteDatabaseTest<StoreSchema> {
     return true;
   }
 
-  // B-tree insertions (a new entry on a leaf, in a posting list, or in a split) of this
-  // database's relations since `from`, once the WAL up to now is flushed.
-  long long index_entries_since(const Mark& from) {
+  // Index insertions of this database's relations since `from`, once the WAL up to now is
+  // flushed: B-tree entries (a new entry on a leaf, in a posting list, or in a split) and hash
+  // index entries.
+  struct IndexEntries {
+    long long btree = 0;
+    long long hash = 0;
+  };
+  IndexEntries index_entries_since(const Mark& from) {
     const std::string to = *query_value(url(), "SELECT pg_current_wal_insert_lsn()::text");
     for (int i = 0; i < 100; ++i) {
       if (query_value(url(), fmt::format("SELECT pg_current_wal_flush_lsn() >= '{}'", to)) == "t") {
@@ -109,13 +114,17 @@ class WriteBudgetTest : public test::SuiteDatabaseTest<StoreSchema> {
       }
       std::this_thread::sleep_for(50ms);
     }
-    return std::stoll(*query_value(
-        url(), fmt::format("SELECT count(*) FROM pg_get_wal_records_info('{}', '{}') "
-                           "WHERE resource_manager = 'Btree' "
-                           "  AND record_type IN ('INSERT_LEAF', 'INSERT_POST', 'SPLIT_L', 'SPLIT_R') "
-                           "  AND block_ref LIKE '%/' || (SELECT oid FROM pg_database "
+    const auto row = query_rows(
+        url(), fmt::format("SELECT count(*) FILTER (WHERE resource_manager = 'Btree' "
+                           "  AND record_type IN ('INSERT_LEAF', 'INSERT_POST', 'SPLIT_L', "
+                           "                      'SPLIT_R')), "
+                           "count(*) FILTER (WHERE resource_manager = 'Hash' "
+                           "  AND record_type = 'INSERT') "
+                           "FROM pg_get_wal_records_info('{}', '{}') "
+                           "WHERE block_ref LIKE '%/' || (SELECT oid FROM pg_database "
                            "    WHERE datname = current_database()) || '/%'",
-                           from.lsn, to)));
+                           from.lsn, to));
+    return {std::stoll(*row.at(0).at(0)), std::stoll(*row.at(0).at(1))};
   }
 
   // Statements this database ran since mark(), without this test's own measuring queries.
@@ -181,12 +190,15 @@ TEST_F(WriteBudgetTest, ResolvedSessionCostsOneUpdateAndOneAuditRow) {
   const Writes before = settled({});
   const Mark start = mark();
   run_all(domain::SessionState::kCompleted);
-  const long long entries = index_entries_since(start);
+  const IndexEntries entries = index_entries_since(start);
   const Writes after = settled(before);
-  // Two B-tree entries per resolved session: the merchant's primary key (the update cannot be
-  // HOT: the state is in the predicate of the claim index) and the audit trail's token index.
-  EXPECT_GE(entries, 2LL * kSessions);
-  EXPECT_LE(entries, 2LL * kSessions + kIndexEntriesPerBatch * kBatches + kFixedIndexEntries);
+  // One B-tree entry per resolved session: the merchant's primary key (the update cannot be
+  // HOT: the state is in the predicate of the claim index). The audit trail's token index is a
+  // hash index (0006): one hash entry per audit row, and no B-tree entry.
+  EXPECT_GE(entries.btree, 1LL * kSessions);
+  EXPECT_LE(entries.btree,
+            1LL * kSessions + kIndexEntriesPerBatch * kBatches + kFixedIndexEntries);
+  EXPECT_EQ(entries.hash, 1LL * kSessions);
   if (statements_tracked()) {
     EXPECT_LE(statements_since_mark(), kFixedStatements + kStatementsPerBatch * kBatches)
         << statement_breakdown();
@@ -209,11 +221,13 @@ TEST_F(WriteBudgetTest, StillNewSessionCostsOneScheduleRowAndNothingInTheMerchan
   const Writes before = settled({});
   const Mark start = mark();
   run_all(domain::SessionState::kNew);
-  const long long entries = index_entries_since(start);
+  const IndexEntries entries = index_entries_since(start);
   const Writes after = settled(before);
-  // One B-tree entry per session still NEW: its schedule row's key.
-  EXPECT_GE(entries, 1LL * kSessions);
-  EXPECT_LE(entries, 1LL * kSessions + kIndexEntriesPerBatch * kBatches + kFixedIndexEntries);
+  // One B-tree entry per session still NEW: its schedule row's key; no audit row, no hash entry.
+  EXPECT_GE(entries.btree, 1LL * kSessions);
+  EXPECT_LE(entries.btree,
+            1LL * kSessions + kIndexEntriesPerBatch * kBatches + kFixedIndexEntries);
+  EXPECT_EQ(entries.hash, 0);
   if (statements_tracked()) {
     EXPECT_LE(statements_since_mark(), kFixedStatements + kStatementsPerBatch * kBatches)
         << statement_breakdown();
