@@ -2,13 +2,17 @@
 # Does claiming stay cheap when deposit_sessions holds 10 million rows? (Claims walk the sessions
 # table's partial index on (created_at, session_token) and write one row per batch.)
 #
-#   bench/claim-explain.sh [--rows N] [--build DIR] [--batch N]
+#   bench/claim-explain.sh [--rows N] [--build DIR] [--batch N] [--audit-rows N]
+#                          [--audit-index hash|btree]
 #
 # Starts a throwaway PostgreSQL 15 (scripts/pg-throwaway.sh), migrates it, loads N sessions
 # (default 10,000,000; ~2 % NEW, of which ~10 % due) with generate_series, VACUUM ANALYZEs, then
 # runs the store's real claim and apply statements (tests/unit/store_claim_bench_test.cc, built
 # here) with auto_explain logging EXPLAIN ANALYZE of each, and prints the timings and one plan of
-# each kind: scheduled claim, apply, --all claim, dry-run claim, dry-run apply.
+# each kind: scheduled claim, apply, --all claim, dry-run claim, dry-run apply. First it loads
+# --audit-rows N (default 1,000,000) audit rows with tokens in no order, so the audit trail's
+# token index has a realistic size; --audit-index btree measures with that index as 0003 made it
+# (a B-tree on (session_token, id)) instead of 0006's hash index: the apply before and after.
 # Bounded: the load is cut at 30 min (statement_timeout), the whole script at 60 min. Needs ~4 GB
 # free under ${TMPDIR:-/tmp}. Everything is removed at exit.
 set -euo pipefail
@@ -17,20 +21,27 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROWS=10000000
 BUILD="$ROOT/build"
 BATCH=500
+AUDIT_ROWS=1000000
+AUDIT_INDEX=hash
 while (($#)); do
   case "$1" in
     --rows) ROWS=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     --batch) BATCH=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --audit-rows) AUDIT_ROWS=$2; shift 2 ;;
+    --audit-index) AUDIT_INDEX=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [[ "$ROWS" =~ ^[0-9]+$ && "$ROWS" -ge 1000 ]] || { echo "--rows must be a number >= 1000" >&2; exit 2; }
+[[ "$AUDIT_ROWS" =~ ^[0-9]+$ ]] || { echo "--audit-rows must be a number" >&2; exit 2; }
+[[ "$AUDIT_INDEX" =~ ^(hash|btree)$ ]] || { echo "--audit-index must be hash or btree" >&2; exit 2; }
 
 if [[ -z "${DR_BENCH_INNER:-}" ]]; then
   export DR_BENCH_INNER=1
-  exec timeout --foreground 3600 "$0" --rows "$ROWS" --build "$BUILD" --batch "$BATCH"
+  exec timeout --foreground 3600 "$0" --rows "$ROWS" --build "$BUILD" --batch "$BATCH" \
+    --audit-rows "$AUDIT_ROWS" --audit-index "$AUDIT_INDEX"
 fi
 
 echo "== building the driver in $BUILD" >&2
@@ -82,9 +93,25 @@ SELECT 'op-' || lpad(g::text, 10, '0'),
 FROM generate_series(50, $ROWS, 50) g
 WHERE (g / 50) % 7 > 0;
 SQL
-echo "   loaded in $(( $(date +%s) - start )) s" >&2
+"${PSQL[@]}" <<SQL
+SET statement_timeout = '30min';
+-- Earlier runs' audit rows (resolved sessions' changes), tokens in no order as a gateway's are.
+INSERT INTO deposit_reconciler.session_state_changes
+  (session_token, old_state, new_state, source, run_id, changed_at, created_at, user_id,
+   user_name, attempts)
+SELECT 'op-x' || lpad(((g::bigint * 2654435761) % 4294967296)::text, 10, '0'), 'NEW',
+       'COMPLETED', 'reconciliation', 1 + g / 100000, now() - interval '30 days',
+       now() - interval '31 days', 'u', 'n', 1
+FROM generate_series(1, $AUDIT_ROWS) g;
+SQL
+if [[ "$AUDIT_INDEX" == btree ]]; then
+  "${PSQL[@]}" -c "DROP INDEX deposit_reconciler.session_state_changes_token_hash" \
+    -c "CREATE INDEX session_state_changes_token_idx ON deposit_reconciler.session_state_changes (session_token, id)"
+fi
+echo "   loaded in $(( $(date +%s) - start )) s ($AUDIT_ROWS audit rows, token index: $AUDIT_INDEX)" >&2
 start=$(date +%s)
-"${PSQL[@]}" -c "VACUUM (ANALYZE) deposit_sessions" -c "VACUUM (ANALYZE) deposit_reconciler.session_checks"
+"${PSQL[@]}" -c "VACUUM (ANALYZE) deposit_sessions" -c "VACUUM (ANALYZE) deposit_reconciler.session_checks" \
+  -c "VACUUM (ANALYZE) deposit_reconciler.session_state_changes"
 echo "   vacuum analyze in $(( $(date +%s) - start )) s" >&2
 "${PSQL[@]}" -At <<'SQL'
 SELECT 'table ' || pg_size_pretty(pg_relation_size('deposit_sessions')) || ', indexes: ' ||

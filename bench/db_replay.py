@@ -1,19 +1,28 @@
 #!/usr/bin/env python3
 """Writes the psql script of one replay variant (see bench/db-replay.sh).
 
-    db_replay.py VARIANT N > script.sql
-
 The job's statements for the default mapping, replayed batch by batch over one connection:
 tokens bench-000000001..N in creation order (the seed of bench/lib.sh), answers from the token's
 last digit (0-5 COMPLETED, 6-7 EXPIRED, 8 FAILED, 9 NEW), 500 per claim and per apply, claim i
-answered by apply i. A variant is a comma-separated list of pieces and switches:
+answered by apply i. A variant is a comma-separated list of pieces, each optionally =FILE (a
+file of bench/replay/) or =OPTION:
 
-  claim       the claim (advisory lock, expired-claim delete, the claim statement)
-  apply       the batch apply (prepared), then the delete of the claim it answered
-  report      the report's read of its findings (a cursor, FETCH 500 at a time)
-  count       count_selected once at the start
-  naive       the naive guarded update only (two arrays), nothing else
-  v2          the new design's statements (sql/0006) instead of the current ones
+  setup=FILE        SQL run first (an index changed, a setting), before the statements are prepared
+  claim             the claim as the job sends it (advisory lock, expired-claim delete, the claim
+                    statement, unprepared); claim=notoken: claims that hold no token list (priced,
+                    not exact); claim=prep: the claim prepared once per keyset shape
+  apply[=FILE]      the batch apply (prepared; default replay_apply_v1.sql, the job's), then the
+                    delete of the claim it answered; apply_update*.sql and apply_audit_*.sql are
+                    the update alone and the update with an audit row
+  report[=FILE]     the report's read of its findings (a cursor, FETCH 500 at a time; default
+                    report_v1.sql, the job's)
+  count             count_selected once at the start
+  naive             the naive guarded update only (two arrays), on the merchant's table alone
+
+    db_replay.py VARIANT N [KEYS] > script.sql
+
+KEYS: "created_at<TAB>token" per session in claim order (db-replay.sh writes it), for the
+keyset of each claim and the tokens.
 """
 import sys
 

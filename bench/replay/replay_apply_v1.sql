@@ -1,3 +1,5 @@
+-- The job's batch apply for the default mapping, as src/store/sql/apply*.sql rendered it on
+-- 2026-12-01 (store/session_sql.cc fills the mapping's names); re-take it when those change.
 PREPARE apply AS
 WITH
 input AS (

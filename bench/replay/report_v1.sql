@@ -1,3 +1,4 @@
+-- The report's read of run 1 as the finding reader sent it on 2026-12-01 (src/store/sql/findings_*.sql).
 BEGIN;
 DECLARE dr_findings NO SCROLL CURSOR FOR
 SELECT array_position(ARRAY['anomaly', 'expired', 'failed', 'backfilled_completed', 'unchecked', 'stale'], category),

@@ -1,2 +1,0 @@
-ALTER TABLE claims ALTER COLUMN tokens SET STORAGE EXTERNAL;
-SET jit = off;
