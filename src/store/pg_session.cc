@@ -16,6 +16,7 @@ PgSession::PgSession(std::unique_ptr<pqxx::connection> conn, std::string conninf
       options_(std::move(options)),
       mapping_(std::move(mapping)),
       sql_(build_session_sql(mapping_)),
+      retry_({.attempts = options_.transaction_attempts}),
       notices_(std::make_unique<NoticeLogger>(*conn_, conninfo_)) {
   prepare_statements();
 }

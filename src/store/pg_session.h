@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -11,12 +10,12 @@
 #include <string>
 #include <string_view>
 
-#include "common/log.h"
 #include "common/result.h"
 #include "store/pg_error.h"
 #include "store/session_sql.h"
 #include "store/store_options.h"
 #include "store/table_mapping.h"
+#include "store/transaction_retry.h"
 
 namespace dr::store {
 
@@ -45,26 +44,17 @@ class PgSession {
   PgSession& operator=(const PgSession&) = delete;
 
   // Runs `body` in one READ COMMITTED transaction, committed if it returns a value and rolled
-  // back if it returns an Error. Serialization failures and deadlocks run it again, up to
-  // options().transaction_attempts times; libpqxx exceptions become Errors.
+  // back if it returns an Error. Serialization failures and deadlocks run it again (up to
+  // options().transaction_attempts tries, TransactionRetry's waits); libpqxx exceptions become
+  // Errors.
   template <typename T>
   Result<T> with_tx(std::string_view context, const std::function<Result<T>(pqxx::work&)>& body) {
-    for (int attempt = 1;; ++attempt) {
-      try {
-        pqxx::work tx(*conn_);
-        Result<T> value = body(tx);
-        if (value) tx.commit();
-        return value;
-      } catch (...) {
-        PgFailure failure = translate_pg_exception(std::current_exception(), context, conninfo_);
-        if (failure.retryable && attempt < options_.transaction_attempts) {
-          log::debug("{}; trying the transaction again ({}/{})", failure.error.message, attempt + 1,
-                     options_.transaction_attempts);
-          continue;
-        }
-        return failure.error;
-      }
-    }
+    return retry_.run<T>(context, conninfo_, [&]() -> Result<T> {
+      pqxx::work tx(*conn_);
+      Result<T> value = body(tx);
+      if (value) tx.commit();
+      return value;
+    });
   }
 
   // Drops the connection and opens a new one with the same settings; what this object knows
@@ -93,6 +83,7 @@ class PgSession {
   ResolvedMapping mapping_;
   SessionSql sql_;
   std::map<int64_t, RunContext> runs_;
+  TransactionRetry retry_;
   std::unique_ptr<NoticeLogger> notices_;  // after conn_: unregisters before the connection goes
 };
 

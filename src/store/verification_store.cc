@@ -330,19 +330,12 @@ PgVerificationStore::~PgVerificationStore() = default;
 
 template <typename T, typename Body>
 Result<T> PgVerificationStore::with_tx(std::string_view context, Body&& body) {
-  constexpr int kAttempts = 4;  // serialization failures and deadlocks are tried again
-  for (int attempt = 1;; ++attempt) {
-    try {
-      pqxx::work tx(*conn_);
-      Result<T> value = body(tx);
-      if (value) tx.commit();
-      return value;
-    } catch (...) {
-      PgFailure failure = translate_pg_exception(std::current_exception(), context, conninfo_);
-      if (failure.retryable && attempt < kAttempts) continue;
-      return failure.error;
-    }
-  }
+  return retry_.run<T>(context, conninfo_, [&]() -> Result<T> {
+    pqxx::work tx(*conn_);
+    Result<T> value = body(tx);
+    if (value) tx.commit();
+    return value;
+  });
 }
 
 Result<std::vector<reconcile::VerificationClaim>> PgVerificationStore::claim(int max_rows) {

@@ -11,6 +11,7 @@
 #include "reconcile/verification_port.h"
 #include "store/pg_error.h"
 #include "store/table_mapping.h"
+#include "store/transaction_retry.h"
 
 namespace dr::store {
 
@@ -83,6 +84,7 @@ class PgVerificationStore final : public reconcile::VerificationStore {
   NotificationBasis basis_;
   Sql sql_;
   bool sighted_ = false;  // kFirstSeen: this run looked at the table already
+  TransactionRetry retry_{{}};
   std::unique_ptr<NoticeLogger> notices_;  // after conn_: unregisters before the connection goes
 };
 
