@@ -32,4 +32,15 @@ Result<std::unique_ptr<pqxx::connection>> open_connection(const std::string& con
   }
 }
 
+Status reopen_connection(std::unique_ptr<pqxx::connection>& conn,
+                         std::unique_ptr<NoticeLogger>& notices, const std::string& conninfo,
+                         const std::string& schema) {
+  Result<std::unique_ptr<pqxx::connection>> fresh = open_connection(conninfo, schema);
+  if (!fresh) return fresh.error();
+  notices.reset();  // unregisters from the old connection before it goes
+  conn = std::move(*fresh);
+  notices = std::make_unique<NoticeLogger>(*conn, conninfo);
+  return ok_status();
+}
+
 }  // namespace dr::store

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "common/result.h"
+#include "store/pg_error.h"
 
 namespace dr::store {
 
@@ -16,5 +17,11 @@ namespace dr::store {
 Result<std::unique_ptr<pqxx::connection>> open_connection(
     const std::string& conninfo, const std::string& schema,
     std::string_view application_name = "deposit-reconciler");
+
+// Replaces `conn` with a new connection opened the same way, and moves `notices` (the
+// connection's NoticeLogger) over to it. On failure both are left as they were.
+Status reopen_connection(std::unique_ptr<pqxx::connection>& conn,
+                         std::unique_ptr<NoticeLogger>& notices, const std::string& conninfo,
+                         const std::string& schema);
 
 }  // namespace dr::store

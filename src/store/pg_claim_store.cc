@@ -42,18 +42,6 @@ std::string clean_text(std::string_view s, size_t max) {
   return out;
 }
 
-std::string_view kind_name(domain::CheckKind k) {
-  switch (k) {
-    case domain::CheckKind::kState:
-      return "state";
-    case domain::CheckKind::kNotFound:
-      return "not_found";
-    case domain::CheckKind::kFailed:
-      return "failed";
-  }
-  return "failed";
-}
-
 // `s` as valid UTF-8: each byte that does not start a well-formed sequence becomes U+FFFD.
 std::string valid_utf8(std::string_view s) {
   std::string out;

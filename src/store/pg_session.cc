@@ -22,12 +22,9 @@ PgSession::PgSession(std::unique_ptr<pqxx::connection> conn, std::string conninf
 }
 
 Status PgSession::reconnect() {
-  Result<std::unique_ptr<pqxx::connection>> fresh =
-      open_connection(conninfo_, mapping_.mapping.schema);
-  if (!fresh) return fresh.error();
-  notices_.reset();
-  conn_ = std::move(*fresh);
-  notices_ = std::make_unique<NoticeLogger>(*conn_, conninfo_);
+  if (Status s = reopen_connection(conn_, notices_, conninfo_, mapping_.mapping.schema); !s) {
+    return s;
+  }
   try {
     prepare_statements();
   } catch (...) {

@@ -19,6 +19,18 @@ domain::WallTime wall_from_micros(int64_t us) {
       std::chrono::duration_cast<domain::WallTime::duration>(std::chrono::microseconds(us)));
 }
 
+std::string_view kind_name(domain::CheckKind k) {
+  switch (k) {
+    case domain::CheckKind::kState:
+      return "state";
+    case domain::CheckKind::kNotFound:
+      return "not_found";
+    case domain::CheckKind::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+
 std::optional<std::string> opt_string(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
   return f.as<std::string>();

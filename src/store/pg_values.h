@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/result.h"
+#include "domain/check.h"
 #include "domain/clock.h"
 #include "domain/run_counts.h"
 
@@ -19,6 +20,9 @@ namespace dr::store {
 int64_t micros(domain::Duration d);
 int64_t micros(domain::WallTime t);
 domain::WallTime wall_from_micros(int64_t us);
+
+// A check kind as the statements spell it: "state", "not_found", "failed".
+std::string_view kind_name(domain::CheckKind k);
 
 // NULL as nullopt.
 std::optional<std::string> opt_string(const pqxx::field& f);

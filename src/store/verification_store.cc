@@ -13,24 +13,12 @@
 #include "common/log.h"
 #include "store/connection.h"
 #include "store/conninfo.h"
+#include "store/pg_values.h"
 
 namespace dr::store {
 namespace {
 
 constexpr size_t kMaxErrorText = 2 * 1024;
-
-int64_t micros(domain::Duration d) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-}
-
-int64_t micros(domain::WallTime t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-
-domain::WallTime wall_from_micros(int64_t us) {
-  return domain::WallTime(
-      std::chrono::duration_cast<domain::WallTime::duration>(std::chrono::microseconds(us)));
-}
 
 // An element of a PostgreSQL array literal. Error texts are ours (one printable line) but may
 // quote a gateway: no NUL, ASCII only (anything else becomes '?'), bounded.
@@ -64,18 +52,6 @@ class ArrayLiteral {
   void sep() { out_ += out_.size() > 1 ? "," : ""; }
   std::string out_ = "{";
 };
-
-std::string_view kind_name(domain::CheckKind k) {
-  switch (k) {
-    case domain::CheckKind::kState:
-      return "state";
-    case domain::CheckKind::kNotFound:
-      return "not_found";
-    case domain::CheckKind::kFailed:
-      return "failed";
-  }
-  return "failed";
-}
 
 std::string person(const std::string& column) {
   return column.empty() ? std::string("NULL::text") : "s." + column + "::text";
@@ -422,13 +398,7 @@ Status PgVerificationStore::release() {
 }
 
 Status PgVerificationStore::reconnect() {
-  Result<std::unique_ptr<pqxx::connection>> fresh =
-      open_connection(conninfo_, mapping_.mapping.schema);
-  if (!fresh) return fresh.error();
-  notices_.reset();
-  conn_ = std::move(*fresh);
-  notices_ = std::make_unique<NoticeLogger>(*conn_, conninfo_);
-  return ok_status();
+  return reopen_connection(conn_, notices_, conninfo_, mapping_.mapping.schema);
 }
 
 }  // namespace dr::store

@@ -2,6 +2,7 @@
 
 #include "pacing/random.h"
 #include "pacing/retry_policy.h"
+#include "support/fixed_random.h"
 
 namespace dr::pacing {
 namespace {
@@ -9,15 +10,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-class FixedRandom final : public Random {
- public:
-  explicit FixedRandom(double value) : value_(value) {}
-  double uniform01() override { return value_; }
-  void set(double value) { value_ = value; }
-
- private:
-  double value_;
-};
+using test::FixedRandom;
 
 Outcome transient(std::string label = "HTTP 503", std::optional<domain::Duration> retry_after = {},
                   bool throttled = false) {

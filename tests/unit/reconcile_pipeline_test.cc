@@ -125,10 +125,6 @@ class MemoryStore final : public RunStore {
   Status heartbeat(const domain::RunCounts&) override {
     std::lock_guard lock(mu);
     ++heartbeats;
-    if (fail_heartbeats > 0) {
-      --fail_heartbeats;
-      return Error::unavailable("connection lost");
-    }
     return ok_status();
   }
   Status release_leases() override {
@@ -145,7 +141,6 @@ class MemoryStore final : public RunStore {
   std::mutex mu;
   std::map<std::string, domain::CheckResult> applied;
   int fail_applies = 0;
-  int fail_heartbeats = 0;
   int heartbeats = 0;
   bool fail_forever = false;
   int apply_calls = 0;
@@ -352,83 +347,7 @@ TEST(StoreWorker, GivesUpWhenTheDatabaseStaysAway) {
   EXPECT_EQ(h.finish_status.error().code, ErrorCode::kUnavailable);
 }
 
-// ---- The store worker's waits in simulated time ---------------------------------------------
-// The FakeClock is moved only by the worker's own thread (its reconnect waits); the test reads it
-// after finish() has joined that thread.
-
-class FixedRandom final : public pacing::Random {
- public:
-  explicit FixedRandom(double v) : v_(v) {}
-  double uniform01() override { return v_; }
-
- private:
-  double v_;
-};
-
-domain::CheckResult completed(const std::string& token) {
-  domain::CheckResult r;
-  r.token = token;
-  r.kind = domain::CheckKind::kState;
-  r.gateway_state = domain::SessionState::kCompleted;
-  return r;
-}
-
-StoreWorker::Options quiet_worker() {
-  StoreWorker::Options o;
-  o.batch_size = 10;
-  o.heartbeat_interval = std::chrono::hours(1);
-  return o;
-}
-
-TEST(StoreWorker, ReconnectWaitsAreTheSharedBackoffInSimulatedTime) {
-  domain::FakeClock clock;
-  FixedRandom random(0.5);
-  MemoryStore store(0);
-  store.fail_applies = 3;
-  StoreWorker w(store, quiet_worker(), [] {}, clock, random);
-  const auto t0 = clock.now();
-  w.submit({completed("t1")});
-  w.start();
-  ASSERT_TRUE(w.finish().ok());
-  // Backoff caps 500 ms, 1 s, 2 s; jitter in [cap / 2, cap) at u = 0.5: 3/4 of each cap.
-  EXPECT_EQ(clock.now() - t0, 375ms + 750ms + 1500ms);
-  EXPECT_EQ(store.reconnects, 3);
-  EXPECT_EQ(store.applied.size(), 1u);
-}
-
-TEST(StoreWorker, GivesUpAfterTheLastReconnectInSimulatedTime) {
-  domain::FakeClock clock;
-  FixedRandom random(0);
-  MemoryStore store(0);
-  store.fail_forever = true;
-  StoreWorker w(store, quiet_worker(), [] {}, clock, random);
-  const auto t0 = clock.now();
-  w.submit({completed("t1")});
-  w.start();
-  Status s = w.finish();
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.error().code, ErrorCode::kUnavailable);
-  // Five reconnects at the floor (half of each cap): (0.5 + 1 + 2 + 4 + 8) s / 2, the 8 s cap
-  // reached at the fifth.
-  EXPECT_EQ(clock.now() - t0, 7750ms);
-  EXPECT_EQ(store.reconnects, 5);
-}
-
-TEST(StoreWorker, AFailedHeartbeatReconnectsWithTheSameBackoff) {
-  domain::FakeClock clock;
-  FixedRandom random(0.5);
-  MemoryStore store(0);
-  store.fail_heartbeats = 2;
-  StoreWorker::Options o = quiet_worker();
-  o.heartbeat_interval = std::chrono::milliseconds(0);  // every pass
-  StoreWorker w(store, o, [] {}, clock, random);
-  const auto t0 = clock.now();
-  w.start();
-  ASSERT_TRUE(w.finish().ok());
-  EXPECT_EQ(clock.now() - t0, 375ms + 750ms);
-  EXPECT_EQ(store.reconnects, 2);
-  EXPECT_GE(store.heartbeats, 3);
-}
+// The store worker's waits in simulated time: tests/unit/reconcile_store_worker_test.cc.
 
 }  // namespace
 }  // namespace dr::reconcile

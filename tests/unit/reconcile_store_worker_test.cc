@@ -16,6 +16,7 @@
 #include "pacing/random.h"
 #include "reconcile/run_store.h"
 #include "reconcile/store_worker.h"
+#include "support/fixed_random.h"
 #include "support/memory_claim_store.h"
 
 namespace dr::reconcile {
@@ -26,14 +27,7 @@ using test::MemoryClaimStore;
 using test::SharedFakeClock;
 using Tokens = std::vector<std::string>;
 
-class FixedRandom final : public pacing::Random {
- public:
-  explicit FixedRandom(double v) : v_(v) {}
-  double uniform01() override { return v_; }
-
- private:
-  double v_;
-};
+using test::FixedRandom;
 
 // Counts the worker's passes, so a test can wait until the worker has looked at the clock.
 class Passes {
@@ -246,6 +240,39 @@ TEST(StoreWorkerTest, TheHeartBeatsEveryIntervalWithTheProgressAndExtendsTheLeas
   ASSERT_TRUE(f.store.wait_for([&] { return f.store.heartbeats().size() >= 2; }));
   EXPECT_EQ(f.store.heartbeats()[1].at, 20s);
   ASSERT_TRUE(f.worker.finish().ok());
+}
+
+TEST(StoreWorkerTest, ReconnectWaitsAreTheSharedBackoffInSimulatedTime) {
+  Fixture f(1, options(10));
+  const Tokens tokens = claim_all(f.adapter);
+  f.store.lose_connection(/*failed_reconnects=*/2);
+  f.worker.submit(completed_all(tokens));
+  f.worker.start();
+  ASSERT_TRUE(f.worker.finish().ok());
+  // Backoff caps 500 ms, 1 s, 2 s; jitter in [cap / 2, cap) at u = 0.5: 3/4 of each cap.
+  EXPECT_EQ(f.clock.elapsed(), 375ms + 750ms + 1500ms);
+  EXPECT_EQ(f.store.reconnects().size(), 3u);
+  EXPECT_EQ(f.store.state_of(tokens[0]), domain::SessionState::kCompleted);
+}
+
+TEST(StoreWorkerTest, AFailedHeartbeatReconnectsWithTheSameBackoff) {
+  StoreWorker::Options o = options(10);
+  o.heartbeat_interval = 0ms;  // every pass
+  Fixture f(0, o);
+  f.store.lose_connection(/*failed_reconnects=*/1);
+  f.worker.start();
+  ASSERT_TRUE(f.store.wait_for([&] {
+    auto h = f.store.heartbeats();
+    return !h.empty() && h.back().ok;
+  }));
+  ASSERT_TRUE(f.worker.finish().ok());
+  // Not fatal, but reconnected as a write would be: 375 ms, then 750 ms.
+  EXPECT_EQ(f.store.reconnects(), (std::vector<domain::Duration>{375ms, 1125ms}));
+  const auto h = f.store.heartbeats();
+  ASSERT_GE(h.size(), 3u);
+  EXPECT_EQ(h[0].at, 0ms);
+  EXPECT_EQ(h[2].at, 1125ms);
+  EXPECT_TRUE(h[2].ok);
 }
 
 TEST(StoreWorkerTest, AnAnswerAfterTheLeaseRanOutCountsAsLostAndChangesNothing) {

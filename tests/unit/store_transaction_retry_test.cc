@@ -8,20 +8,14 @@
 #include "domain/clock.h"
 #include "pacing/random.h"
 #include "store/transaction_retry.h"
+#include "support/fixed_random.h"
 
 namespace dr::store {
 namespace {
 
 using namespace std::chrono_literals;
 
-class FixedRandom final : public pacing::Random {
- public:
-  explicit FixedRandom(double v) : v_(v) {}
-  double uniform01() override { return v_; }
-
- private:
-  double v_;
-};
+using test::FixedRandom;
 
 struct Fixture {
   domain::FakeClock clock;
