@@ -1,6 +1,7 @@
 // One budget for the fleet, end to end: several real `deposit-reconciler run` processes against
 // the real simulator (its --rate-limit is one budget per API key, as a real gateway meters it)
 // and a real PostgreSQL. Every wait waits on a fact (a log line, a row), bounded in time.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -12,10 +13,9 @@
 #include <pqxx/pqxx>
 #include <thread>
 
-#include <fmt/format.h>
-
 #include "support/nginx_process.h"
 #include "support/run_binary.h"
+#include "support/run_fixture.h"
 #include "support/sim_process.h"
 #include "support/store_schema.h"
 #include "support/temp_dir.h"
@@ -29,36 +29,16 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 
 constexpr uint64_t kSeed = 5;
 
-class FleetTest : public ::testing::Test {
+class FleetTest : public RunFixture {
  protected:
-  void SetUp() override {
-    DR_REQUIRE_TEST_DATABASE();
-    db_ = TestDatabase::create();
-    ASSERT_NE(db_, nullptr);
-    report_dir_ = std::filesystem::temp_directory_path() /
-                  ("dr-fleet-test-" + std::to_string(::getpid()) + "-" +
-                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(report_dir_);
-    auto r = run_reconciler({"migrate"}, env_without_gateway());
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    prepare_test_sessions(db_->url());
-  }
-  void TearDown() override { std::filesystem::remove_all(report_dir_); }
+  FleetTest() : RunFixture({.name = "fleet-test"}) {}
 
-  EnvChanges env_without_gateway() const {
-    return {{"DATABASE_URL", db_->url()}, {"DATABASE_URL_FILE", ""}, {"GATEWAY_API_KEY_FILE", ""}};
-  }
-  EnvChanges env(const SimProcess& sim) const {
-    auto e = env_without_gateway();
-    e["GATEWAY_API_KEY"] = sim.options().api_key;
-    e["GATEWAY_BASE_URL"] = sim.base_url();
-    return e;
-  }
   std::vector<std::string> run_args(const std::string& worker, std::vector<std::string> extra) const {
-    std::vector<std::string> a = {"run", "--worker-id", worker, "--concurrency", "64",
-                                  "--batch-size", "200", "--report-dir", report_dir_.string(),
-                                  "--report-formats", "csv", "--progress", "never",
-                                  "--timeout", "1s", "--lease", "4s", "--max-attempts", "10"};
+    std::vector<std::string> a = {"run",         "--worker-id",      worker, "--concurrency",
+                                  "64",          "--batch-size",     "200",  "--report-dir",
+                                  dir_.string(), "--report-formats", "csv",  "--progress",
+                                  "never",       "--timeout",        "1s",   "--lease",
+                                  "4s",          "--max-attempts",   "10"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -71,12 +51,6 @@ class FleetTest : public ::testing::Test {
         "now() - interval '1 day' FROM generate_series(0, {}) AS i",
         kSeed, n - 1));
     w.commit();
-  }
-  long long scalar(const std::string& sql) {
-    pqxx::connection c(db_->url());
-    pqxx::work w(c);
-    auto r = w.exec1(sql);
-    return r[0].is_null() ? 0 : r[0].as<long long>();
   }
   SimOptions sim_options(std::vector<std::string> extra) {
     SimOptions o;
@@ -98,9 +72,6 @@ class FleetTest : public ::testing::Test {
   static bool has(const BackgroundProcess& p, const std::string& text) {
     return p.stderr_so_far().find(text) != std::string::npos;
   }
-
-  std::unique_ptr<TestDatabase> db_;
-  std::filesystem::path report_dir_;
 };
 
 struct BudgetUse {
@@ -310,10 +281,10 @@ TEST_F(FleetTest, AnAutoRateFoundByOneRunIsWhereTheNextStarts) {
   EXPECT_GE(final_rate, 150);
   EXPECT_LE(final_rate, 1000);
   auto rep = run_reconciler({"report", "--run", std::to_string(first_run), "--report-dir",
-                             report_dir_.string(), "--report-formats", "json,html"},
+                             dir_.string(), "--report-formats", "json,html"},
                             env_without_gateway());
   ASSERT_EQ(rep.exit_code, 0) << rep.err;
-  const auto base = report_dir_ / fmt::format("reconciliation-run-{}", first_run);
+  const auto base = dir_ / fmt::format("reconciliation-run-{}", first_run);
   std::ifstream json_file(base.string() + ".json");
   const auto report = nlohmann::json::parse(json_file);
   EXPECT_EQ(report["counts"]["fleet_workers"], 1) << report["counts"].dump();
@@ -384,7 +355,7 @@ TEST_F(FleetTest, BadRateInputIsOneLineExitTwoAndNothingWritten) {
   EXPECT_EQ(scalar("SELECT count(*) FROM fleet_budgets"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM deposit_sessions WHERE state <> 'NEW'"), 0);
   EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), 0);
-  EXPECT_FALSE(std::filesystem::exists(report_dir_));
+  EXPECT_FALSE(std::filesystem::exists(dir_));
 }
 
 TEST_F(FleetTest, ASchemaWithoutTheFleetTablesIsRefusedWithNothingWritten) {

@@ -1,19 +1,20 @@
 // `deposit-reconciler run` end to end: the real binary, a real PostgreSQL (a fresh database per
 // test) and the real simulator over loopback. Each test asserts database contents and the
 // simulator's request counts.
+#include <fmt/chrono.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <pqxx/pqxx>
 #include <thread>
-#include <fstream>
-#include <fmt/chrono.h>
 
 #include "sim/outcomes.h"
 #include "support/run_binary.h"
+#include "support/run_fixture.h"
 #include "support/sim_process.h"
 #include "support/store_schema.h"
 #include "support/test_database.h"
@@ -34,35 +35,15 @@ sim::OutcomeMix mix() {
   return m;
 }
 
-class RunTest : public ::testing::Test {
+class RunTest : public RunFixture {
  protected:
-  void SetUp() override {
-    DR_REQUIRE_TEST_DATABASE();
-    db_ = TestDatabase::create();
-    ASSERT_NE(db_, nullptr);
-    report_dir_ = std::filesystem::temp_directory_path() /
-                  ("dr-run-test-" + std::to_string(::getpid()) + "-" +
-                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(report_dir_);
-    auto r = run_reconciler({"migrate"}, env_without_gateway());
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    prepare_test_sessions(db_->url());
-  }
-  void TearDown() override { std::filesystem::remove_all(report_dir_); }
+  RunTest() : RunFixture({.name = "run-test"}) {}
 
-  EnvChanges env_without_gateway() const {
-    return {{"DATABASE_URL", db_->url()}, {"DATABASE_URL_FILE", ""}, {"GATEWAY_API_KEY_FILE", ""}};
-  }
-  EnvChanges env(const SimProcess& sim) const {
-    auto e = env_without_gateway();
-    e["GATEWAY_API_KEY"] = sim.options().api_key;
-    e["GATEWAY_BASE_URL"] = sim.base_url();
-    return e;
-  }
   std::vector<std::string> run_args(std::vector<std::string> extra = {}) const {
-    std::vector<std::string> a = {"run", "--rate", "0", "--concurrency", "32", "--batch-size", "100",
-                                  "--report-dir", report_dir_.string(), "--progress", "never",
-                                  "--timeout", "2s", "--lease", "10s"};
+    std::vector<std::string> a = {"run",         "--rate",       "0",     "--concurrency",
+                                  "32",          "--batch-size", "100",   "--report-dir",
+                                  dir_.string(), "--progress",   "never", "--timeout",
+                                  "2s",          "--lease",      "10s"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -76,18 +57,6 @@ class RunTest : public ::testing::Test {
         "SELECT 'sim-{}-' || i, 'user-' || i, 'User ' || i, 'u' || i || '@example.com', "
         "now() - interval '{}' FROM generate_series({}, {}) AS i",
         kSeed, age_sql, from, to - 1));
-    w.commit();
-  }
-  long long scalar(const std::string& sql) {
-    pqxx::connection c(db_->url());
-    pqxx::work w(c);
-    auto r = w.exec1(sql);
-    return r[0].is_null() ? 0 : r[0].as<long long>();
-  }
-  void exec(const std::string& sql) {
-    pqxx::connection c(db_->url());
-    pqxx::work w(c);
-    w.exec(sql);
     w.commit();
   }
   // Every session's state must be what the simulator decides for its token.
@@ -117,9 +86,6 @@ class RunTest : public ::testing::Test {
     o.args.insert(o.args.end(), extra.begin(), extra.end());
     return o;
   }
-
-  std::unique_ptr<TestDatabase> db_;
-  std::filesystem::path report_dir_;
 };
 
 TEST_F(RunTest, MixedOutcomesReachExactlyTheExpectedStates) {
@@ -140,9 +106,9 @@ TEST_F(RunTest, MixedOutcomesReachExactlyTheExpectedStates) {
   EXPECT_EQ(scalar("SELECT count(*) FROM reconciler_runs WHERE status = 'succeeded'"), 1);
   // stdout: the summary, then the three report paths.
   EXPECT_NE(r.out.find("succeeded"), std::string::npos) << r.out;
-  EXPECT_TRUE(std::filesystem::exists(report_dir_ / "reconciliation-run-1.csv"));
-  EXPECT_TRUE(std::filesystem::exists(report_dir_ / "reconciliation-run-1.html"));
-  EXPECT_TRUE(std::filesystem::exists(report_dir_ / "reconciliation-run-1.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "reconciliation-run-1.csv"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "reconciliation-run-1.html"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "reconciliation-run-1.json"));
 
   // A second run queries nothing: the resolved are resolved, the NEW are not due yet.
   sim.reset_stats();
@@ -369,7 +335,7 @@ TEST_F(RunTest, DryRunWritesNoSessionRowsButAReport) {
   EXPECT_EQ(
       scalar("SELECT count(*) FROM reconciler_findings WHERE category = 'backfilled_completed'"),
       count_expected(kN, domain::SessionState::kCompleted));
-  EXPECT_TRUE(std::filesystem::exists(report_dir_ / "reconciliation-run-1.csv"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "reconciliation-run-1.csv"));
 }
 
 TEST_F(RunTest, ReportCommandReRendersByteForByte) {
@@ -378,12 +344,12 @@ TEST_F(RunTest, ReportCommandReRendersByteForByte) {
   SimProcess sim(sim_options());
   auto r = run_reconciler(run_args(), env(sim));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto again = report_dir_ / "again";
+  auto again = dir_ / "again";
   auto rr = run_reconciler({"report", "--latest", "--report-dir", again.string()}, env(sim));
   ASSERT_EQ(rr.exit_code, 0) << rr.err;
   for (auto ext : {".csv", ".json", ".html"}) {
     auto name = std::string("reconciliation-run-1") + ext;
-    std::ifstream a(report_dir_ / name, std::ios::binary), b(again / name, std::ios::binary);
+    std::ifstream a(dir_ / name, std::ios::binary), b(again / name, std::ios::binary);
     std::string sa((std::istreambuf_iterator<char>(a)), {}), sb((std::istreambuf_iterator<char>(b)), {});
     EXPECT_FALSE(sa.empty()) << name;
     EXPECT_EQ(sa, sb) << name;
@@ -418,7 +384,7 @@ TEST_F(RunTest, IncludeOpenListsEarlierFindingsUntilFollowedUp) {
   auto r = run_reconciler(run_args({"--include-open", "--report-formats", "csv"}), env(sim));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto read = [&](int run) {
-    std::ifstream in(report_dir_ / fmt::format("reconciliation-run-{}.csv", run), std::ios::binary);
+    std::ifstream in(dir_ / fmt::format("reconciliation-run-{}.csv", run), std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(in)), {});
   };
   auto csv = read(2);

@@ -12,6 +12,7 @@
 #include "sim/outcomes.h"
 #include "support/pushgateway_process.h"
 #include "support/run_binary.h"
+#include "support/run_fixture.h"
 #include "support/sim_process.h"
 #include "support/store_schema.h"
 #include "support/test_database.h"
@@ -22,47 +23,26 @@ namespace {
 constexpr uint64_t kSeed = 5;
 const char* kMix = "completed=0.5,expired=0.2,failed=0.1,new=0.2";
 
-class RunsPushTest : public ::testing::Test {
+class RunsPushTest : public RunFixture {
  protected:
-  void SetUp() override {
-    DR_REQUIRE_TEST_DATABASE();
-    db_ = TestDatabase::create();
-    ASSERT_NE(db_, nullptr);
-    report_dir_ = std::filesystem::temp_directory_path() /
-                  ("dr-runs-push-test-" + std::to_string(::getpid()) + "-" +
-                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(report_dir_);
-    auto r = run_reconciler({"migrate"}, base_env());
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    prepare_test_sessions(db_->url());
-    pqxx::connection c(db_->url());
-    pqxx::work w(c);
-    w.exec(fmt::format(
-        "INSERT INTO deposit_sessions (session_token, user_id, user_name, created_at) "
-        "SELECT 'sim-{}-' || i, 'user-' || i, 'User ' || i, now() - interval '1 day' "
-        "FROM generate_series(0, 199) AS i",
-        kSeed));
-    w.commit();
-  }
-  void TearDown() override { std::filesystem::remove_all(report_dir_); }
+  RunsPushTest()
+      : RunFixture({.name = "runs-push-test", .extra_env = {{"METRICS_PUSH_URL", ""}}}) {}
 
-  EnvChanges base_env() const {
-    return {{"DATABASE_URL", db_->url()},
-            {"DATABASE_URL_FILE", ""},
-            {"GATEWAY_API_KEY_FILE", ""},
-            {"METRICS_PUSH_URL", ""}};
+  void SetUp() override {
+    RunFixture::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    exec(
+        fmt::format("INSERT INTO deposit_sessions (session_token, user_id, user_name, created_at) "
+                    "SELECT 'sim-{}-' || i, 'user-' || i, 'User ' || i, now() - interval '1 day' "
+                    "FROM generate_series(0, 199) AS i",
+                    kSeed));
   }
-  EnvChanges env(const SimProcess& sim) const {
-    auto e = base_env();
-    e["GATEWAY_API_KEY"] = sim.options().api_key;
-    e["GATEWAY_BASE_URL"] = sim.base_url();
-    return e;
-  }
+
   std::vector<std::string> run_args(std::vector<std::string> extra = {}) const {
-    std::vector<std::string> a = {"run",          "--rate",    "0",       "--concurrency",
-                                  "16",           "--report-dir", report_dir_.string(),
-                                  "--progress",   "never",     "--timeout", "2s",
-                                  "--lease",      "10s",       "--worker-id", "pod-a"};
+    std::vector<std::string> a = {"run",   "--rate",       "0",           "--concurrency",
+                                  "16",    "--report-dir", dir_.string(), "--progress",
+                                  "never", "--timeout",    "2s",          "--lease",
+                                  "10s",   "--worker-id",  "pod-a"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -77,9 +57,6 @@ class RunsPushTest : public ::testing::Test {
     auto r = w.exec1(sql);
     return r[0].is_null() ? "NULL" : r[0].as<std::string>();
   }
-
-  std::unique_ptr<TestDatabase> db_;
-  std::filesystem::path report_dir_;
 };
 
 TEST_F(RunsPushTest, RunsListsRecentRunsWithTheirCounts) {
@@ -91,7 +68,7 @@ TEST_F(RunsPushTest, RunsListsRecentRunsWithTheirCounts) {
   ASSERT_EQ(second.exit_code, 0) << second.err;
 
   // Not a terminal: JSON.
-  auto r = run_reconciler({"runs"}, base_env());
+  auto r = run_reconciler({"runs"}, env_without_gateway());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["runs"].size(), 2u);
@@ -120,12 +97,12 @@ TEST_F(RunsPushTest, RunsListsRecentRunsWithTheirCounts) {
                 oldest["counts"]["still_new"].get<long long>(),
             120);
 
-  auto one = run_reconciler({"runs", "--last", "1", "--json"}, base_env());
+  auto one = run_reconciler({"runs", "--last", "1", "--json"}, env_without_gateway());
   ASSERT_EQ(one.exit_code, 0) << one.err;
   EXPECT_EQ(nlohmann::json::parse(one.out)["runs"].size(), 1u);
 
   for (const char* bad : {"0", "-3", "many"}) {
-    auto zero = run_reconciler({"runs", "--last", bad}, base_env());
+    auto zero = run_reconciler({"runs", "--last", bad}, env_without_gateway());
     EXPECT_EQ(zero.exit_code, 2) << bad << ": " << zero.err;
     EXPECT_NE(zero.err.find("--last"), std::string::npos) << zero.err;
     EXPECT_TRUE(zero.out.empty());
@@ -165,7 +142,7 @@ TEST_F(RunsPushTest, RunPushesItsMetricsToThePushgateway) {
   EXPECT_NEAR(pushed, finished, 0.001);
 
   // promtool reads what the Pushgateway serves.
-  const auto file = report_dir_ / "scraped.prom";
+  const auto file = dir_ / "scraped.prom";
   {
     std::FILE* f = std::fopen(file.c_str(), "w");
     std::fwrite(scraped.data(), 1, scraped.size(), f);
@@ -209,8 +186,8 @@ TEST_F(RunsPushTest, AFailedPushChangesNothingElse) {
     EXPECT_EQ(r.exit_code, 0) << url << ": " << r.err;
     EXPECT_NE(r.err.find("could not push the metrics"), std::string::npos) << r.err;
     EXPECT_NE(r.out.find("succeeded"), std::string::npos) << r.out;
-    EXPECT_TRUE(std::filesystem::exists(report_dir_ /
-                                        ("reconciliation-run-" + std::to_string(run) + ".html")));
+    EXPECT_TRUE(
+        std::filesystem::exists(dir_ / ("reconciliation-run-" + std::to_string(run) + ".html")));
     EXPECT_EQ(value(fmt::format("SELECT status FROM reconciler_runs WHERE id = {}", run)),
               "succeeded");
   }

@@ -4,11 +4,11 @@
 // about once, never be applied, and come only after every NEW session of the run. Three ways the
 // job tells a notification's write: the opt-in trigger on the default table, and a merchant's
 // mapped table without the trigger, with and without an updated-at column.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
@@ -17,6 +17,7 @@
 #include "sim/outcomes.h"
 #include "support/merchant_table.h"
 #include "support/run_binary.h"
+#include "support/run_fixture.h"
 #include "support/sim_process.h"
 #include "support/test_database.h"
 
@@ -87,29 +88,16 @@ Flavor merchant_table(bool with_updated_at) {
   return f;
 }
 
-class VerifyNotificationsTest : public ::testing::Test {
+class VerifyNotificationsTest : public RunFixture {
  protected:
-  void SetUp() override {
-    DR_REQUIRE_TEST_DATABASE();
-    db_ = TestDatabase::create();
-    ASSERT_NE(db_, nullptr);
-    dir_ = std::filesystem::temp_directory_path() /
-           ("dr-verify-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  // Each story migrates with its own mapping.
+  VerifyNotificationsTest()
+      : RunFixture({.name = "verify-test",
+                    .migrate = false,
+                    .create_dir = true,
+                    .extra_env = {{"DEPOSIT_RECONCILER_VERIFY_NOTIFICATIONS", ""},
+                                  {"DEPOSIT_RECONCILER_CONFIG", ""}}}) {}
 
-  EnvChanges env(const SimProcess& sim) const {
-    return {{"DATABASE_URL", db_->url()},
-            {"DATABASE_URL_FILE", ""},
-            {"GATEWAY_API_KEY_FILE", ""},
-            {"GATEWAY_API_KEY", sim.options().api_key},
-            {"GATEWAY_BASE_URL", sim.base_url()},
-            {"DEPOSIT_RECONCILER_VERIFY_NOTIFICATIONS", ""},
-            {"DEPOSIT_RECONCILER_CONFIG", ""}};
-  }
   void exec(const std::string& sql, const std::string& token = {}) {
     pqxx::connection c(db_->url());
     pqxx::work w(c);
@@ -152,9 +140,6 @@ class VerifyNotificationsTest : public ::testing::Test {
 
   // The whole story on one flavor; `how` says how the option is given (flag, env or file).
   void verify_story(const Flavor& f, const std::string& how);
-
-  std::unique_ptr<TestDatabase> db_;
-  std::filesystem::path dir_;
 };
 
 void VerifyNotificationsTest::verify_story(const Flavor& f, const std::string& how) {
