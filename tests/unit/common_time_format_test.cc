@@ -33,20 +33,30 @@ TEST(TimeFormat, FormatsUtcWithMilliseconds) {
 }
 
 TEST(TimeFormat, AgreesWithGmtimeAcrossTheCalendar) {
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
   std::mt19937_64 rng(42);
-  // Years 0000 to 9999 and a little beyond on both sides (the general path), with every
-  // sub-second precision the clock has.
-  std::uniform_int_distribution<int64_t> secs(-62'200'000'000LL, 253'500'000'000LL);
+  // Every instant system_clock can hold (libstdc++ counts nanoseconds in 64 bits: 1677-09-21 to
+  // 2262-04-11), with every sub-second precision it has; one second of margin at each end so
+  // that adding the nanoseconds below cannot overflow.
+  const int64_t first =
+      duration_cast<seconds>(system_clock::time_point::min().time_since_epoch()).count() + 1;
+  const int64_t last =
+      duration_cast<seconds>(system_clock::time_point::max().time_since_epoch()).count() - 1;
+  std::uniform_int_distribution<int64_t> secs(first, last);
   std::uniform_int_distribution<int64_t> nanos(-999'999'999, 999'999'999);
   for (int i = 0; i < 200'000; ++i) {
-    const system_clock::time_point t{std::chrono::duration_cast<system_clock::duration>(
-        std::chrono::seconds(secs(rng)) + std::chrono::nanoseconds(nanos(rng)))};
+    const system_clock::time_point t{duration_cast<system_clock::duration>(
+        seconds(secs(rng)) + std::chrono::nanoseconds(nanos(rng)))};
     ASSERT_EQ(format_utc(t), with_gmtime(t)) << t.time_since_epoch().count();
   }
-  for (int64_t s : {-62'167'219'200LL, -62'167'219'201LL, 253'402'300'799LL, 253'402'300'800LL,
-                    -1LL, 0LL, 86'399LL, 86'400LL}) {
-    const system_clock::time_point t{std::chrono::seconds(s)};
-    EXPECT_EQ(format_utc(t), with_gmtime(t)) << s;
+  for (const system_clock::time_point t :
+       {system_clock::time_point::min(), system_clock::time_point::max(),
+        system_clock::time_point{seconds(-1)}, system_clock::time_point{},
+        system_clock::time_point{seconds(86'399)}, system_clock::time_point{seconds(86'400)},
+        system_clock::time_point{seconds(-2'203'891'200)},  // 1900-03-01, after a non-leap 1900
+        system_clock::time_point{seconds(4'107'542'400)}}) {  // 2100-03-01, likewise
+    EXPECT_EQ(format_utc(t), with_gmtime(t)) << t.time_since_epoch().count();
   }
 }
 
