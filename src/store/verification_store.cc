@@ -1,5 +1,7 @@
 // Verification of notification-written terminal states on PostgreSQL. The SQL is built once per
-// connection from the checked mapping: identifiers quoted, values always parameters.
+// connection from the checked mapping: the templates are src/store/sql/verification_*.sql
+// (embedded as store/statements.h); `{name}` takes quoted identifiers, column types, parameter
+// numbers or another template; values are always `$n` parameters.
 
 #include "store/verification_store.h"
 
@@ -14,6 +16,7 @@
 #include "store/connection.h"
 #include "store/conninfo.h"
 #include "store/pg_values.h"
+#include "store/statements.h"
 
 namespace dr::store {
 namespace {
@@ -60,25 +63,27 @@ std::string person(const std::string& column) {
 // The mapped state column of `s` as the gateway's name for a terminal state, NULL otherwise;
 // $c, $x, $f are the mapped COMPLETED, EXPIRED, FAILED values.
 std::string terminal_name(const ResolvedMapping& m, int c, int x, int f) {
-  return fmt::format(
-      "CASE s.{st}::text WHEN ${c}::text THEN 'COMPLETED' WHEN ${x}::text THEN 'EXPIRED' "
-      "WHEN ${f}::text THEN 'FAILED' END",
-      fmt::arg("st", m.state), fmt::arg("c", c), fmt::arg("x", x), fmt::arg("f", f));
+  return fmt::format(fmt::runtime(statements::verification_terminal_name),
+                     fmt::arg("st", m.state), fmt::arg("c", c), fmt::arg("x", x),
+                     fmt::arg("f", f));
 }
 
 std::string is_terminal(const ResolvedMapping& m, int c, int x, int f) {
-  return fmt::format(
-      "s.{st} IN (${c}::text::{t}, ${x}::text::{t}, ${f}::text::{t})", fmt::arg("st", m.state),
-      fmt::arg("t", m.state_type), fmt::arg("c", c), fmt::arg("x", x), fmt::arg("f", f));
+  return fmt::format(fmt::runtime(statements::verification_is_terminal), fmt::arg("st", m.state),
+                     fmt::arg("t", m.state_type), fmt::arg("c", c), fmt::arg("x", x),
+                     fmt::arg("f", f));
 }
 
 // A row the job resolved has its 'reconciliation' audit row (written in the same statement as
 // the state update); any other terminal row was written by someone else.
 std::string not_written_by_job(const ResolvedMapping& m) {
-  return fmt::format(
-      "NOT EXISTS (SELECT 1 FROM session_state_changes c WHERE c.session_token = s.{tok}::text "
-      "AND c.source = 'reconciliation')",
-      fmt::arg("tok", m.token));
+  return fmt::format(fmt::runtime(statements::verification_not_by_job), fmt::arg("tok", m.token));
+}
+
+// Not verified, not claimed by a live lease, not tried by this run already; `token` is the
+// candidate's token as text.
+std::string open_for(const std::string& token) {
+  return fmt::format(fmt::runtime(statements::verification_open), fmt::arg("token", token));
 }
 
 }  // namespace
@@ -109,175 +114,47 @@ NotificationBasis notification_basis(const ResolvedMapping& m) {
 PgVerificationStore::Sql PgVerificationStore::build_sql(const ResolvedMapping& m,
                                                         NotificationBasis basis) {
   Sql q;
-  // Not verified, not claimed by a live lease, not tried by this run already.
-  const std::string open = R"sql(NOT EXISTS (
-      SELECT 1 FROM verifications v WHERE v.session_token = {token}
-        AND (v.outcome IS NOT NULL OR v.lease_expires_at > now() OR v.run_id = $1::bigint)))sql";
-  const std::string since = "now() - $3::bigint * interval '1 microsecond'";
   std::string candidates;
   switch (basis) {
     case NotificationBasis::kAuditTrail:
       // The latest notification per session inside the window, if the row still holds it.
       candidates = fmt::format(
-          R"sql(
-latest AS (
-  SELECT DISTINCT ON (c.session_token) c.session_token AS token, c.new_state, c.changed_at
-  FROM session_state_changes c
-  WHERE c.changed_at >= {since} AND c.source = 'notification'
-  ORDER BY c.session_token, c.id DESC
-),
-candidates AS (
-  SELECT l.token, l.new_state AS notified_state, l.changed_at AS notified_at
-  FROM latest l
-  JOIN {table} s ON s.{tok} = l.token::{tok_type}
-  WHERE l.new_state IN ('COMPLETED', 'EXPIRED', 'FAILED')
-    AND {name} = l.new_state
-    AND {open}
-  ORDER BY l.changed_at, l.token
-  LIMIT $5::integer
-))sql",
-          fmt::arg("since", since), fmt::arg("table", m.table), fmt::arg("tok", m.token),
-          fmt::arg("tok_type", m.token_type), fmt::arg("name", terminal_name(m, 6, 7, 8)),
-          fmt::arg("open", fmt::format(fmt::runtime(open), fmt::arg("token", "l.token"))));
+          fmt::runtime(statements::verification_candidates_audit_trail), fmt::arg("table", m.table),
+          fmt::arg("tok", m.token), fmt::arg("tok_type", m.token_type),
+          fmt::arg("name", terminal_name(m, 6, 7, 8)), fmt::arg("open", open_for("l.token")));
       break;
     case NotificationBasis::kUpdatedAt:
       candidates = fmt::format(
-          R"sql(
-candidates AS (
-  SELECT s.{tok}::text AS token, {name} AS notified_state,
-         s.{upd}::timestamptz AS notified_at
-  FROM {table} s
-  WHERE {terminal} AND s.{upd} >= {since}
-    AND {by_other}
-    AND {open}
-  ORDER BY 3, 1
-  LIMIT $5::integer
-))sql",
-          fmt::arg("tok", m.token), fmt::arg("name", terminal_name(m, 6, 7, 8)),
-          fmt::arg("upd", m.updated_at), fmt::arg("table", m.table),
-          fmt::arg("terminal", is_terminal(m, 6, 7, 8)), fmt::arg("since", since),
+          fmt::runtime(statements::verification_candidates_updated_at), fmt::arg("tok", m.token),
+          fmt::arg("name", terminal_name(m, 6, 7, 8)), fmt::arg("upd", m.updated_at),
+          fmt::arg("table", m.table), fmt::arg("terminal", is_terminal(m, 6, 7, 8)),
           fmt::arg("by_other", not_written_by_job(m)),
-          fmt::arg("open",
-                   fmt::format(fmt::runtime(open), fmt::arg("token", "s." + m.token + "::text"))));
+          fmt::arg("open", open_for("s." + m.token + "::text")));
       break;
     case NotificationBasis::kFirstSeen:
       candidates = fmt::format(
-          R"sql(
-candidates AS (
-  SELECT t.session_token AS token, {name} AS notified_state, t.first_seen_at AS notified_at
-  FROM terminal_sightings t
-  JOIN {table} s ON s.{tok} = t.session_token::{tok_type}
-  WHERE NOT t.at_baseline AND t.first_seen_at >= {since} AND {terminal}
-    AND {open}
-  ORDER BY t.first_seen_at, t.session_token
-  LIMIT $5::integer
-))sql",
+          fmt::runtime(statements::verification_candidates_first_seen),
           fmt::arg("name", terminal_name(m, 6, 7, 8)), fmt::arg("table", m.table),
           fmt::arg("tok", m.token), fmt::arg("tok_type", m.token_type),
-          fmt::arg("since", since), fmt::arg("terminal", is_terminal(m, 6, 7, 8)),
-          fmt::arg("open", fmt::format(fmt::runtime(open), fmt::arg("token", "t.session_token"))));
+          fmt::arg("terminal", is_terminal(m, 6, 7, 8)),
+          fmt::arg("open", open_for("t.session_token")));
       // One pass over the table's terminal rows per run: rows seen terminal for the first time
       // get their time. The first pass ever over this table is the baseline.
-      q.sight = fmt::format(
-          R"sql(
-WITH baseline AS (
-  INSERT INTO sighting_baselines (sessions_table) VALUES ($1::text)
-  ON CONFLICT DO NOTHING
-  RETURNING 1
-)
-INSERT INTO terminal_sightings (session_token, first_seen_at, at_baseline)
-SELECT s.{tok}::text, now(), EXISTS (SELECT 1 FROM baseline)
-FROM {table} s
-WHERE {terminal}
-  AND NOT EXISTS (SELECT 1 FROM terminal_sightings t WHERE t.session_token = s.{tok}::text)
-  AND {by_other}
-ON CONFLICT DO NOTHING)sql",
-          fmt::arg("tok", m.token), fmt::arg("table", m.table),
-          fmt::arg("terminal", is_terminal(m, 2, 3, 4)),
-          fmt::arg("by_other", not_written_by_job(m)));
+      q.sight = fmt::format(fmt::runtime(statements::verification_sight), fmt::arg("tok", m.token),
+                            fmt::arg("table", m.table),
+                            fmt::arg("terminal", is_terminal(m, 2, 3, 4)),
+                            fmt::arg("by_other", not_written_by_job(m)));
       break;
   }
   // Concurrent claimers: the second insert of one token waits for the first to commit and then
   // finds its live lease (ON CONFLICT ... WHERE), so it does not return that token.
-  q.claim = "WITH" + candidates + R"sql(,
-claimed AS (
-  INSERT INTO verifications AS v
-    (session_token, notified_state, notified_at, notified_basis, run_id, worker_id,
-     lease_expires_at)
-  SELECT c.token, c.notified_state, c.notified_at, $9::text, $1::bigint, $2::text,
-         now() + $4::bigint * interval '1 microsecond'
-  FROM candidates c
-  ON CONFLICT (session_token) DO UPDATE SET
-    notified_state = excluded.notified_state, notified_at = excluded.notified_at,
-    notified_basis = excluded.notified_basis, run_id = excluded.run_id,
-    worker_id = excluded.worker_id, lease_expires_at = excluded.lease_expires_at
-  WHERE v.outcome IS NULL AND v.run_id <> excluded.run_id
-    AND (v.lease_expires_at IS NULL OR v.lease_expires_at <= now())
-  RETURNING v.session_token, v.notified_state,
-            (extract(epoch FROM v.notified_at) * 1000000)::bigint AS notified_at_us
-)
-SELECT * FROM claimed ORDER BY notified_at_us, session_token)sql";
-
+  q.claim = fmt::format(fmt::runtime(statements::verification_claim),
+                        fmt::arg("candidates", candidates));
   q.record = fmt::format(
-      R"sql(
-WITH input AS (
-  SELECT *
-  FROM unnest($3::text[], $4::text[], $5::text[], $6::integer[], $7::integer[], $8::text[],
-              $9::bigint[])
-       AS i(token, kind, gateway_state, http_status, attempts, error, checked_at_us)
-),
-mine AS MATERIALIZED (
-  SELECT i.*, v.notified_state, v.notified_at, v.notified_basis,
-         timestamptz 'epoch' + i.checked_at_us * interval '1 microsecond' AS checked_at,
-         CASE WHEN i.kind = 'state' AND i.gateway_state = v.notified_state THEN 'agree'
-              WHEN i.kind IN ('state', 'not_found') THEN 'anomaly' END AS outcome
-  FROM input i
-  JOIN verifications v ON v.session_token = i.token
-  WHERE v.run_id = $1::bigint AND v.worker_id = $2::text
-),
-verified AS (
-  UPDATE verifications v
-  SET outcome = m.outcome, gateway_state = CASE WHEN m.kind = 'state' THEN m.gateway_state END,
-      http_status = m.http_status, verified_at = m.checked_at, lease_expires_at = NULL
-  FROM mine m
-  WHERE v.session_token = m.token AND m.outcome IS NOT NULL
-  RETURNING 1
-),
-found AS (
-  INSERT INTO findings
-    (run_id, category, session_token, user_id, user_name, user_name_surname, user_email,
-     previous_state, gateway_state, created_at, checked_at, attempts, error)
-  SELECT $1::bigint, coalesce(m.outcome, 'unchecked'), m.token, coalesce({uid}, ''),
-         coalesce({uname}, ''), {usurname}, {uemail}, m.notified_state,
-         CASE WHEN m.kind = 'state' THEN m.gateway_state END,
-         coalesce(s.{cr}::timestamptz, m.notified_at), m.checked_at, coalesce(m.attempts, 0),
-         format('%s %s at %s; %s', m.notified_state,
-                CASE m.notified_basis
-                  WHEN 'audit_trail' THEN 'written by a notification'
-                  WHEN 'updated_at' THEN 'written by someone else than the job (updated-at column)'
-                  ELSE 'written by someone else than the job, first seen' END,
-                to_char(m.notified_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                CASE WHEN m.outcome IS NULL
-                       THEN 'could not be verified: ' || coalesce(m.error, 'no answer')
-                     WHEN m.kind = 'not_found'
-                       THEN 'the gateway does not know the session (HTTP 404)'
-                     ELSE 'the gateway says ' || m.gateway_state END)
-  FROM mine m
-  LEFT JOIN {table} s ON s.{tok} = m.token::{tok_type}
-  WHERE m.outcome IS DISTINCT FROM 'agree'
-  ON CONFLICT DO NOTHING
-  RETURNING 1
-)
-SELECT count(*) FILTER (WHERE outcome = 'agree'),
-       count(*) FILTER (WHERE outcome = 'anomaly'),
-       count(*) FILTER (WHERE outcome IS NULL),
-       (SELECT count(*) FROM input) - count(*),
-       (SELECT count(*) FROM verified) + (SELECT count(*) FROM found)
-FROM mine)sql",
-      fmt::arg("uid", person(m.user_id)), fmt::arg("uname", person(m.user_name)),
-      fmt::arg("usurname", person(m.user_name_surname)), fmt::arg("uemail", person(m.user_email)),
-      fmt::arg("cr", m.created_at), fmt::arg("table", m.table), fmt::arg("tok", m.token),
-      fmt::arg("tok_type", m.token_type));
+      fmt::runtime(statements::verification_record), fmt::arg("uid", person(m.user_id)),
+      fmt::arg("uname", person(m.user_name)), fmt::arg("usurname", person(m.user_name_surname)),
+      fmt::arg("uemail", person(m.user_email)), fmt::arg("cr", m.created_at),
+      fmt::arg("table", m.table), fmt::arg("tok", m.token), fmt::arg("tok_type", m.token_type));
   return q;
 }
 
@@ -380,19 +257,16 @@ Result<reconcile::VerificationCounts> PgVerificationStore::record(
 
 Status PgVerificationStore::extend_leases() {
   return with_tx<Ok>("cannot extend the verification claims", [&](pqxx::work& tx) -> Status {
-    tx.exec_params(
-        "UPDATE verifications SET lease_expires_at = now() + $3::bigint * interval '1 "
-        "microsecond' WHERE run_id = $1 AND worker_id = $2 AND outcome IS NULL",
-        binding_.run_id, binding_.worker_id, micros(binding_.lease));
+    tx.exec_params(std::string(statements::verification_extend), binding_.run_id,
+                   binding_.worker_id, micros(binding_.lease));
     return ok_status();
   });
 }
 
 Status PgVerificationStore::release() {
   return with_tx<Ok>("cannot release the verification claims", [&](pqxx::work& tx) -> Status {
-    tx.exec_params(
-        "DELETE FROM verifications WHERE run_id = $1 AND worker_id = $2 AND outcome IS NULL",
-        binding_.run_id, binding_.worker_id);
+    tx.exec_params(std::string(statements::verification_release), binding_.run_id,
+                   binding_.worker_id);
     return ok_status();
   });
 }

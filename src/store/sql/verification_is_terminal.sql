@@ -1,0 +1,1 @@
+s.{st} IN (${c}::text::{t}, ${x}::text::{t}, ${f}::text::{t})
