@@ -8,38 +8,11 @@
 
 #include "store/connection.h"
 #include "store/pg_error.h"
+#include "store/statements.h"
 #include "store/table_mapping.h"
 
 namespace dr::store {
 namespace {
-
-// One statement per beat: this worker's row, the budget's remembered rate (only when a settled
-// auto run reports one), the clean-up of rows dead for ten minutes, and the other live rows.
-// The data-modifying parts run whether or not the query reads them; its reads see the rows as
-// they were before this statement (which is why this worker's own row is left out of them).
-constexpr const char* kBeat = R"sql(
-WITH me AS (
-  INSERT INTO fleet_workers AS w (budget_id, worker_id, heartbeat_at, sent_rate, cuts, cut_rate)
-  VALUES ($1, $2, now(), $3, $4, $5)
-  ON CONFLICT (budget_id, worker_id) DO UPDATE
-    SET heartbeat_at = now(), sent_rate = excluded.sent_rate, cuts = excluded.cuts,
-        cut_rate = excluded.cut_rate
-), found AS (
-  INSERT INTO fleet_budgets AS b (budget_id, found_rate, found_at)
-  SELECT $1, $6::float8, now() WHERE $6::float8 > 0
-  ON CONFLICT (budget_id) DO UPDATE SET found_rate = excluded.found_rate, found_at = now()
-), gone AS (
-  DELETE FROM fleet_workers
-   WHERE budget_id = $1 AND worker_id <> $2 AND heartbeat_at < now() - interval '10 minutes'
-)
-SELECT worker_id, sent_rate, cuts, cut_rate, NULL::float8
-  FROM fleet_workers
- WHERE budget_id = $1 AND worker_id <> $2 AND heartbeat_at > now() - make_interval(secs => $7)
-UNION ALL
-SELECT NULL, NULL, NULL, NULL, found_rate FROM fleet_budgets WHERE budget_id = $1
-)sql";
-
-constexpr const char* kLeave = "DELETE FROM fleet_workers WHERE budget_id = $1 AND worker_id = $2";
 
 Result<std::unique_ptr<pqxx::connection>> connect(const std::string& conninfo,
                                                   const std::string& schema) {
@@ -47,8 +20,13 @@ Result<std::unique_ptr<pqxx::connection>> connect(const std::string& conninfo,
       open_connection(conninfo, schema, "deposit-reconciler fleet");
   if (!conn) return conn;
   try {
-    (*conn)->prepare("fleet_beat", kBeat);
-    (*conn)->prepare("fleet_leave", kLeave);
+    // One statement per beat (fleet_beat.sql): this worker's row, the budget's remembered rate
+    // (only when a settled auto run reports one), the clean-up of rows dead for ten minutes, and
+    // the other live rows. The data-modifying parts run whether or not the query reads them; its
+    // reads see the rows as they were before this statement (which is why this worker's own row
+    // is left out of them).
+    (*conn)->prepare("fleet_beat", std::string(statements::fleet_beat));
+    (*conn)->prepare("fleet_leave", std::string(statements::fleet_leave));
     return conn;
   } catch (...) {
     return translate_pg_exception(std::current_exception(), "cannot connect to the database",
