@@ -183,7 +183,7 @@ int status_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   auto gw = gateway_setup(settings.connection, env, settings.timeout);
   if (!gw) return fail(configuration_failure(gw.error()));
 
-  domain::SystemClock clock;
+  domain::Clock& clock = domain::system_clock();
   pacing::SeededRandom random(std::random_device{}());
   pacing::RetryOptions ro;
   ro.max_attempts = max_attempts;

@@ -31,8 +31,6 @@
 namespace dr::app {
 namespace {
 
-const domain::SystemClock kSystemClock;
-
 std::atomic<bool> g_stop{false};
 std::atomic<int> g_signal{0};
 std::atomic<http::Transport*> g_transport{nullptr};
@@ -80,7 +78,7 @@ Result<std::string> join_fleet(RunSettings& s, const std::string& database_url, 
   const double total = o.auto_rate ? o.max_rate : o.rate;
   out.fleet = std::make_unique<reconcile::FleetShare>(
       *out.fleet_store, reconcile::FleetShareOptions{.total = total, .automatic = o.auto_rate},
-      kSystemClock);
+      domain::system_clock());
   auto joined = out.fleet->join();
   if (!joined) return joined.error();
   const int workers = static_cast<int>(joined->others.size()) + 1;
@@ -213,7 +211,7 @@ ExecutedRun execute_run(const RunSettings& s, http::CurlEngine& engine, OpenedRu
   reconcile::RunStore& run_store =
       verifying ? static_cast<reconcile::RunStore&>(*verifying) : adapter;
   auto verified = [&verifying] { return verifying ? verifying->verified() : int64_t{0}; };
-  domain::SystemClock clock;
+  domain::Clock& clock = domain::system_clock();
   pacing::SeededRandom random(std::random_device{}());
   report::ProgressDisplay progress(s.progress, ::isatty(STDERR_FILENO) != 0, clock);
 
@@ -380,7 +378,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   fin.stats = stats;
   fin.metrics_file = settings.metrics_file.has_value();
   fin.metrics_push = settings.metrics_push.has_value();
-  domain::SystemClock clock;
+  domain::Clock& clock = domain::system_clock();
   const FinishedRun done = finish_run(std::move(fin), books, clock);
   const RunVerdict& verdict = done.verdict;
 

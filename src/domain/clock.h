@@ -22,12 +22,9 @@ class Clock {
   virtual void sleep_for(Duration d) { std::this_thread::sleep_for(d); }
 };
 
-// The real clocks.
-class SystemClock final : public Clock {
- public:
-  MonotonicTime now() const override { return std::chrono::steady_clock::now(); }
-  WallTime wall_now() const override { return std::chrono::system_clock::now(); }
-};
+// The real clocks (std::chrono's steady and system clocks): the program's one instance, for
+// the places that wire the program together. Stateless, so safe to share between threads.
+Clock& system_clock();
 
 // A clock that moves only when told to. Not thread-safe.
 class FakeClock final : public Clock {

@@ -6,10 +6,6 @@
 
 namespace dr::reconcile {
 
-namespace {
-domain::SystemClock kSystemClock;
-}  // namespace
-
 StoreWorker::StoreWorker(RunStore& store, Options options, std::function<void()> wake,
                          domain::Clock& clock, pacing::Random& random)
     : store_(store),
@@ -23,7 +19,7 @@ StoreWorker::StoreWorker(RunStore& store, Options options, std::function<void()>
       options_(options),
       wake_(std::move(wake)),
       own_random_(std::make_unique<pacing::SystemRandom>()),
-      clock_(kSystemClock),
+      clock_(domain::system_clock()),
       backoff_(options.reconnect_backoff, *own_random_) {}
 
 StoreWorker::~StoreWorker() {

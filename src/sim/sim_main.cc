@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  dr::domain::SystemClock clock;
+  dr::domain::Clock& clock = dr::domain::system_clock();
   dr::sim::SimServer server(config, clock);
   if (auto s = server.start(); !s) {
     dr::log::error("{}", s.error().message);

@@ -3,10 +3,6 @@
 #include <algorithm>
 
 namespace dr::store {
-namespace {
-domain::SystemClock kSystemClock;
-}  // namespace
-
 pacing::RetryOptions TransactionRetry::policy_options(const Options& o) {
   pacing::RetryOptions r;
   r.max_attempts = std::max(1, o.attempts);
@@ -20,7 +16,7 @@ TransactionRetry::TransactionRetry(Options options, domain::Clock& clock, pacing
 
 TransactionRetry::TransactionRetry(Options options)
     : own_random_(std::make_unique<pacing::SystemRandom>()),
-      clock_(kSystemClock),
+      clock_(domain::system_clock()),
       policy_(policy_options(options), *own_random_) {}
 
 }  // namespace dr::store
