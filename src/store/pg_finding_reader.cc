@@ -62,7 +62,9 @@ Status PgFindingReader::for_each_finding(
       fmt::arg("columns", statements::findings_columns), fmt::arg("run", run_id),
       fmt::arg("order", "1, 2, 3"));
   return db_.with_tx<Ok>("cannot read the findings", [&](pqxx::work& tx) -> Status {
-    // Forward only: one pass over the findings, kFindingsFetch rows per round trip.
+    // Forward only: one pass over the findings, kFindingsFetch rows per round trip. Not
+    // pqxx::stateless_cursor: its SCROLL cursor and its size() (MOVE ALL and back before the
+    // first row) cost the server 5-10 % more for the same rows (bench/README.md, report-read.sh).
     pqxx::icursorstream stream(tx, query, "dr_findings", kFindingsFetch);
     pqxx::result rows;
     while (stream >> rows) {
