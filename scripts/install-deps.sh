@@ -8,6 +8,7 @@ BUILD_PKGS=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libpqxx-dev libpq-dev libfmt-dev
   libgtest-dev libgmock-dev libevent-dev libcli11-dev
+  libnghttp2-dev  # HTTP/2 for the native HTTP client (--http-client native)
 )
 TEST_PKGS=(
   postgresql-15 postgresql-client-15 openssl curl procps util-linux wrk time

@@ -199,7 +199,7 @@ Result<std::unique_ptr<store::PgVerificationStore>> open_verification(
 // 3. execute: the pipeline and its store thread, until done, stopped or broken. With
 // --verify-notifications, the verifications come after the NEW sessions, through the same
 // pipeline and budget (README "Verifying what notifications wrote").
-ExecutedRun execute_run(const RunSettings& s, http::CurlEngine& engine, OpenedRun& run,
+ExecutedRun execute_run(const RunSettings& s, http::Transport& engine, OpenedRun& run,
                         store::PgVerificationStore* verifier) {
   const auto& o = s.run;
   const int64_t total =

@@ -13,6 +13,7 @@
 #include "common/duration.h"
 #include "common/log.h"
 #include "common/version.h"
+#include "http/transport_factory.h"
 #include "report/report_writer.h"
 
 namespace dr::app {
@@ -42,7 +43,12 @@ std::optional<Failure> prepare_run(const cli::CommandLine& cl, RunSettings& s, c
   out.engine_options.max_in_flight = static_cast<size_t>(o.concurrency);
   out.engine_options.total_timeout = o.timeout;
   out.engine_options.connect_timeout = o.connect_timeout;
-  auto engine = http::CurlEngine::create(out.engine_options);
+  const auto client = http::parse_http_client(s.http_client);
+  if (!client) {
+    return configuration_failure(Error::invalid("--http-client must be curl or native"));
+  }
+  auto engine = http::create_transport(*client, out.engine_options, o.gateway_url,
+                                       http::process_environment());
   if (!engine) return configuration_failure(engine.error());
   out.engine = std::move(*engine);
   // The wire before the database: nothing is claimed or written when it cannot work.

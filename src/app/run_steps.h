@@ -21,7 +21,8 @@
 #include "domain/clock.h"
 #include "domain/run_counts.h"
 #include "domain/schema_check.h"
-#include "http/curl_engine.h"
+#include "http/engine_options.h"
+#include "http/transport.h"
 #include "reconcile/pipeline.h"
 #include "report/metrics.h"
 #include "store/table_mapping.h"
@@ -33,7 +34,7 @@ namespace dr::app {
 struct PreparedRun {
   std::string database_url;  // from --database-url, DATABASE_URL or DATABASE_URL_FILE
   http::EngineOptions engine_options;
-  std::unique_ptr<http::CurlEngine> engine;
+  std::unique_ptr<http::Transport> engine;  // the --http-client's (curl when a proxy applies)
 };
 
 // Checks the settings across options, reads the key and the database URL, checks the report

@@ -4,7 +4,7 @@
 #include <string_view>
 
 #include "common/result.h"
-#include "http/curl_engine.h"
+#include "http/engine_options.h"
 
 namespace dr::http {
 

@@ -9,29 +9,10 @@
 #include "common/result.h"
 #include "common/version.h"
 #include "domain/clock.h"
+#include "http/engine_options.h"
 #include "http/transport.h"
 
 namespace dr::http {
-
-struct EngineOptions {
-  static constexpr size_t kDefaultMaxInFlight = 64;
-  static constexpr domain::Duration kDefaultTotalTimeout = std::chrono::seconds(6);
-  static constexpr domain::Duration kDefaultConnectTimeout = std::chrono::seconds(3);
-  static constexpr size_t kDefaultMaxResponseBytes = 1 << 20;
-
-  size_t max_in_flight = kDefaultMaxInFlight;             // also the cap on connections
-  domain::Duration total_timeout = kDefaultTotalTimeout;  // per request, connecting included
-  domain::Duration connect_timeout = kDefaultConnectTimeout;
-  size_t max_response_bytes = kDefaultMaxResponseBytes;  // a larger body ends as kTooLarge
-  std::string user_agent = std::string("deposit-reconciler/") + kVersion;
-  // "Name: value" lines sent with every request (e.g. x-api-key, content-type). Built once.
-  // They may hold secrets: the engine never logs or echoes them.
-  std::vector<std::string> default_headers{};
-  // PEM file of the CA certificates to trust instead of the system's store (--ca-file,
-  // GATEWAY_CA_FILE); empty = the system's store. Verification of the peer and its host name is
-  // always on, and TLS 1.2 is the oldest version accepted; there is no option to change either.
-  std::string ca_file{};
-};
 
 // Transport on libcurl's multi interface: one CURLM, a pool of reusable easy handles (at most
 // max_in_flight), connections kept alive and reused, HTTP/2 multiplexed over TLS where the

@@ -1,6 +1,7 @@
-// CurlEngine against real sockets on 127.0.0.1: a small epoll HTTP/1.1 server in this file (so the
-// server side can count connections and requests in flight), and the gateway simulator when its
-// binary is built and starts.
+// Both transports (CurlEngine and NativeEngine, each test runs once per engine: the curl run is
+// the oracle for what the native one must do) against real sockets on 127.0.0.1: a small epoll
+// HTTP/1.1 server in this file (so the server side can count connections and requests in
+// flight), openssl s_server, and the gateway simulator when its binary is built and starts.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -36,6 +37,8 @@
 #include <vector>
 
 #include "http/curl_engine.h"
+#include "http/native_engine.h"
+#include "http/transport_factory.h"
 #include "pacing/random.h"
 #include "pacing/retry_policy.h"
 #include "support/tls_pki.h"
@@ -58,6 +61,11 @@ using SteadyClock = std::chrono::steady_clock;
 //   /date-retry            503 with "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT"
 //   POST /echo             200, body = "<method> <x-test header> <request body>"
 //   anything with GET /echo: the same (the method shows which one arrived)
+//   /close                 200 with "Connection: close", then the server closes
+//   /then-close            200 (kept alive, as far as the client can tell), then the server
+//                          closes: an idle connection the server dropped
+//   /silent-close          the server closes the connection without answering
+//   /until-close/<n>       200 with an n-byte body and no length: the close ends it
 class LoopbackServer {
  public:
   LoopbackServer() {
@@ -109,6 +117,7 @@ class LoopbackServer {
     std::string out;
     size_t out_sent = 0;
     int unanswered = 0;  // requests received, response not yet queued
+    bool close_after_flush = false;
     uint64_t generation = 0;
     bool broken = false;  // a write failed: closed once nobody holds a reference
   };
@@ -240,6 +249,7 @@ class LoopbackServer {
       ++c.unanswered;
       max_outstanding_ = std::max(max_outstanding_.load(), ++outstanding_);
       route(fd, c, method, target, x_test, body);
+      if (c.broken || c.close_after_flush) return;
     }
   }
 
@@ -292,6 +302,19 @@ class LoopbackServer {
       queue(fd, c, response(code, "{}", code == 429 || code == 503 ? "Retry-After: 7\r\n" : ""));
     } else if (starts("/date-retry")) {
       queue(fd, c, response(503, "{}", "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n"));
+    } else if (starts("/close")) {
+      c.close_after_flush = true;
+      queue(fd, c, response(200, target, "Connection: close\r\n"));
+    } else if (starts("/then-close")) {
+      c.close_after_flush = true;
+      queue(fd, c, response(200, target));
+    } else if (starts("/silent-close")) {
+      c.broken = true;
+    } else if (starts("/until-close/")) {
+      c.close_after_flush = true;
+      queue(fd, c,
+            "HTTP/1.1 200 OK\r\n\r\n" +
+                std::string(static_cast<size_t>(number_after(target, "/until-close/")), 'u'));
     } else if (starts("/echo")) {
       queue(fd, c, response(200, method + " " + x_test + " " + body));
     } else {
@@ -324,6 +347,7 @@ class LoopbackServer {
     }
     c.out.clear();
     c.out_sent = 0;
+    if (c.close_after_flush) c.broken = true;  // closed by close_if_broken
   }
 
   int listen_fd_ = -1;
@@ -344,11 +368,29 @@ class LoopbackServer {
 
 // ---------------------------------------------------------------------------------------------
 
-std::unique_ptr<CurlEngine> make_engine(EngineOptions options = {}) {
-  auto engine = CurlEngine::create(std::move(options));
-  EXPECT_TRUE(engine.ok()) << (engine.ok() ? "" : engine.error().message);
-  return engine.ok() ? std::move(engine).value() : nullptr;
+// Every test runs once per engine.
+class HttpEngineTest : public ::testing::TestWithParam<HttpClient> {
+ protected:
+  std::unique_ptr<Transport> make_engine(EngineOptions options = {}) {
+    const auto no_proxy = [](const char*) -> std::optional<std::string> { return std::nullopt; };
+    auto engine = create_transport(GetParam(), std::move(options), "http://127.0.0.1/", no_proxy);
+    EXPECT_TRUE(engine.ok()) << (engine.ok() ? "" : engine.error().message);
+    return engine.ok() ? std::move(engine).value() : nullptr;
+  }
+  bool native() const { return GetParam() == HttpClient::kNative; }
+};
+class HttpEngineTlsTest : public HttpEngineTest {};
+class HttpEngineSimulatorTest : public HttpEngineTest {};
+
+std::string client_name(const ::testing::TestParamInfo<HttpClient>& info) {
+  return std::string(to_string(info.param));
 }
+INSTANTIATE_TEST_SUITE_P(Engines, HttpEngineTest,
+                         ::testing::Values(HttpClient::kCurl, HttpClient::kNative), client_name);
+INSTANTIATE_TEST_SUITE_P(Engines, HttpEngineTlsTest,
+                         ::testing::Values(HttpClient::kCurl, HttpClient::kNative), client_name);
+INSTANTIATE_TEST_SUITE_P(Engines, HttpEngineSimulatorTest,
+                         ::testing::Values(HttpClient::kCurl, HttpClient::kNative), client_name);
 
 // Runs every request through the engine, keeping it full; bounded by `limit` of wall time.
 std::map<uint64_t, HttpResponse> run_all(Transport& t, std::vector<HttpRequest> requests,
@@ -395,7 +437,7 @@ double thread_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-TEST(HttpEngineTest, ManyRequestsKeepTheInFlightCapAndReuseConnections) {
+TEST_P(HttpEngineTest, ManyRequestsKeepTheInFlightCapAndReuseConnections) {
   LoopbackServer server;
   auto engine = make_engine({.max_in_flight = 64});
   ASSERT_NE(engine, nullptr);
@@ -419,7 +461,7 @@ TEST(HttpEngineTest, ManyRequestsKeepTheInFlightCapAndReuseConnections) {
   EXPECT_LE(server.accepted_connections(), 64);  // 1000 requests, connections reused
 }
 
-TEST(HttpEngineTest, TotalTimeout) {
+TEST_P(HttpEngineTest, TotalTimeout) {
   LoopbackServer server;
   auto engine = make_engine({.total_timeout = milliseconds(300)});
   ASSERT_NE(engine, nullptr);
@@ -434,7 +476,7 @@ TEST(HttpEngineTest, TotalTimeout) {
   EXPECT_EQ(run_one(*engine, get(2, server.base() + "/ok")).status, 200);
 }
 
-TEST(HttpEngineTest, ConnectionRefused) {
+TEST_P(HttpEngineTest, ConnectionRefused) {
   // A port that was free a moment ago: nothing listens there.
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -454,7 +496,7 @@ TEST(HttpEngineTest, ConnectionRefused) {
   EXPECT_LT(r.elapsed, seconds(2));
 }
 
-TEST(HttpEngineTest, ResponseSizeCap) {
+TEST_P(HttpEngineTest, ResponseSizeCap) {
   LoopbackServer server;
   auto engine = make_engine({.max_in_flight = 4, .max_response_bytes = 1000});
   ASSERT_NE(engine, nullptr);
@@ -476,7 +518,7 @@ TEST(HttpEngineTest, ResponseSizeCap) {
   for (uint64_t id = 5; id <= 8; ++id) EXPECT_EQ(out[id].body, "/ok/" + std::to_string(id));
 }
 
-TEST(HttpEngineTest, StatusesAndRetryAfterAreReported) {
+TEST_P(HttpEngineTest, StatusesAndRetryAfterAreReported) {
   LoopbackServer server;
   auto engine = make_engine({.max_in_flight = 1});  // one handle: each request reuses it
   ASSERT_NE(engine, nullptr);
@@ -498,7 +540,7 @@ TEST(HttpEngineTest, StatusesAndRetryAfterAreReported) {
   EXPECT_EQ(r.status, 302);  // redirects are not followed
 }
 
-TEST(HttpEngineTest, PostWithBodyAndHeadersThenGetOnTheSameHandle) {
+TEST_P(HttpEngineTest, PostWithBodyAndHeadersThenGetOnTheSameHandle) {
   LoopbackServer server;
   EngineOptions options;
   options.max_in_flight = 1;
@@ -526,7 +568,7 @@ TEST(HttpEngineTest, PostWithBodyAndHeadersThenGetOnTheSameHandle) {
   EXPECT_EQ(r.body, "GET default ");
 }
 
-TEST(HttpEngineTest, WakeupFromAnotherThreadEndsAWait) {
+TEST_P(HttpEngineTest, WakeupFromAnotherThreadEndsAWait) {
   LoopbackServer server;
   auto engine = make_engine();
   ASSERT_NE(engine, nullptr);
@@ -546,9 +588,107 @@ TEST(HttpEngineTest, WakeupFromAnotherThreadEndsAWait) {
   EXPECT_EQ(engine->in_flight(), 1u);
 }
 
+TEST_P(HttpEngineTest, ConnectionCloseAndBodiesEndedByCloseAreHonoured) {
+  LoopbackServer server;
+  auto engine = make_engine({.max_in_flight = 1});
+  ASSERT_NE(engine, nullptr);
+  HttpResponse r = run_one(*engine, get(1, server.base() + "/close"));
+  EXPECT_EQ(r.error, TransportError::kNone) << r.error_message;
+  EXPECT_EQ(r.body, "/close");
+  r = run_one(*engine, get(2, server.base() + "/until-close/5000"));
+  EXPECT_EQ(r.error, TransportError::kNone) << r.error_message;
+  EXPECT_EQ(r.body, std::string(5000, 'u'));
+  for (uint64_t id = 3; id <= 5; ++id) {
+    r = run_one(*engine, get(id, server.base() + "/ok/" + std::to_string(id)));
+    EXPECT_EQ(r.body, "/ok/" + std::to_string(id)) << r.error_message;
+  }
+  // One connection each for the two that closed, one kept alive for the last three.
+  EXPECT_EQ(server.accepted_connections(), 3);
+}
+
+TEST_P(HttpEngineTest, AnIdleConnectionTheServerClosedIsNotAnError) {
+  LoopbackServer server;
+  auto engine = make_engine({.max_in_flight = 1});
+  ASSERT_NE(engine, nullptr);
+  for (uint64_t id = 1; id <= 20; id += 2) {
+    // The server answers and then drops the connection without saying so; the next request,
+    // started at once, either finds it gone or races the close: either way it must succeed.
+    HttpResponse r = run_one(*engine, get(id, server.base() + "/then-close"));
+    EXPECT_EQ(r.error, TransportError::kNone) << r.error_message;
+    r = run_one(*engine, get(id + 1, server.base() + "/ok/" + std::to_string(id + 1)));
+    EXPECT_EQ(r.error, TransportError::kNone) << r.error_message;
+    EXPECT_EQ(r.status, 200);
+  }
+  // Each /then-close ends the connection it came on; each /ok opens the next one.
+  EXPECT_EQ(server.accepted_connections(), 11);
+}
+
+TEST_P(HttpEngineTest, AConnectionClosedWithoutAnAnswerFailsTheRequest) {
+  LoopbackServer server;
+  auto engine = make_engine({.max_in_flight = 1});
+  ASSERT_NE(engine, nullptr);
+  // On a fresh connection: nothing to blame on keep-alive, so no second try.
+  HttpResponse r = run_one(*engine, get(1, server.base() + "/silent-close"));
+  EXPECT_EQ(r.error, TransportError::kOther) << r.error_message;
+  EXPECT_EQ(r.status, 0);
+  EXPECT_FALSE(r.error_message.empty());
+  EXPECT_EQ(server.total_requests(), 1);
+  EXPECT_EQ(run_one(*engine, get(2, server.base() + "/ok")).status, 200);
+  if (native()) {
+    // A POST on a kept-alive connection that closes without an answer may have reached the
+    // server: the native engine does not send it again (the caller's retry policy decides).
+    HttpRequest post = get(3, server.base() + "/silent-close");
+    post.method = HttpRequest::Method::kPost;
+    post.body = "{}";
+    r = run_one(*engine, post);
+    EXPECT_EQ(r.error, TransportError::kOther) << r.error_message;
+    EXPECT_EQ(server.total_requests(), 3);  // /silent-close, /ok, the POST once
+  }
+}
+
+TEST_P(HttpEngineTest, AnUnresolvableHostIsAResolveError) {
+  auto engine = make_engine({.max_in_flight = 2, .connect_timeout = seconds(2)});
+  ASSERT_NE(engine, nullptr);
+  // RFC 6761: .invalid never resolves.
+  auto out = run_all(*engine, {get(1, "http://no-such-host.invalid/ok"),
+                               get(2, "http://no-such-host.invalid/ok2")});
+  ASSERT_EQ(out.size(), 2u);
+  for (auto& [id, r] : out) {
+    EXPECT_EQ(r.error, TransportError::kResolve) << r.error_message;
+    EXPECT_NE(r.error_message.find("no-such-host.invalid"), std::string::npos) << r.error_message;
+  }
+}
+
+TEST_P(HttpEngineTest, ConnectTimeoutIsATimeout) {
+  // A listening socket whose backlog is full: the SYN is never answered.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(fd, 0), 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/ok";
+  // Fill the backlog with connections nobody accepts.
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    const int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    connect(f, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers.push_back(f);
+  }
+  auto engine = make_engine({.max_in_flight = 1, .connect_timeout = milliseconds(300)});
+  ASSERT_NE(engine, nullptr);
+  const HttpResponse r = run_one(*engine, get(1, url));
+  for (int f : fillers) close(f);
+  close(fd);
+  EXPECT_EQ(r.error, TransportError::kTimeout) << r.error_message;
+  EXPECT_LT(r.elapsed, seconds(3));
+}
+
 // Not a pass/fail benchmark: prints the engine's CPU time per request (this thread only; the
 // server runs on its own thread) for a trivial server at concurrency 256.
-TEST(HttpEngineTest, CpuPerRequestAtConcurrency256) {
+TEST_P(HttpEngineTest, CpuPerRequestAtConcurrency256) {
   LoopbackServer server;
   auto engine = make_engine({.max_in_flight = 256});
   ASSERT_NE(engine, nullptr);
@@ -656,7 +796,7 @@ class ChildProcess {
 // A throwaway CA and a server certificate for 127.0.0.1 (IP SAN only): support/tls_pki.h.
 using test::TestPki;
 
-TEST(HttpEngineTlsTest, PeerAndHostAreAlwaysVerified) {
+TEST_P(HttpEngineTlsTest, PeerAndHostAreAlwaysVerified) {
   TestPki pki;
   if (!pki.ok()) GTEST_SKIP() << "openssl CLI not available";
   ChildProcess server;
@@ -685,7 +825,7 @@ TEST(HttpEngineTlsTest, PeerAndHostAreAlwaysVerified) {
   EXPECT_EQ(r.error, TransportError::kTls) << r.error_message;
 }
 
-TEST(HttpEngineSimulatorTest, ConcurrencyCapSeenByTheSimulator) {
+TEST_P(HttpEngineSimulatorTest, ConcurrencyCapSeenByTheSimulator) {
 #ifndef DR_SIM_BIN
   GTEST_SKIP() << "built without the simulator";
 #else
@@ -736,7 +876,7 @@ TEST(HttpEngineSimulatorTest, ConcurrencyCapSeenByTheSimulator) {
 #endif
 }
 
-TEST(HttpEngineSimulatorTest, RetryAfterFromTheSimulatorDrivesTheRetryPolicy) {
+TEST_P(HttpEngineSimulatorTest, RetryAfterFromTheSimulatorDrivesTheRetryPolicy) {
 #ifndef DR_SIM_BIN
   GTEST_SKIP() << "built without the simulator";
 #else

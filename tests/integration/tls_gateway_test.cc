@@ -21,6 +21,7 @@
 #include "gateway/endpoints.h"
 #include "http/connection_check.h"
 #include "http/curl_engine.h"
+#include "http/transport_factory.h"
 #include "support/child_process.h"
 #include "support/nginx_process.h"
 #include "support/sim_process.h"
@@ -64,10 +65,13 @@ class ScopedEnv {
 
 // Runs `count` GETs of preloaded tokens through an engine; returns how many answered 200.
 // `warm_up`: one request alone first, as a run's probe does, then the rest.
-int run_gets(const std::string& base_url, EngineOptions options, int count, bool warm_up = false) {
+// `client`: which engine (no proxy variable is consulted: these tests talk to nginx directly).
+int run_gets(const std::string& base_url, EngineOptions options, int count, bool warm_up = false,
+             http::HttpClient client = http::HttpClient::kCurl) {
   options.default_headers = {"content-type: application/json",
                              std::string("x-api-key: ") + kApiKey};
-  auto engine = http::CurlEngine::create(options);
+  const auto no_proxy = [](const char*) -> std::optional<std::string> { return std::nullopt; };
+  auto engine = http::create_transport(client, options, base_url, no_proxy);
   EXPECT_TRUE(engine.ok()) << engine.error().message;
   if (!engine) return 0;
   int started = 0, ok = 0, done_count = 0;
@@ -94,6 +98,18 @@ int run_gets(const std::string& base_url, EngineOptions options, int count, bool
     }
   }
   return ok;
+}
+
+// nginx writes its access log line after the response has gone out, so a fast client can read
+// the log before the last lines are there: wait (at most 5 s) until `count` lines are.
+std::vector<test::NginxRequest> logged_requests(const NginxProcess& nginx, size_t count) {
+  auto log = nginx.requests();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (log.size() < count && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    log = nginx.requests();
+  }
+  return log;
 }
 
 class TlsGatewayTest : public ::testing::Test {
@@ -127,11 +143,18 @@ class TlsGatewayTest : public ::testing::Test {
   std::unique_ptr<SimProcess> sim_;
 };
 
-TEST_F(TlsGatewayTest, Http2CarriesEveryRequestOnOneConnection) {
+// The engine-level wire tests, once per engine.
+class TlsEngineTest : public TlsGatewayTest,
+                      public ::testing::WithParamInterface<http::HttpClient> {};
+INSTANTIATE_TEST_SUITE_P(Engines, TlsEngineTest,
+                         ::testing::Values(http::HttpClient::kCurl, http::HttpClient::kNative),
+                         [](const auto& info) { return std::string(http::to_string(info.param)); });
+
+TEST_P(TlsEngineTest, Http2CarriesEveryRequestOnOneConnection) {
   auto tls = nginx(/*http2=*/true);
   constexpr int kRequests = 2000;
-  EXPECT_EQ(run_gets(tls->base_url(), trusting(64), kRequests), kRequests);
-  const auto log = tls->requests();
+  EXPECT_EQ(run_gets(tls->base_url(), trusting(64), kRequests, false, GetParam()), kRequests);
+  const auto log = logged_requests(*tls, kRequests);
   ASSERT_EQ(log.size(), static_cast<size_t>(kRequests));
   std::set<long> connections;
   for (const auto& r : log) {
@@ -146,22 +169,24 @@ TEST_F(TlsGatewayTest, Http2CarriesEveryRequestOnOneConnection) {
 // More requests in flight than one connection's streams (nginx allows 128): after the first
 // answer shows HTTP/2, the engine caps its connections at in-flight / 128 + 1, so a run (whose
 // first requests are a 2-request probe) opens a few connections, not one per request in flight.
-TEST_F(TlsGatewayTest, Http2PastTheServersStreamLimitUsesAFewConnections) {
+TEST_P(TlsEngineTest, Http2PastTheServersStreamLimitUsesAFewConnections) {
   auto tls = nginx(/*http2=*/true);
   constexpr int kRequests = 10000;
-  EXPECT_EQ(run_gets(tls->base_url(), trusting(256), kRequests, /*warm_up=*/true), kRequests);
+  EXPECT_EQ(run_gets(tls->base_url(), trusting(256), kRequests, /*warm_up=*/true, GetParam()),
+            kRequests);
   std::set<long> connections;
-  for (const auto& r : tls->requests()) connections.insert(r.connection);
+  for (const auto& r : logged_requests(*tls, kRequests)) connections.insert(r.connection);
   EXPECT_LE(connections.size(), 256u / 128u + 1u);
   RecordProperty("h2_connections_at_256", static_cast<int>(connections.size()));
 }
 
-TEST_F(TlsGatewayTest, Http11ReusesAtMostOneConnectionPerRequestInFlight) {
+TEST_P(TlsEngineTest, Http11ReusesAtMostOneConnectionPerRequestInFlight) {
   auto tls = nginx(/*http2=*/false);
   constexpr int kRequests = 2000;
   constexpr size_t kInFlight = 16;
-  EXPECT_EQ(run_gets(tls->base_url(), trusting(kInFlight), kRequests), kRequests);
-  const auto log = tls->requests();
+  EXPECT_EQ(run_gets(tls->base_url(), trusting(kInFlight), kRequests, false, GetParam()),
+            kRequests);
+  const auto log = logged_requests(*tls, kRequests);
   ASSERT_EQ(log.size(), static_cast<size_t>(kRequests));
   std::set<long> connections;
   for (const auto& r : log) {
