@@ -5,7 +5,7 @@
 #
 #   bench/client-cpu.sh [--sessions N] [--repeat R] [--concurrency "64 256"]
 #                       [--transports "http tls"] [--formats csv,json,html] [--profile]
-#                       [--build DIR] [--against BINARY]
+#                       [--build DIR] [--against BINARY] [--clients "curl native"]
 #
 # Against the static gateway (nginx-light on 127.0.0.1, see bench/lib.sh; TLS 1.3, ALPN h2, a
 # certificate from a throwaway CA made with the openssl CLI) and a throwaway PostgreSQL 15; each
@@ -19,6 +19,8 @@
 # --against BINARY: a second deposit-reconciler (say, main's) run right after each run of the
 #   build, same database setup, same minute, so before and after share the machine's load; the
 #   summary has a line per binary.
+# --clients "curl native": run the build once per HTTP client (--http-client), alternating within
+#   each repeat, so both see the same load; without it the build's default client is used.
 # Bounded: each run is cut at 10 min; the default takes 3-6 minutes (more with --profile).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -30,6 +32,7 @@ TRANSPORTS="http tls"
 FORMATS=csv,json,html
 PROFILE=0
 AGAINST=""
+CLIENTS=""
 while (($#)); do
   case "$1" in
     --sessions) N=$2; shift 2 ;;
@@ -40,7 +43,8 @@ while (($#)); do
     --profile) PROFILE=1; shift ;;
     --build) BUILD_DIR=$2; shift 2 ;;
     --against) AGAINST=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --clients) CLIENTS=$2; shift 2 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -56,8 +60,10 @@ gateway_start
 RESULTS="$BENCH_WORK/results.txt"
 : >"$RESULTS"
 
-one_run() {  # one_run TRANSPORT CONCURRENCY LABEL
-  local transport=$1 conc=$2 label=$3 url
+one_run() {  # one_run TRANSPORT CONCURRENCY LABEL [CLIENT]
+  local transport=$1 conc=$2 label=$3 client=${4:-} url
+  local -a client_args=()
+  [[ -z "$client" ]] || client_args=(--http-client "$client")
   case "$transport" in
     http) url=$GW_HTTP_URL ;;
     tls) url=$GW_TLS_URL ;;
@@ -70,7 +76,8 @@ one_run() {  # one_run TRANSPORT CONCURRENCY LABEL
   acc0=$(gateway_accepts); gw0=$(gateway_cpu_ticks); pg0=$(pg_cpu_ticks)
   DATABASE_URL=$(pg_url bench_client) GATEWAY_BASE_URL=$url \
     job_run "$BENCH_WORK/$label" run --all --rate 0 --concurrency "$conc" \
-    --report-formats "$FORMATS" --report-dir "$BENCH_WORK/reports" --progress never || rc=$?
+    --report-formats "$FORMATS" --report-dir "$BENCH_WORK/reports" --progress never \
+    "${client_args[@]}" || rc=$?
   gw1=$(gateway_cpu_ticks); pg1=$(pg_cpu_ticks); acc1=$(gateway_accepts)
   ((rc == 0)) || { tail -5 "$BENCH_WORK/$label.err" >&2; bench_die "the job exited $rc"; }
   local wall user sys rss
@@ -93,7 +100,13 @@ for transport in $TRANSPORTS; do
   for conc in $CONCS; do
     for rep in $(seq 1 "$REPEAT"); do
       bench_log "$transport concurrency $conc #$rep"
-      one_run "$transport" "$conc" "$transport-c$conc-r$rep"
+      if [[ -n "$CLIENTS" ]]; then
+        for client in $CLIENTS; do
+          one_run "$transport" "$conc" "$transport-c$conc-$client-r$rep" "$client"
+        done
+      else
+        one_run "$transport" "$conc" "$transport-c$conc-r$rep"
+      fi
       if [[ -n "$AGAINST" ]]; then
         own_bin=$DR_BIN
         DR_BIN=$AGAINST
@@ -116,23 +129,30 @@ for line in open(sys.argv[1]):
     m = re.search(r"^(\S+)\s+(\w+)\s+conc=\s*(\d+)\s+client CPU\s+([\d.]+)", line)
     if m:
         binary = "against" if m.group(1).startswith("against-") else "build"
+        client = re.search(r"-c\d+-(\w+)-r\d+$", m.group(1))
+        if client:
+            binary += "/" + client.group(1)
         groups[(m.group(2), int(m.group(3)), binary)].append(float(m.group(4)))
-print(f"{'transport':10} {'concurrency':>11} {'binary':8} client CPU us/session (each run)   mean")
+print(f"{'transport':10} {'concurrency':>11} {'binary':14} client CPU us/session (each run)   mean")
 for (t, c, b), v in groups.items():
-    print(f"{t:10} {c:11d} {b:8} {' / '.join(f'{x:.1f}' for x in v):32} {sum(v) / len(v):6.1f}")
+    print(f"{t:10} {c:11d} {b:14} {' / '.join(f'{x:.1f}' for x in v):32} {sum(v) / len(v):6.1f}")
 PY
 
 if ((PROFILE)); then
   conc=$(tr ' ' '\n' <<<"$CONCS" | sort -n | tail -1)
   for transport in $TRANSPORTS; do
-    bench_log "profiling $transport at concurrency $conc"
-    JOB_PREFIX=(perf record -q --call-graph dwarf,16384 -F 499 -o "$BENCH_WORK/perf-$transport.data" --)
-    one_run "$transport" "$conc" "profile-$transport" >/dev/null
-    JOB_PREFIX=()
-    perf script -i "$BENCH_WORK/perf-$transport.data" -F comm,tid,ip,sym,dso 2>/dev/null \
-      >"$BENCH_WORK/perf-$transport.txt"
-    echo
-    echo "## where the client's CPU goes: $transport, concurrency $conc, N=$N (perf, 499 Hz, dwarf stacks)"
-    python3 "$BENCH_ROOT/bench/perf_subsystems.py" "$BENCH_WORK/perf-$transport.txt"
+    for client in ${CLIENTS:-default}; do
+      [[ "$client" != default ]] || client=""
+      tag=$transport${client:+-$client}
+      bench_log "profiling $tag at concurrency $conc"
+      JOB_PREFIX=(perf record -q --call-graph dwarf,16384 -F 499 -o "$BENCH_WORK/perf-$tag.data" --)
+      one_run "$transport" "$conc" "profile-$tag" "$client" >/dev/null
+      JOB_PREFIX=()
+      perf script -i "$BENCH_WORK/perf-$tag.data" -F comm,tid,ip,sym,dso 2>/dev/null \
+        >"$BENCH_WORK/perf-$tag.txt"
+      echo
+      echo "## where the client's CPU goes: $tag, concurrency $conc, N=$N (perf, 499 Hz, dwarf stacks)"
+      python3 "$BENCH_ROOT/bench/perf_subsystems.py" "$BENCH_WORK/perf-$tag.txt"
+    done
   done
 fi

@@ -4,6 +4,7 @@
 # one guarded UPDATE per batch of 500, a CSV of the changes), same data, same machine.
 #
 #   bench/throughput.sh [--sessions N] [--repeat R] [--concurrency C] [--build DIR]
+#                       [--http-client curl|native]
 #
 # Each run gets a fresh database with N NEW sessions (default 100,000): ours after `migrate`,
 # Node's with only the merchant's table (sql/0001_sessions.sql). Runs alternate (ours, Node,
@@ -13,19 +14,22 @@
 # states (which must match); then the ratio of the mean throughputs, and the ceiling the
 # machine's cores put on each (cores / total CPU per session). Installs `pg` into
 # bench/node/node_modules with npm the first time. Bounded: each run is cut at 10 min.
+# --http-client: passed to our job's run (default: the build's own default).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 N=100000
 REPEAT=2
 CONC=64
+CLIENT_ARGS=()
 while (($#)); do
   case "$1" in
     --sessions) N=$2; shift 2 ;;
     --repeat) REPEAT=$2; shift 2 ;;
     --concurrency) CONC=$2; shift 2 ;;
     --build) BUILD_DIR=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --http-client) CLIENT_ARGS=(--http-client "$2"); shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -70,7 +74,7 @@ run_ours() {
   acc0=$(gateway_accepts); gw0=$(gateway_cpu_ticks); pg0=$(pg_cpu_ticks)
   DATABASE_URL=$(pg_url "$db") GATEWAY_BASE_URL=$GW_HTTP_URL \
     job_run "$BENCH_WORK/ours-$rep" run --all --rate 0 --concurrency "$CONC" \
-    --report-dir "$BENCH_WORK/reports" --progress never || rc=$?
+    --report-dir "$BENCH_WORK/reports" --progress never "${CLIENT_ARGS[@]}" || rc=$?
   gw1=$(gateway_cpu_ticks); pg1=$(pg_cpu_ticks)
   ((rc == 0)) || { tail -5 "$BENCH_WORK/ours-$rep.err" >&2; bench_die "the job exited $rc"; }
   local wall user sys rss

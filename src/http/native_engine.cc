@@ -250,7 +250,11 @@ struct NativeEngine::Impl {
   ~Impl() {
     for (auto& c : conns) {
       if (c->fd >= 0) ::close(c->fd);
-      if (c->h2 != nullptr) nghttp2_session_del(c->h2);
+      if (c->h2 != nullptr) {
+        nghttp2_session* s = c->h2;
+        c->h2 = nullptr;  // callbacks during the delete find no connection
+        nghttp2_session_del(s);
+      }
     }
     if (h2_callbacks != nullptr) nghttp2_session_callbacks_del(h2_callbacks);
     if (h2_option != nullptr) nghttp2_option_del(h2_option);
@@ -584,13 +588,15 @@ struct NativeEngine::Impl {
       }
       if (o.protocol == Protocol::kHttp2) {
         Conn* best = nullptr;
+        size_t usable = 0;
         for (Conn* c : o.h2) {
           if (c->no_new_streams) continue;
+          ++usable;
           if (best == nullptr || c->streams < best->streams) best = c;
         }
         if (best == nullptr || best->streams >= max_streams(best)) {
           if (o.connecting > 0) return;  // a connection is on its way
-          if (o.h2.size() < h2_connection_cap() && make_room(o)) {
+          if (usable < h2_connection_cap() && make_room(o)) {
             open_or_fail(o);
             continue;
           }
@@ -1163,12 +1169,15 @@ struct NativeEngine::Impl {
   // ---- timers -----------------------------------------------------------------------------
 
   void expire(TimePoint now) {
-    while (!request_timers.empty() && request_timers.front().due <= now) {
+    // Entries of requests already returned are dropped as soon as they reach the front (answers
+    // come back roughly in start order), so the queue holds about what is in flight.
+    while (!request_timers.empty()) {
       const TimerEntry e = request_timers.front();
-      request_timers.pop_front();
       auto* r = static_cast<Request*>(e.what);
-      if (!r->active || r->seq != e.seq) continue;
-      time_out(r);
+      const bool stale = !r->active || r->seq != e.seq;
+      if (!stale && e.due > now) break;
+      request_timers.pop_front();
+      if (!stale) time_out(r);
     }
     while (!connect_timers.empty() && connect_timers.front().due <= now) {
       const TimerEntry e = connect_timers.front();

@@ -44,7 +44,6 @@ Result<SslCtx> make_client_context(const std::string& ca_file) {
   if (SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof kAlpn) != 0) {
     return Error::internal("cannot offer ALPN: " + openssl_error_text());
   }
-  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_session_cache_mode(ctx.get(),
                                  SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   return ctx;
