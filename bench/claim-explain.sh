@@ -10,9 +10,9 @@
 # runs the store's real claim and apply statements (tests/unit/store_claim_bench_test.cc, built
 # here) with auto_explain logging EXPLAIN ANALYZE of each, and prints the timings and one plan of
 # each kind: scheduled claim, apply, --all claim, dry-run claim, dry-run apply. First it loads
-# --audit-rows N (default 1,000,000) audit rows with tokens in no order, so the audit trail's
-# token index has a realistic size; --audit-index btree measures with that index as 0003 made it
-# (a B-tree on (session_token, id)) instead of 0006's hash index: the apply before and after.
+# --audit-rows N (default 1,000,000) earlier changes with tokens in no order, as 0007 keeps them
+# (one audit row per batch of 500); --audit-index btree swaps the token index of the rows the
+# job wrote before 0007 (session_state_change_rows) back to 0003's B-tree on (session_token, id).
 # Bounded: the load is cut at 30 min (statement_timeout), the whole script at 60 min. Needs ~4 GB
 # free under ${TMPDIR:-/tmp}. Everything is removed at exit.
 set -euo pipefail
@@ -95,23 +95,29 @@ WHERE (g / 50) % 7 > 0;
 SQL
 "${PSQL[@]}" <<SQL
 SET statement_timeout = '30min';
--- Earlier runs' audit rows (resolved sessions' changes), tokens in no order as a gateway's are.
-INSERT INTO deposit_reconciler.session_state_changes
-  (session_token, old_state, new_state, source, run_id, changed_at, created_at, user_id,
-   user_name, attempts)
-SELECT 'op-x' || lpad(((g::bigint * 2654435761) % 4294967296)::text, 10, '0'), 'NEW',
-       'COMPLETED', 'reconciliation', 1 + g / 100000, now() - interval '30 days',
-       now() - interval '31 days', 'u', 'n', 1
-FROM generate_series(1, $AUDIT_ROWS) g;
+-- Earlier runs' changes (resolved sessions), tokens in no order as a gateway's are: one audit row
+-- per batch of 500 (0007), ids from the audit trail's sequence.
+INSERT INTO deposit_reconciler.session_state_change_batches
+  (ids, run_id, changed_at, tokens, new_states, gateway_answers, user_ids, user_names,
+   user_name_surnames, user_emails, created_ats, attempts)
+SELECT array_agg(nextval('deposit_reconciler.session_state_changes_id_seq') ORDER BY g),
+       1 + min(g) / 100000, now() - interval '30 days',
+       array_agg('op-x' || lpad(((g::bigint * 2654435761) % 4294967296)::text, 10, '0') ORDER BY g),
+       array_agg('COMPLETED'::text ORDER BY g), array_agg('{"sessionState":"COMPLETED"}'::text ORDER BY g),
+       array_agg('u'::text ORDER BY g), array_agg('n'::text ORDER BY g), array_agg(NULL::text ORDER BY g),
+       array_agg(NULL::text ORDER BY g), array_agg(now() - interval '31 days' ORDER BY g),
+       array_agg(1 ORDER BY g)
+FROM generate_series(1, $AUDIT_ROWS) g
+GROUP BY (g - 1) / 500;
 SQL
 if [[ "$AUDIT_INDEX" == btree ]]; then
   "${PSQL[@]}" -c "DROP INDEX deposit_reconciler.session_state_changes_token_hash" \
-    -c "CREATE INDEX session_state_changes_token_idx ON deposit_reconciler.session_state_changes (session_token, id)"
+    -c "CREATE INDEX session_state_changes_token_idx ON deposit_reconciler.session_state_change_rows (session_token, id)"
 fi
 echo "   loaded in $(( $(date +%s) - start )) s ($AUDIT_ROWS audit rows, token index: $AUDIT_INDEX)" >&2
 start=$(date +%s)
 "${PSQL[@]}" -c "VACUUM (ANALYZE) deposit_sessions" -c "VACUUM (ANALYZE) deposit_reconciler.session_checks" \
-  -c "VACUUM (ANALYZE) deposit_reconciler.session_state_changes"
+  -c "VACUUM (ANALYZE) deposit_reconciler.session_state_change_batches"
 echo "   vacuum analyze in $(( $(date +%s) - start )) s" >&2
 "${PSQL[@]}" -At <<'SQL'
 SELECT 'table ' || pg_size_pretty(pg_relation_size('deposit_sessions')) || ', indexes: ' ||

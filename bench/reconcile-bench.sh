@@ -198,9 +198,11 @@ seed() {  # seed N: a fresh table of N NEW sessions, all due
   psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" <<SQL
 SET search_path = deposit_reconciler, public;
 TRUNCATE deposit_sessions, findings, follow_ups, session_checks, claims;
-ALTER TABLE session_state_changes DISABLE TRIGGER USER;
-TRUNCATE session_state_changes;
-ALTER TABLE session_state_changes ENABLE TRIGGER USER;
+ALTER TABLE session_state_change_rows DISABLE TRIGGER USER;
+ALTER TABLE session_state_change_batches DISABLE TRIGGER USER;
+TRUNCATE session_state_change_rows, session_state_change_batches;
+ALTER TABLE session_state_change_rows ENABLE TRIGGER USER;
+ALTER TABLE session_state_change_batches ENABLE TRIGGER USER;
 ALTER TABLE deposit_sessions DISABLE TRIGGER USER;
 INSERT INTO deposit_sessions (session_token, user_id, user_name, created_at)
 SELECT 'bench-' || i, 'user-' || i, 'User ' || i, now() - interval '1 day'

@@ -75,9 +75,13 @@ std::string is_terminal(const ResolvedMapping& m, int c, int x, int f) {
 }
 
 // A row the job resolved has its 'reconciliation' audit row (written in the same statement as
-// the state update); any other terminal row was written by someone else.
-std::string not_written_by_job(const ResolvedMapping& m) {
-  return fmt::format(fmt::runtime(statements::verification_not_by_job), fmt::arg("tok", m.token));
+// the state update): a row of its own before 0007, a place in a batch's arrays since. Any other
+// terminal row was written by someone else. The batches have no index by token (one would cost
+// an entry per change): they are read as one set and anti-joined, either all of them (`since`
+// empty) or those written from `since` on (an SQL expression).
+std::string not_written_by_job(const ResolvedMapping& m, const std::string& since) {
+  return fmt::format(fmt::runtime(statements::verification_not_by_job), fmt::arg("tok", m.token),
+                     fmt::arg("since", since.empty() ? since : " AND b.changed_at >= " + since));
 }
 
 // Not verified, not claimed by a live lease, not tried by this run already; `token` is the
@@ -128,7 +132,10 @@ PgVerificationStore::Sql PgVerificationStore::build_sql(const ResolvedMapping& m
           fmt::runtime(statements::verification_candidates_updated_at), fmt::arg("tok", m.token),
           fmt::arg("name", terminal_name(m, 6, 7, 8)), fmt::arg("upd", m.updated_at),
           fmt::arg("table", m.table), fmt::arg("terminal", is_terminal(m, 6, 7, 8)),
-          fmt::arg("by_other", not_written_by_job(m)),
+          // The job's own updates set the updated-at column to their batch's time, so the
+          // batches of the window are the ones that can have written a row updated in it.
+          fmt::arg("by_other",
+                   not_written_by_job(m, "now() - $3::bigint * interval '1 microsecond'")),
           fmt::arg("open", open_for("s." + m.token + "::text")));
       break;
     case NotificationBasis::kFirstSeen:
@@ -143,7 +150,7 @@ PgVerificationStore::Sql PgVerificationStore::build_sql(const ResolvedMapping& m
       q.sight = fmt::format(fmt::runtime(statements::verification_sight), fmt::arg("tok", m.token),
                             fmt::arg("table", m.table),
                             fmt::arg("terminal", is_terminal(m, 2, 3, 4)),
-                            fmt::arg("by_other", not_written_by_job(m)));
+                            fmt::arg("by_other", not_written_by_job(m, "")));
       break;
   }
   // Concurrent claimers: the second insert of one token waits for the first to commit and then

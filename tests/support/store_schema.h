@@ -54,7 +54,8 @@ struct StoreSchema {
     // Replica mode skips triggers, among them the one that keeps the audit trail append-only.
     test::exec_sql(url,
                    "SET session_replication_role = replica; "
-                   "DELETE FROM session_state_changes; DELETE FROM findings; "
+                   "DELETE FROM session_state_change_rows; DELETE FROM session_state_change_batches; "
+                   "DELETE FROM findings; "
                    "DELETE FROM follow_ups; DELETE FROM session_checks; DELETE FROM claims; "
                    "DELETE FROM deposit_sessions; DELETE FROM reconciler_runs");
   }

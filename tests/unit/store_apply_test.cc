@@ -178,6 +178,49 @@ TEST_F(ApplyTest, CompletedAnswerResolvesTheSessionRecordsItOnceAndNotifies) {
   EXPECT_EQ(std::to_string(payload["last_change_id"].get<int64_t>()), change_id);
 }
 
+// A batch's changes are one audit row (0007); the NOTIFY payload's id range, read with the
+// documented statement or with session_state_changes_between(), gives one row per change, with
+// the raw answer and the person fields of each.
+TEST_F(ApplyTest, BatchIsAnnouncedOnceAndItsIdRangeReadsEveryChange) {
+  for (const char* t : {"p", "q", "r", "s"}) add(t);
+  pqxx::connection listener(url());
+  struct Receiver : pqxx::notification_receiver {
+    using notification_receiver::notification_receiver;
+    void operator()(const std::string& payload, int) override { payloads.push_back(payload); }
+    std::vector<std::string> payloads;
+  } receiver(listener, "deposit_session_state");
+  const int64_t run = begin();
+  ASSERT_EQ(claim_all(run), 4u);
+  apply(run, {answer("p", domain::SessionState::kCompleted),
+              answer("q", domain::SessionState::kNew), answer("r", domain::SessionState::kFailed),
+              answer("s", domain::SessionState::kExpired)});
+  listener.await_notification(5, 0);
+  ASSERT_EQ(receiver.payloads.size(), 1u);
+  const auto payload = nlohmann::json::parse(receiver.payloads[0]);
+  EXPECT_EQ(payload["changes"], 3);
+  const int64_t first = payload["first_change_id"].get<int64_t>();
+  const int64_t last = payload["last_change_id"].get<int64_t>();
+  EXPECT_EQ(value("SELECT count(*) FROM session_state_change_batches"), "1");
+  const std::string columns =
+      "string_agg(session_token || ':' || old_state || '>' || new_state || ':' || source || ':' "
+      "|| user_name || ':' || gateway_answer, ' ' ORDER BY id)";
+  const std::string expected =
+      R"(p:NEW>COMPLETED:reconciliation:Ann:{"sessionState":"COMPLETED","checkOutUrl":"https://x/p"} )"
+      R"(r:NEW>FAILED:reconciliation:Ann:{"sessionState":"FAILED","checkOutUrl":"https://x/r"} )"
+      R"(s:NEW>EXPIRED:reconciliation:Ann:{"sessionState":"EXPIRED","checkOutUrl":"https://x/s"})";
+  EXPECT_EQ(value(fmt::format("SELECT {} FROM session_state_changes WHERE run_id = {} "
+                              "AND id BETWEEN {} AND {}",
+                              columns, run, first, last)),
+            expected);
+  EXPECT_EQ(value(fmt::format("SELECT {} FROM session_state_changes_between({}, {})", columns,
+                              first, last)),
+            expected);
+  EXPECT_EQ(value(fmt::format("SELECT count(DISTINCT id) || ':' || min(id) || ':' || max(id) "
+                              "FROM session_state_changes WHERE run_id = {}",
+                              run)),
+            fmt::format("3:{}:{}", first, last));
+}
+
 TEST_F(ApplyTest, TerminalAnswersBecomeTheirFindings) {
   add("e");
   add("f");
@@ -380,11 +423,24 @@ TEST_F(ApplyTest, DryRunWritesNoSessionRowsButFindings) {
                                     "backfilled_completed:c:NEW:COMPLETED", "stale:n:NEW:NEW"}));
 }
 
+// session_state_changes (a view since 0007) and both tables behind it refuse every change;
+// TRUNCATE of the view is refused by PostgreSQL itself (a view cannot be truncated).
 TEST_F(ApplyTest, AuditTrailIsAppendOnly) {
   add("a");
+  const int64_t run = begin();
+  ASSERT_EQ(claim_all(run), 1u);
+  apply(run, {answer("a", domain::SessionState::kExpired)});
+  const Strings recorded{"->NEW:creation:-", fmt::format("NEW>EXPIRED:reconciliation:{}", run)};
+  ASSERT_EQ(changes("a"), recorded);
   for (const std::string sql :
        {"UPDATE session_state_changes SET new_state = 'FAILED'",
-        "DELETE FROM session_state_changes", "TRUNCATE session_state_changes"}) {
+        "DELETE FROM session_state_changes",
+        "UPDATE session_state_changes SET new_state = 'FAILED' WHERE source = 'reconciliation'",
+        "DELETE FROM session_state_changes WHERE source = 'reconciliation'",
+        "UPDATE session_state_change_rows SET new_state = 'FAILED'",
+        "DELETE FROM session_state_change_rows", "TRUNCATE session_state_change_rows",
+        "UPDATE session_state_change_batches SET new_states = '{FAILED}'",
+        "DELETE FROM session_state_change_batches", "TRUNCATE session_state_change_batches"}) {
     SCOPED_TRACE(sql);
     try {
       pqxx::connection conn(url());
@@ -395,7 +451,15 @@ TEST_F(ApplyTest, AuditTrailIsAppendOnly) {
       EXPECT_NE(std::string(e.what()).find("append-only"), std::string::npos) << e.what();
     }
   }
-  EXPECT_EQ(changes("a"), (Strings{"->NEW:creation:-"}));
+  try {
+    pqxx::connection conn(url());
+    pqxx::work tx(conn);
+    tx.exec("TRUNCATE session_state_changes");
+    ADD_FAILURE() << "TRUNCATE of the view allowed";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a table"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(changes("a"), recorded);
 }
 
 // Exactly one row per state change, from whoever made it; bookkeeping writes add none and do

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
 #include <pqxx/transaction>
@@ -203,24 +204,120 @@ TEST_F(MigratorTest, MigrationOutsideATransactionRunsAgainAfterAFailure) {
             1);
 }
 
-// The audit trail is looked up by token through a hash index (0006), built without blocking
-// its writers; the B-tree it replaces is gone.
+// The audit trail's rows (creations, notifications, the job's changes before 0007) are looked up
+// by token through a hash index (0006), built without blocking its writers; the B-tree it
+// replaces is gone. The job's batches (0007) have one B-tree entry per batch, none per change.
 TEST_F(MigratorTest, AuditTrailTokenIndexIsAValidHashIndex) {
   auto r = migrate(url());
   ASSERT_TRUE(r.ok()) << r.error().message;
   pqxx::connection conn(url());
   pqxx::nontransaction tx(conn);
-  // Its indexes by access method: the hash index on the token and BRIN ones on ordered columns,
+  // Indexes by access method: the hash index on the token and BRIN ones on ordered columns,
   // all valid; no B-tree.
-  EXPECT_EQ(tx.exec1("SELECT string_agg(DISTINCT am.amname || ':' || i.indisvalid, ' ') "
-                     "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                     "JOIN pg_am am ON am.oid = c.relam "
-                     "WHERE i.indrelid = 'deposit_reconciler.session_state_changes'::regclass")[0]
+  const std::string indexes =
+      "SELECT string_agg(DISTINCT am.amname || ':' || i.indisvalid, ' ') "
+      "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+      "JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = '{}'::regclass";
+  EXPECT_EQ(tx.exec1(fmt::format(fmt::runtime(indexes),
+                                 "deposit_reconciler.session_state_change_rows"))[0]
                 .as<std::string>(),
             "brin:true hash:true");
+  EXPECT_EQ(tx.exec1(fmt::format(fmt::runtime(indexes),
+                                 "deposit_reconciler.session_state_change_batches"))[0]
+                .as<std::string>(),
+            "brin:true btree:true");
   EXPECT_TRUE(tx.exec1("SELECT to_regclass('deposit_reconciler.session_state_changes_token_hash') "
                        "IS NOT NULL")[0]
                   .as<bool>());
+}
+
+// 0007 turns session_state_changes into a view over the rows of before and the job's batches:
+// an installation's history reads the same afterwards (every column, every id, every finding
+// of its report), the notification trigger installed before it keeps recording, and the job's
+// next changes get ids after the old ones.
+TEST_F(MigratorTest, AuditTrailHistoryReadsTheSameAfterTheBatchMigration) {
+  std::vector<EmbeddedMigration> before_batches;
+  for (const EmbeddedMigration& e : own_schema_embedded()) {
+    if (e.name < "0007_") before_batches.push_back(e);
+  }
+  auto r = migrate(url(), before_batches);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  // The notification trigger as `migrate --notification-trigger` installed it before 0007.
+  exec(R"sql(
+    SET search_path = deposit_reconciler;
+    CREATE FUNCTION record_state_change() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+    BEGIN
+      IF TG_OP = 'INSERT' THEN
+        INSERT INTO session_state_changes (session_token, old_state, new_state, source)
+        VALUES (NEW.session_token, NULL, NEW.state, 'creation');
+      ELSIF coalesce(current_setting('deposit_reconciler.run_id', true), '') = '' THEN
+        INSERT INTO session_state_changes (session_token, old_state, new_state, source)
+        VALUES (NEW.session_token, OLD.state, NEW.state, 'notification');
+      END IF;
+      RETURN NULL;
+    END
+    $fn$;
+    CREATE TRIGGER deposit_reconciler_audit_insert AFTER INSERT ON public.deposit_sessions
+      FOR EACH ROW EXECUTE FUNCTION record_state_change();
+    CREATE TRIGGER deposit_reconciler_audit_update AFTER UPDATE OF state ON public.deposit_sessions
+      FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)
+      EXECUTE FUNCTION record_state_change();)sql");
+  exec(R"sql(
+    SET search_path = deposit_reconciler, public;
+    INSERT INTO reconciler_runs (worker_id, status) VALUES ('old-worker', 'succeeded');
+    INSERT INTO deposit_sessions (session_token, user_id, user_name, user_email, created_at)
+      VALUES ('done', 'u1', 'Ann', 'ann@example.com', '2026-11-30 10:00:00+00'),
+             ('paid', 'u2', 'Bob', NULL, '2026-11-30 11:00:00+00'),
+             ('open', 'u3', 'Cy', NULL, '2026-11-30 12:00:00+00');
+    UPDATE deposit_sessions SET state = 'COMPLETED' WHERE session_token = 'paid';
+    INSERT INTO session_state_changes (session_token, old_state, new_state, source, run_id,
+      gateway_answer, user_id, user_name, user_email, created_at, attempts)
+    VALUES ('done', 'NEW', 'EXPIRED', 'reconciliation', 1, '{"sessionState":"EXPIRED"}', 'u1',
+            'Ann', 'ann@example.com', '2026-11-30 10:00:00+00', 2);)sql");
+  auto read = [&](const std::string& sql) {
+    pqxx::connection conn(url());
+    pqxx::nontransaction tx(conn);
+    tx.exec0("SET search_path = deposit_reconciler, public");
+    std::string out;
+    for (const auto& row : tx.exec(sql)) {
+      for (const auto& field : row) out += (field.is_null() ? "-" : field.c_str()) + std::string("|");
+      out += "\n";
+    }
+    return out;
+  };
+  const std::string changes = "SELECT * FROM session_state_changes ORDER BY id";
+  const std::string findings = "SELECT * FROM reconciler_findings ORDER BY session_token, category";
+  const std::string changes_before = read(changes);
+  const std::string findings_before = read(findings);
+  ASSERT_EQ(std::count(changes_before.begin(), changes_before.end(), '\n'), 5) << changes_before;
+  ASSERT_NE(findings_before, "");
+
+  MigrateOptions options;
+  options.notification_trigger = true;  // finds the trigger installed: leaves it as it is
+  r = migrate(url(), own_schema_embedded(), options);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->applied, (std::vector<std::string>{"0007_audit_batches.sql"}));
+  EXPECT_EQ(read(changes), changes_before);
+  EXPECT_EQ(read(findings), findings_before);
+  EXPECT_EQ(read("SELECT * FROM session_state_changes_between(1, 1000) ORDER BY id"),
+            changes_before);
+  // The trigger installed before 0007 writes through the view into the rows table.
+  exec("UPDATE public.deposit_sessions SET state = 'FAILED' WHERE session_token = 'open'");
+  EXPECT_EQ(read("SELECT id, source, new_state FROM session_state_change_rows "
+                 "WHERE session_token = 'open' ORDER BY id"),
+            "3|creation|NEW|\n6|notification|FAILED|\n");
+  // A batch takes the ids after them.
+  exec(R"sql(
+    SET search_path = deposit_reconciler;
+    INSERT INTO session_state_change_batches (ids, run_id, tokens, new_states, gateway_answers,
+      user_ids, user_names, user_name_surnames, user_emails, created_ats, attempts)
+    SELECT array_agg(nextval('session_state_changes_id_seq')), 1, '{a,b}', '{EXPIRED,FAILED}',
+           '{x,y}', '{u,u}', '{n,n}', '{NULL,NULL}', '{NULL,NULL}', ARRAY[now(), now()], '{1,1}'
+    FROM generate_series(1, 2);)sql");
+  EXPECT_EQ(read("SELECT string_agg(id || ':' || session_token, ',' ORDER BY id) "
+                 "FROM session_state_changes WHERE source = 'reconciliation'"),
+            "5:done,7:a,8:b|\n");
 }
 
 // A merchant who already has deposit_sessions (with rows) keeps it exactly as it is: the job's

@@ -164,7 +164,7 @@ TEST_F(AuditTrailTest, NotificationWrittenStatesAreCandidatesOnceAndTheGatewayDe
   // A notification from before the window (the audit trail is append-only: only a superuser in
   // replica mode can move it back in time, which is what this test does).
   exec_sql(url(),
-           "SET session_replication_role = replica; UPDATE session_state_changes SET changed_at "
+           "SET session_replication_role = replica; UPDATE session_state_change_rows SET changed_at "
            "= now() - interval '3 days' WHERE session_token = 'old'");
   job_resolves(*store_, "by-job", domain::SessionState::kExpired);
 

@@ -22,13 +22,17 @@ applied AS (
             {person_s}
 ),
 audit AS (
-  INSERT INTO session_state_changes
-    (session_token, old_state, new_state, source, run_id, gateway_answer, user_id, user_name,
-     user_name_surname, user_email, created_at, attempts)
-  SELECT a.token, 'NEW', a.gateway_state, 'reconciliation', $1::bigint, a.raw_answer, a.user_id,
-         a.user_name, a.user_name_surname, a.user_email, a.created_at, a.attempts
+  -- One audit row per batch (0007): the changes as arrays, an id per change from the sequence.
+  INSERT INTO session_state_change_batches
+    (ids, run_id, tokens, new_states, gateway_answers, user_ids, user_names, user_name_surnames,
+     user_emails, created_ats, attempts)
+  SELECT array_agg(nextval('session_state_changes_id_seq')), $1::bigint, array_agg(a.token),
+         array_agg(a.gateway_state), array_agg(a.raw_answer), array_agg(a.user_id),
+         array_agg(a.user_name), array_agg(a.user_name_surname), array_agg(a.user_email),
+         array_agg(a.created_at), array_agg(a.attempts)
   FROM applied a
-  RETURNING id
+  HAVING count(*) > 0
+  RETURNING cardinality(ids) AS changes, first_id, last_id
 ),
 rest AS MATERIALIZED (
   SELECT h.*, (s.{tok} IS NOT NULL) AS present, {canon} AS row_state,
@@ -59,10 +63,10 @@ sched AS (
 ),{found},
 notified AS MATERIALIZED (
   SELECT pg_notify('deposit_session_state',
-                   json_build_object('run_id', $1::bigint, 'changes', count(*),
-                                     'first_change_id', min(id),
-                                     'last_change_id', max(id))::text)
-  FROM audit HAVING count(*) > 0
+                   json_build_object('run_id', $1::bigint, 'changes', a.changes,
+                                     'first_change_id', a.first_id,
+                                     'last_change_id', a.last_id)::text)
+  FROM audit a
 )
 SELECT (SELECT count(*) FROM applied WHERE gateway_state = 'COMPLETED'),
        (SELECT count(*) FROM applied WHERE gateway_state = 'EXPIRED'),

@@ -1,2 +1,2 @@
-INSERT INTO session_state_changes (session_token, old_state, new_state, source)
+INSERT INTO session_state_change_rows (session_token, old_state, new_state, source)
 VALUES ($1, NULL, 'NEW', 'creation')

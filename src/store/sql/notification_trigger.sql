@@ -2,10 +2,10 @@ CREATE OR REPLACE FUNCTION record_state_change() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    INSERT INTO session_state_changes (session_token, old_state, new_state, source)
+    INSERT INTO session_state_change_rows (session_token, old_state, new_state, source)
     VALUES (NEW.{tok}::text, NULL, {canon_new}, 'creation');
   ELSIF coalesce(current_setting('deposit_reconciler.run_id', true), '') = '' THEN
-    INSERT INTO session_state_changes (session_token, old_state, new_state, source)
+    INSERT INTO session_state_change_rows (session_token, old_state, new_state, source)
     VALUES (NEW.{tok}::text, {canon_old}, {canon_new}, 'notification');
   END IF;
   RETURN NULL;

@@ -1,6 +1,6 @@
 latest AS (
   SELECT DISTINCT ON (c.session_token) c.session_token AS token, c.new_state, c.changed_at
-  FROM session_state_changes c
+  FROM session_state_change_rows c
   WHERE c.changed_at >= now() - $3::bigint * interval '1 microsecond' AND c.source = 'notification'
   ORDER BY c.session_token, c.id DESC
 ),
