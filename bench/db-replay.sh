@@ -6,7 +6,10 @@
 #
 # A variant is a comma-separated list of pieces (bench/db_replay.py says which): for example
 # `naive`, `apply`, `claim,apply`, `claim,apply,report,count` (what a run does) and the same
-# with `v2` (the statements of sql/0006 and src/store/sql/*.sql of this tree). Starts the bench's
+# with `v2` (the statements of sql/0006 and src/store/sql/*.sql of this tree). The job's claim,
+# count, apply and report read are the binary's own (`deposit-reconciler statements`, rendered for
+# the template database), so a change to src/store/sql/ is replayed as built; bench/replay/ holds
+# only variants that differ on purpose. Starts the bench's
 # throwaway PostgreSQL (bench/lib.sh: pg_stat_statements, autovacuum off, no checkpoint in a
 # run), migrates a template database with the job's own `migrate` and seeds it with N sessions
 # (default 100,000) as db-cost.sh does; then, R times (default 2) per variant, alternating: a
@@ -44,6 +47,9 @@ pg_fresh_db tmpl_naive
 psql -X -q -v ON_ERROR_STOP=1 "$(pg_url tmpl_naive)" -f "$BENCH_ROOT/sql/0001_sessions.sql"
 seed_sessions tmpl_naive "$N"
 KEYS="$BENCH_WORK/keys.txt"
+STATEMENTS="$BENCH_WORK/statements.sql"
+DATABASE_URL=$(pg_url tmpl_job) "$DR_BIN" statements claim count apply findings >"$STATEMENTS" ||
+  bench_die "$DR_BIN cannot print its statements (a binary older than the statements command?)"
 pg_q tmpl_job -F $'\t' -c "SELECT created_at::text, session_token FROM deposit_sessions ORDER BY created_at, session_token" >"$KEYS"
 
 printf '%-40s %4s %10s %10s %10s\n' variant rep "cpu_us" "vacuum_us" "wal_bytes"
@@ -53,7 +59,7 @@ for rep in $(seq 1 "$REPEAT"); do
     [[ ",$v," == *,naive,* ]] && tmpl=tmpl_naive
     pg_q postgres -c "DROP DATABASE IF EXISTS replay" -c "CREATE DATABASE replay TEMPLATE $tmpl" >/dev/null
     script="$BENCH_WORK/$v.sql"
-    [[ -f "$script" ]] || python3 "$BENCH_ROOT/bench/db_replay.py" "$v" "$N" "$KEYS" >"$script"
+    [[ -f "$script" ]] || python3 "$BENCH_ROOT/bench/db_replay.py" "$v" "$N" "$KEYS" "$STATEMENTS" >"$script"
     pg_q postgres -c CHECKPOINT >/dev/null
     lsn0=$(pg_q postgres -c "SELECT pg_current_wal_insert_lsn()")
     cpu0=$(pg_cpu_ticks)

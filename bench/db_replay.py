@@ -8,22 +8,29 @@ answered by apply i. A variant is a comma-separated list of pieces, each optiona
 file of bench/replay/) or =OPTION:
 
   setup=FILE        SQL run first (an index changed, a setting), before the statements are prepared
-  claim             the claim as the job sends it (advisory lock, expired-claim delete, the claim
-                    statement, unprepared); claim=notoken: claims that hold no token list (priced,
-                    not exact); claim=prep: the claim prepared once per keyset shape
-  apply[=FILE]      the batch apply (prepared; default replay_apply_v1.sql, the job's), then the
-                    delete of the claim it answered; apply_update*.sql and apply_audit_*.sql are
-                    the update alone and the update with an audit row
-  report[=FILE]     the report's read of its findings (a cursor, FETCH 500 at a time; default
-                    report_v1.sql, the job's)
-  count             count_selected once at the start
+  claim[=FILE]      the claim as the job sends it (advisory lock, expired-claim delete, the job's
+                    claim statement with its parameters written in, unprepared); claim=notoken:
+                    claims that hold no token list (priced, not exact); claim=prep: the claim
+                    prepared once per keyset shape; claim=FILE: a claim statement of your own
+                    (:key and :tok stand for the keyset)
+  apply[=FILE]      the batch apply (prepared; default the job's), then the delete of the claim it
+                    answered; apply_update*.sql and apply_audit_*.sql are the update alone and the
+                    update with an audit row
+  report[=FILE]     the report's read of its findings (a cursor, FETCH 500 at a time; default the
+                    job's)
+  count             count_selected once at the start (the job's)
   naive             the naive guarded update only (two arrays), on the merchant's table alone
 
-    db_replay.py VARIANT N [KEYS] > script.sql
+    db_replay.py VARIANT N [KEYS [STATEMENTS]] > script.sql
 
 KEYS: "created_at<TAB>token" per session in claim order (db-replay.sh writes it), for the
-keyset of each claim and the tokens.
+keyset of each claim and the tokens. STATEMENTS: what `deposit-reconciler statements claim
+count apply findings` printed for the replayed database (db-replay.sh writes it), so "the job's"
+statements above are the binary's own, never a copy that ages. bench/replay/ holds only
+variants that differ on purpose; the names of the two dated copies it used to hold,
+replay_apply_v1.sql and report_v1.sql, now stand for the binary's apply and report read.
 """
+import re
 import sys
 
 BATCH = 500
@@ -54,16 +61,40 @@ def arr(values):
     return "'{" + ','.join(out) + "}'"
 
 
+STATEMENTS = {}
+# Former dated copies of the job's statements: now the binary's own.
+ALIASES = {'replay_apply_v1.sql': 'apply', 'report_v1.sql': 'findings'}
+
+
+def load_statements(path):
+    text = open(path).read()
+    names = ['claim', 'count', 'apply', 'findings']
+    parts = text.split('\n;\n')
+    if len(parts) < len(names):
+        sys.exit('db_replay.py: %s does not hold the statements %s' % (path, ', '.join(names)))
+    STATEMENTS.update(zip(names, parts))
+
+
+def statement(name):
+    if name not in STATEMENTS:
+        sys.exit('db_replay.py: the job\'s %s statement is needed: pass the output of '
+                 '`deposit-reconciler statements claim count apply findings` (db-replay.sh does)' % name)
+    return STATEMENTS[name]
+
+
+def bind(sql, values):
+    """The statement with its $n parameters written in as the SQL text `values[n]`."""
+    return re.sub(r'\$(\d+)', lambda m: values[int(m.group(1))], sql)
+
+
+def quoted(v):
+    return 'NULL' if v is None else "'" + v.replace("'", "''") + "'"
+
+
 def raw(i):
     return '{"sessionState":"%s","checkOutUrl":"https://checkout.example/c/%s"}' % (answer(i), token(i))
 
 
-SELECTION = """s."state" = 'NEW'::text::text
-  AND s."created_at" <= (now() - 0::bigint * interval '1 microsecond')::timestamp with time zone
-  AND (NULL::text IS NULL OR s."created_at" >= NULL::text::timestamptz::timestamp with time zone)
-  AND (NULL::text IS NULL OR s."created_at" < NULL::text::timestamptz::timestamp with time zone)
-  AND (true::boolean OR k.next_check_at IS NULL OR k.next_check_at <= CUTOFF::timestamptz)
-  AND (k.last_checked_at IS NULL OR k.last_checked_at < CUTOFF::timestamptz)"""
 
 
 CLAIM_PREP = """PREPARE claim_%(name)s AS
@@ -103,38 +134,21 @@ COMMIT;
 """ % ('next' if key else 'first', "'%s'" % key if key else 'NULL', "'%s'" % tok if tok else 'NULL')
 
 
-def claim_v1(b, key, tok, opt=''):
-    keyset = ("\n  AND ('%s'::text IS NULL OR (s.\"created_at\", s.\"session_token\") > "
-              "('%s'::text::timestamp with time zone, '%s'::text::text))" % (key, key, tok)
-              if key else "\n  AND (NULL::text IS NULL OR (s.\"created_at\", s.\"session_token\") > "
-              "(NULL::text::timestamp with time zone, NULL::text::text))")
+def claim_v1(key, tok, opt=''):
+    sql = bind(statement('claim'), {
+        1: '1', 2: "'w'", 3: "'NEW'", 4: '0', 5: ":'cutoff'", 6: 'true', 7: 'NULL', 8: 'NULL',
+        9: quoted(key), 10: quoted(tok), 11: '500', 12: '600000000'})
+    if opt == 'notoken':
+        anti_join = '\n    AND s."session_token"::text NOT IN (SELECT unnest(c.tokens) FROM claims c)'
+        if anti_join not in sql or 'array_agg(p.token)' not in sql:
+            sys.exit('db_replay.py: claim=notoken does not fit the job\'s claim statement any more')
+        sql = sql.replace(anti_join, '').replace('array_agg(p.token)', "'{}'::text[]")
     return """BEGIN;
 SELECT pg_advisory_xact_lock(1685218145, hashtext(current_schema())) \\g /dev/null
 DELETE FROM claims WHERE expires_at < now();
-WITH picked AS (
-  SELECT s."session_token"::text AS token, coalesce(k.checks, 0) AS checks,
-         s."created_at" AS order_key, s."session_token" AS order_token
-  FROM %s s LEFT JOIN session_checks k ON k.session_token = s."session_token"::text
-  WHERE %s%s
-    %s
-  ORDER BY s."created_at", s."session_token"
-  LIMIT 500
-), claimed AS (
-  INSERT INTO claims (run_id, worker_id, expires_at, tokens)
-  SELECT 1, 'w', now() + 600000000::bigint * interval '1 microsecond', %s
-  FROM picked p
-  HAVING count(*) > 0
-  RETURNING id
-), last AS (
-  SELECT p.order_key::text AS key, p.token
-  FROM picked p ORDER BY p.order_key DESC, p.order_token DESC LIMIT 1
-)
-SELECT p.token, p.checks, (SELECT key FROM last), (SELECT token FROM last), (SELECT id FROM claimed)
-FROM picked p \\g /dev/null
+%s \\g /dev/null
 COMMIT;
-""" % (TABLE.replace('LEFTJOIN', ''), SELECTION.replace('CUTOFF', ":'cutoff'"), keyset,
-       '' if opt == 'notoken' else 'AND s."session_token"::text NOT IN (SELECT unnest(c.tokens) FROM claims c)',
-       "'{}'::text[]" if opt == 'notoken' else 'array_agg(p.token)')
+""" % sql
 
 
 def main():
@@ -147,6 +161,13 @@ def main():
         out.write("SET search_path = deposit_reconciler;\n")
         out.write("INSERT INTO reconciler_runs (worker_id) VALUES ('w') RETURNING started_at::text AS cutoff \\gset\n")
     here = __file__.rsplit('/', 1)[0]
+    if len(sys.argv) > 4:
+        load_statements(sys.argv[4])
+
+    def own(piece):
+        """A piece's bench/replay/ file, or None for the job's own statement."""
+        f = pieces.get(piece)
+        return None if f is None or f in ALIASES else open(here + '/replay/' + f).read()
     if 'setup' in variant:
         out.write(open(here + '/replay/' + pieces['setup']).read() + '\n')
     if 'naive' in variant:
@@ -154,8 +175,8 @@ def main():
                   "FROM unnest($1, $2) AS u(token, state) "
                   "WHERE s.session_token = u.token AND s.state = 'NEW';\n" % TABLE)
     elif 'apply' in variant:
-        name = pieces['apply'] or 'replay_apply_v1.sql'
-        out.write(open(here + '/replay/' + name).read() + '\n')
+        sql = own('apply')
+        out.write((sql if sql is not None else "PREPARE apply AS\n%s;" % statement('apply')) + '\n')
     if pieces.get('claim', '-') == 'prep':
         out.write("SET plan_cache_mode = force_generic_plan;\n")
         out.write(CLAIM_PREP % {'name': 'first', 'keyset': ''})
@@ -163,9 +184,8 @@ def main():
     AND (s."created_at", s."session_token") > ($9::text::timestamp with time zone, $10::text::text)"""})
         out.write("SET plan_cache_mode = auto;\n")
     if 'count' in variant:
-        out.write("SELECT count(*) FROM %s s LEFT JOIN session_checks k ON k.session_token = "
-                  "s.\"session_token\"::text WHERE %s \\g /dev/null\n"
-                  % (TABLE, SELECTION.replace('CUTOFF', ":'cutoff'")))
+        out.write("%s \\g /dev/null\n" % bind(statement('count'), {
+            1: "'NEW'", 2: '0', 3: ":'cutoff'", 4: 'true', 5: 'NULL', 6: 'NULL'}))
     rows = [line.rstrip('\n').split('\t') for line in open(sys.argv[3])] if len(sys.argv) > 3 else []
     keys = [r[0] for r in rows]
     TOKENS[:] = [r[1] for r in rows if len(r) > 1]
@@ -181,7 +201,7 @@ def main():
             elif pieces['claim'] == 'prep':
                 out.write(claim_prep(*(key or (None, None))))
             else:
-                out.write(claim_v1(ids, *(key or (None, None)), opt=pieces['claim'] or ''))
+                out.write(claim_v1(*(key or (None, None)), opt=pieces['claim'] or ''))
             claim_id += 1
             key = (keys[ids[-1] - 1] if keys else 'x', token(ids[-1]))
         if 'naive' in variant:
@@ -202,8 +222,12 @@ def main():
                 out.write("DELETE FROM claims WHERE worker_id = 'w' AND id IN (%d);\n" % cid)
             out.write("COMMIT;\n")
     if 'report' in variant:
-        out.write(open(here + '/replay/' + (pieces['report'] or 'report_v1.sql')).read())
-        out.write("\n")
+        sql = own('report')
+        if sql is None:
+            # What libpqxx's icursorstream sends (store/pg_finding_reader.cc).
+            sql = ('BEGIN;\nDECLARE dr_findings NO SCROLL CURSOR FOR %s FOR READ ONLY;\n'
+                   'FETCH 0 IN dr_findings \\g /dev/null' % statement('findings'))
+        out.write(sql + "\n")
         for _ in range(n // BATCH + 2):
             out.write("FETCH FORWARD 500 FROM dr_findings \\g /dev/null\n")
         out.write("COMMIT;\n")

@@ -121,6 +121,7 @@ int main_entry(int argc, char** argv) {
       return command.empty() ? to_int(exit_code_of(Origin::kConfiguration)) : 0;
     }
     if (const Command* c = find_command(command)) return c->run(args, env);
+    if (command == "statements") return statements_command(args, env);
     std::fprintf(stderr, "deposit-reconciler: unknown command \"%s\"\n\n%s", command.c_str(),
                  usage().c_str());
     return to_int(exit_code_of(Origin::kConfiguration));

@@ -47,20 +47,22 @@ domain::FindingRecord finding_from_row(const pqxx::row& r) {
 
 }  // namespace
 
-Status PgFindingReader::for_each_finding(
-    int64_t run_id, bool include_open,
-    const std::function<void(const domain::FindingRecord&)>& fn) {
-  // The run id and flag are numbers, written into the text: a cursor's query takes no
-  // parameters.
+std::string findings_query(int64_t run_id, bool include_open) {
   // A run's own findings need no de-duplication (one per session and category); with
   // --include-open, the latest open one per session and category of earlier runs joins them.
   // The report's order: the summary's categories in order, then oldest first. The sort keys
   // come first in each row: PostgreSQL's sort then reads them without walking the row's text
   // columns on every comparison (that walk was a third of the query's CPU).
-  const std::string query = fmt::format(
+  return fmt::format(
       fmt::runtime(include_open ? statements::findings_with_open : statements::findings_of_run),
       fmt::arg("columns", statements::findings_columns), fmt::arg("run", run_id),
       fmt::arg("order", "1, 2, 3"));
+}
+
+Status PgFindingReader::for_each_finding(
+    int64_t run_id, bool include_open,
+    const std::function<void(const domain::FindingRecord&)>& fn) {
+  const std::string query = findings_query(run_id, include_open);
   return db_.with_tx<Ok>("cannot read the findings", [&](pqxx::work& tx) -> Status {
     // Forward only: one pass over the findings, kFindingsFetch rows per round trip. Not
     // pqxx::stateless_cursor: its SCROLL cursor and its size() (MOVE ALL and back before the

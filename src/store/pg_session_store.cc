@@ -23,6 +23,8 @@ SessionStores::SessionStores(std::unique_ptr<PgSession> db)
 
 SessionStores::~SessionStores() = default;
 
+const SessionSql& SessionStores::statements() const { return db_->sql(); }
+
 Result<std::unique_ptr<SessionStores>> connect_session_store(const std::string& conninfo,
                                                              const StoreOptions& options) {
   Result<std::unique_ptr<pqxx::connection>> conn =

@@ -10,6 +10,7 @@
 #include "store/pg_new_session_store.h"
 #include "store/pg_run_records.h"
 #include "store/pg_schema_check.h"
+#include "store/session_sql.h"
 #include "store/store_options.h"
 
 namespace dr::store {
@@ -32,6 +33,8 @@ class SessionStores {
   PgFindingReader& findings() { return findings_; }
   PgFollowUpStore& follow_ups() { return follow_ups_; }
   PgNewSessionStore& new_sessions() { return new_sessions_; }
+  // The session statements as this connection's mapping rendered them (what the stores send).
+  const SessionSql& statements() const;
 
  private:
   std::unique_ptr<PgSession> db_;  // first: the stores below live on it
