@@ -13,8 +13,8 @@
 -- columns, the rows of session_state_change_rows (the table renamed: creations, notifications
 -- and every change recorded before this migration, with their ids) and the batches unpacked one
 -- row per change. The merchant's handler statement (`... WHERE run_id = 7 AND id BETWEEN first
--- AND last`, named by the NOTIFY payload) returns the same rows; session_state_changes_between()
--- returns them reading only the batches that hold those ids. Inserting into the view still
+-- AND last`, named by the NOTIFY payload) returns the same rows; session_state_changes_between(
+-- run, first, last) returns them reading only the batches that hold those ids. Inserting into the view still
 -- works (a rule sends the row to session_state_change_rows), so the notification trigger of an
 -- installation from before 0003 and a binary from before this migration keep recording. The
 -- view refuses UPDATE and DELETE as the table did, and both tables refuse UPDATE, DELETE and
@@ -136,16 +136,17 @@ DO INSTEAD SELECT session_state_changes_refused('UPDATE');
 CREATE OR REPLACE RULE session_state_changes_delete AS ON DELETE TO session_state_changes
 DO INSTEAD SELECT session_state_changes_refused('DELETE');
 
--- The changes with ids first..last, reading only the batches that hold them (the view above
--- unpacks every batch of the run its reader names). Same columns as the view.
-CREATE OR REPLACE FUNCTION session_state_changes_between(first bigint, last bigint)
+-- The changes of run `run` with ids first..last (what `... WHERE run_id = run AND id BETWEEN
+-- first AND last` returns), reading only the batches that hold them: the view above unpacks
+-- every batch of the run its reader names. Same columns as the view.
+CREATE OR REPLACE FUNCTION session_state_changes_between(run bigint, first bigint, last bigint)
 RETURNS SETOF session_state_changes
 LANGUAGE sql STABLE AS $$
   SELECT r.id, r.session_token, r.old_state, r.new_state, r.source, r.run_id, r.changed_at,
          r.gateway_answer, r.user_id, r.user_name, r.user_name_surname, r.user_email,
          r.created_at, r.attempts
   FROM session_state_change_rows r
-  WHERE r.id BETWEEN first AND last
+  WHERE r.run_id = run AND r.id BETWEEN first AND last
   UNION ALL
   SELECT u.id, u.session_token, 'NEW'::text, u.new_state, 'reconciliation'::text, b.run_id,
          b.changed_at, u.gateway_answer, u.user_id, u.user_name, u.user_name_surname,
@@ -156,7 +157,8 @@ LANGUAGE sql STABLE AS $$
                             b.attempts)
     AS u(id, session_token, new_state, gateway_answer, user_id, user_name, user_name_surname,
          user_email, created_at, attempts)
-  WHERE b.last_id >= first AND b.first_id <= last AND u.id BETWEEN first AND last
+  WHERE b.run_id = run AND b.last_id >= first AND b.first_id <= last
+    AND u.id BETWEEN first AND last
 $$;
 
 -- The findings of resolved sessions are their audit rows, from either table.

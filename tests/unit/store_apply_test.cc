@@ -212,9 +212,12 @@ TEST_F(ApplyTest, BatchIsAnnouncedOnceAndItsIdRangeReadsEveryChange) {
                               "AND id BETWEEN {} AND {}",
                               columns, run, first, last)),
             expected);
-  EXPECT_EQ(value(fmt::format("SELECT {} FROM session_state_changes_between({}, {})", columns,
-                              first, last)),
+  EXPECT_EQ(value(fmt::format("SELECT {} FROM session_state_changes_between({}, {}, {})",
+                              columns, run, first, last)),
             expected);
+  EXPECT_EQ(value(fmt::format("SELECT count(*) FROM session_state_changes_between({}, {}, {})",
+                              run + 1, first, last)),
+            "0");
   EXPECT_EQ(value(fmt::format("SELECT count(DISTINCT id) || ':' || min(id) || ':' || max(id) "
                               "FROM session_state_changes WHERE run_id = {}",
                               run)),

@@ -288,7 +288,11 @@ TEST_F(MigratorTest, AuditTrailHistoryReadsTheSameAfterTheBatchMigration) {
   };
   const std::string changes = "SELECT * FROM session_state_changes ORDER BY id";
   const std::string findings = "SELECT * FROM reconciler_findings ORDER BY session_token, category";
+  const std::string run_changes = "SELECT * FROM session_state_changes WHERE run_id = 1 "
+                                  "AND id BETWEEN 1 AND 1000 ORDER BY id";
   const std::string changes_before = read(changes);
+  const std::string run_changes_before = read(run_changes);
+  ASSERT_NE(run_changes_before, "");
   const std::string findings_before = read(findings);
   ASSERT_EQ(std::count(changes_before.begin(), changes_before.end(), '\n'), 5) << changes_before;
   ASSERT_NE(findings_before, "");
@@ -300,8 +304,9 @@ TEST_F(MigratorTest, AuditTrailHistoryReadsTheSameAfterTheBatchMigration) {
   EXPECT_EQ(r->applied, (std::vector<std::string>{"0007_audit_batches.sql"}));
   EXPECT_EQ(read(changes), changes_before);
   EXPECT_EQ(read(findings), findings_before);
-  EXPECT_EQ(read("SELECT * FROM session_state_changes_between(1, 1000) ORDER BY id"),
-            changes_before);
+  EXPECT_EQ(read(run_changes), run_changes_before);
+  EXPECT_EQ(read("SELECT * FROM session_state_changes_between(1, 1, 1000) ORDER BY id"),
+            run_changes_before);
   // The trigger installed before 0007 writes through the view into the rows table.
   exec("UPDATE public.deposit_sessions SET state = 'FAILED' WHERE session_token = 'open'");
   EXPECT_EQ(read("SELECT id, source, new_state FROM session_state_change_rows "
