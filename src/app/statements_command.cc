@@ -43,14 +43,15 @@ std::unique_ptr<cli::CommandLine> statements_command_line(StatementsSettings& s)
   return cl;
 }
 
-constexpr std::string_view kNames[] = {"claim",   "claim_dry", "count",    "apply",        "apply_dry",
-                                       "current", "insert",    "findings", "findings_open"};
+constexpr std::string_view kNames[] = {"claim",  "claim_dry", "count",
+                                       "apply",  "apply_dry", "current",
+                                       "insert", "findings",  "findings_open"};
 
 std::optional<std::string> statement(const store::SessionSql& q, const std::string& name,
                                      int64_t run_id) {
   const std::pair<const char*, const std::string*> session[] = {
-      {"claim", &q.claim},         {"claim_dry", &q.claim_dry}, {"count", &q.count},
-      {"apply", &q.apply},         {"apply_dry", &q.apply_dry}, {"current", &q.current},
+      {"claim", &q.claim},  {"claim_dry", &q.claim_dry}, {"count", &q.count},
+      {"apply", &q.apply},  {"apply_dry", &q.apply_dry}, {"current", &q.current},
       {"insert", &q.insert}};
   for (const auto& [n, text] : session) {
     if (name == n) return *text;
@@ -66,7 +67,8 @@ int statements_command(const std::vector<std::string>& argv, const EnvLookup& en
   StatementsSettings settings;
   auto cl = statements_command_line(settings);
   if (auto done = parse_command(*cl, argv, settings.connection)) return *done;
-  if (settings.names.empty()) return fail_with(Origin::kConfiguration, "name a statement (see --help)");
+  if (settings.names.empty())
+    return fail_with(Origin::kConfiguration, "name a statement (see --help)");
   for (const std::string& name : settings.names) {
     if (std::find(std::begin(kNames), std::end(kNames), name) == std::end(kNames)) {
       return fail_with(Origin::kConfiguration,
@@ -79,8 +81,8 @@ int statements_command(const std::vector<std::string>& argv, const EnvLookup& en
   if (!store) return fail(database_failure(store.error()));
   std::string out;
   for (const std::string& name : settings.names) {
-    out += statement((*store)->statements(), name, settings.run_id.value_or(1)).value_or("") +
-           "\n;\n";
+    out +=
+        statement((*store)->statements(), name, settings.run_id.value_or(1)).value_or("") + "\n;\n";
   }
   std::fputs(out.c_str(), stdout);
   return 0;

@@ -89,6 +89,21 @@ void TokenBucket::set_rate(double rate_per_second) {
   empty_at_ = now - ns(std::floor(std::min(held, burst_) * static_cast<double>(interval_.count())));
 }
 
+void TokenBucket::set_burst(double burst) {
+  const double b = burst >= 1 ? burst : 1;  // also catches NaN
+  if (b == burst_) return;
+  const domain::MonotonicTime now = clock_.now();
+  if (rate_ == 0) {
+    burst_ = b;
+    return;
+  }
+  normalize(now);
+  burst_ = b;
+  // In debt (a pause), the next token stays where it was promised; otherwise what is held is
+  // kept up to the new burst (normalize() at the new span drops the rest).
+  normalize(now);
+}
+
 void TokenBucket::pause_until(domain::MonotonicTime until) {
   const domain::MonotonicTime now = clock_.now();
   if (until <= now || until <= blocked_until_) return;  // over already, or nothing new

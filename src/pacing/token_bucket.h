@@ -27,7 +27,8 @@ struct TokenBucketOptions {
 //    long-run rate is r for rates whose interval is a whole number of nanoseconds (e.g. 1, 4,
 //    50, 1000/s) and a hair below r otherwise — never above;
 //  - set_rate() keeps the tokens held (rounded down to a whole nanosecond of credit), so a rate
-//    change never creates a burst;
+//    change never creates a burst; set_burst() keeps them up to the new burst, so a larger burst
+//    fills only as tokens come and a smaller one drops what it cannot hold;
 //  - rates below one token per ~11 days are treated as that.
 //
 // Not thread-safe: owned and used by the single event-loop thread.
@@ -45,6 +46,10 @@ class TokenBucket {
   // From now on, tokens come at `rate_per_second` (0 = unlimited). Going from unlimited to a
   // rate starts full, as at construction.
   void set_rate(double rate_per_second);
+
+  // From now on the bucket holds at most `burst` tokens (values below 1 are treated as 1). The
+  // tokens held now stay, up to `burst`; a pause keeps its promise.
+  void set_burst(double burst);
 
   // No token is handed out before `until`, and at most one is available at `until`: no burst
   // follows a pause. A later call can extend a pause, never shorten it; a time already past

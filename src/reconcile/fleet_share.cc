@@ -9,6 +9,10 @@
 
 namespace dr::reconcile {
 
+double fleet_burst(double burst, int workers) {
+  return std::max(1.0, burst / std::max(1, workers));
+}
+
 double fleet_share(double total, const std::vector<FleetPeer>& others, bool newcomer) {
   if (!(total > 0)) return 0;
   const double fair = total / static_cast<double>(others.size() + 1);

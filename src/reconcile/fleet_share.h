@@ -39,6 +39,13 @@ struct FleetShareOptions {
 // 0 when total is 0 (unlimited).
 double fleet_share(double total, const std::vector<FleetPeer>& others, bool newcomer);
 
+// This worker's part of --burst when `workers` share the budget: burst / workers, and at least
+// one token (a bucket cannot hold less). With burst >= workers the fleet's buckets then hold at
+// most `burst` tokens between them, as one worker's would: against a gateway whose own burst is
+// small (nginx's limit_req: 10), four workers no longer start 4 x burst requests at once after
+// a quiet spell. `workers` below 1 counts as 1.
+double fleet_burst(double burst, int workers);
+
 // One worker's place in the fleet budget (FleetLink for the event loop). The store worker's
 // thread calls tick() every pass (it beats once per kBeatInterval: one statement per second per
 // worker); the event loop reads view() and reports cuts and rates. join() and leave() run before

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "gateway/endpoints.h"
 #include "reconcile/attempt.h"
+#include "reconcile/fleet_share.h"
 
 namespace dr::reconcile {
 namespace {
@@ -84,6 +85,7 @@ void Pipeline::follow_rate() {
     rate_.set_ceiling(v.ceiling);
     stats_.share = v.ceiling;
     stats_.fleet_workers = v.workers;
+    bucket_.set_burst(fleet_burst(options_.burst, v.workers));
     if (v.cut_seq != fleet_cut_seq_) {
       // Another worker was throttled: the budget is shared, so everyone slows.
       rate_.external_cut(v.cut_rate);

@@ -45,7 +45,8 @@ TEST(StatementsCommand, PrintsWhatPostgresqlParsesWithTheDocumentedParameters) {
     const auto& [name, params] = prepared[i];
     w.exec("PREPARE " + std::string(name) + " AS " + s[i]);
     EXPECT_EQ(w.exec1("SELECT cardinality(parameter_types) FROM pg_prepared_statements "
-                      "WHERE name = " + w.quote(name))[0]
+                      "WHERE name = " +
+                      w.quote(name))[0]
                   .as<int>(),
               params)
         << name;

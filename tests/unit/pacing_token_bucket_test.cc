@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "pacing/random.h"
@@ -248,6 +249,50 @@ TEST(TokenBucketTest, RateChangesNeverBreakTheWindowBound) {
     EXPECT_LE(static_cast<double>(got.size()), 4 + rate * 0.3 + 1) << k;
     if (clock.now() < end) clock.advance(end - clock.now());
   }
+}
+
+// set_burst() keeps what is held up to the new burst: a larger burst fills only as tokens come
+// (a long idle spell before it does not count twice), a smaller one drops what it cannot hold.
+TEST(TokenBucketTest, SetBurstKeepsWhatIsHeldUpToTheNewBurst) {
+  struct Row {
+    double burst;       // at construction (rate 10/s: a token per 100 ms)
+    int drained;        // tokens taken first
+    milliseconds idle;  // then the clock moves
+    double new_burst;
+    int held_after;           // tokens available at once right after set_burst()
+    int held_a_second_later;  // and after one more idle second
+  };
+  const Row rows[] = {
+      {10, 0, milliseconds(0), 2.5, 2, 2},    // a full bucket shrinks to floor(2.5)
+      {10, 0, milliseconds(0), 0.5, 1, 1},    // below 1 counts as 1
+      {2, 2, milliseconds(0), 10, 0, 10},     // empty stays empty, then fills to 10
+      {10, 0, seconds(10), 20, 10, 20},       // a long idle spell was already capped at 10
+      {10, 7, milliseconds(250), 4, 4, 4},    // 3 + 2.5 held, the new burst caps it at 4
+      {10, 7, milliseconds(250), 10, 5, 10},  // unchanged burst: nothing happens
+  };
+  for (const Row& r : rows) {
+    SCOPED_TRACE(testing::Message() << "burst " << r.burst << " -> " << r.new_burst);
+    domain::FakeClock clock;
+    TokenBucket bucket({.rate_per_second = 10, .burst = r.burst}, clock);
+    for (int i = 0; i < r.drained; ++i) ASSERT_TRUE(bucket.try_acquire());
+    clock.advance(r.idle);
+    bucket.set_burst(r.new_burst);
+    EXPECT_DOUBLE_EQ(bucket.burst(), std::max(1.0, r.new_burst));
+    EXPECT_EQ(drain(bucket), r.held_after);
+    clock.advance(seconds(1) + milliseconds(100) * r.held_after);
+    EXPECT_EQ(drain(bucket), r.held_a_second_later);
+  }
+}
+
+// A pause keeps its promise across set_burst(): no token before it ends, one at its end.
+TEST(TokenBucketTest, SetBurstDuringAPauseKeepsThePause) {
+  domain::FakeClock clock;
+  TokenBucket bucket({.rate_per_second = 10, .burst = 10}, clock);
+  bucket.pause_until(clock.now() + seconds(1));
+  bucket.set_burst(2);
+  EXPECT_EQ(bucket.time_until_available(), seconds(1));
+  clock.advance(seconds(1));
+  EXPECT_EQ(drain(bucket), 1);
 }
 
 }  // namespace

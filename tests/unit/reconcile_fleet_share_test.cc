@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <algorithm>
+#include <vector>
+#include <memory>
 
 #include "gateway/signing.h"
+#include "pacing/token_bucket.h"
 #include "reconcile/fleet_share.h"
 
 namespace dr::reconcile {
@@ -262,6 +266,71 @@ TEST_F(FleetTest, AnAutoRateFoundByOneIsTheNextRunsStart) {
   ASSERT_TRUE(joined.ok());
   ASSERT_TRUE(joined->found_rate);
   EXPECT_DOUBLE_EQ(*joined->found_rate, 291);
+}
+
+TEST(FleetBurst, SplitsTheBurstAmongTheWorkersDownToOneToken) {
+  struct Row {
+    double burst;
+    int workers;
+    double expected;
+  };
+  const Row rows[] = {{10, 1, 10}, {10, 2, 5}, {10, 4, 2.5}, {10, 10, 1},
+                      {10, 20, 1}, {3, 0, 3},  {0.5, 1, 1},  {1000, 8, 125}};
+  for (const Row& r : rows) {
+    EXPECT_DOUBLE_EQ(fleet_burst(r.burst, r.workers), r.expected)
+        << r.burst << " among " << r.workers;
+  }
+}
+
+// After a quiet spell every worker's bucket is full. Unsplit, four workers at --burst 10 would
+// start 40 requests at once against a gateway (nginx limit_req) whose burst is 10; split, the
+// fleet starts at most what one worker's burst allows (or one each, when there are more workers
+// than tokens), and over any window t at most that plus the budget times t.
+TEST(FleetBurst, AFleetStartsAtOnceNoMoreThanOneWorkersBurst) {
+  struct Row {
+    double burst;
+    int workers;
+    double total_rate;
+    int at_once;  // requests the fleet may start at one instant after a quiet spell
+  };
+  const Row rows[] = {{10, 1, 500, 10}, {10, 2, 500, 10}, {10, 4, 500, 8},
+                      {3, 4, 400, 4},   {20, 4, 1000, 20}, {10, 3, 300, 9}};
+  for (const Row& r : rows) {
+    SCOPED_TRACE(testing::Message() << r.workers << " workers, --burst " << r.burst);
+    FakeClock clock;
+    std::vector<std::unique_ptr<pacing::TokenBucket>> buckets;
+    for (int i = 0; i < r.workers; ++i) {
+      // As the pipeline does: a bucket made with the whole --burst, split by the fleet's view.
+      buckets.push_back(std::make_unique<pacing::TokenBucket>(
+          pacing::TokenBucketOptions{.rate_per_second = r.total_rate / r.workers,
+                                     .burst = r.burst},
+          clock));
+      buckets.back()->set_burst(fleet_burst(r.burst, r.workers));
+    }
+    clock.advance(10s);
+    int at_once = 0;
+    for (auto& b : buckets) {
+      while (b->try_acquire()) ++at_once;
+    }
+    EXPECT_EQ(at_once, r.at_once);
+    EXPECT_LE(at_once, std::max(r.burst, static_cast<double>(r.workers)));
+
+    // Greedy over the next second: the clock jumps to the next token of any worker.
+    int in_window = 0;
+    const MonotonicTime end = clock.now() + 1s;
+    for (;;) {
+      domain::Duration next = domain::Duration::max();
+      for (auto& b : buckets) next = std::min(next, b->time_until_available());
+      if (clock.now() + next > end) break;
+      clock.advance(next);
+      for (auto& b : buckets) {
+        while (b->try_acquire()) ++in_window;
+      }
+    }
+    // Drained at the start, so at most the budget's second (each bucket's interval rounds up).
+    EXPECT_LE(in_window, static_cast<int>(r.total_rate));
+    EXPECT_GE(in_window, static_cast<int>(r.total_rate) - r.workers);
+  }
 }
 
 }  // namespace

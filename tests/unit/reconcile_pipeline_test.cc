@@ -5,6 +5,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "reconcile/pipeline.h"
@@ -172,7 +173,7 @@ struct Harness {
 
   PipelineEnd run(const std::atomic<bool>& stop) {
     worker.start();
-    Pipeline p(options, transport, worker, clock, random);
+    Pipeline p(options, transport, worker, clock, random, hooks);
     auto end = p.run(stop);
     finish_status = worker.finish();
     stats = p.stats();
@@ -189,6 +190,7 @@ struct Harness {
   FakeTransport transport;
   pacing::SeededRandom random;
   StoreWorker worker;
+  PipelineHooks hooks;
   PipelineStats stats;
   Status finish_status = ok_status();
 };
@@ -239,6 +241,35 @@ TEST(Pipeline, PacesRequestStartsWithTheTokenBucket) {
   EXPECT_EQ(s.back() - s.front(), 55 * 50ms);
   // The pipeline's own count agrees: 5 at once plus 19 more within the first second.
   EXPECT_EQ(h.stats.max_starts_per_second, 24);
+}
+
+// A fleet that stays as it is: `workers` share the budget, this one's share is `ceiling`.
+class FixedFleet final : public FleetLink {
+ public:
+  explicit FixedFleet(View v) : v_(v) {}
+  View view() const override { return v_; }
+  void report_cut(double) override {}
+  void report_rate(double, std::optional<double>) override {}
+
+ private:
+  View v_;
+};
+
+TEST(Pipeline, AFleetSplitsTheBurstAmongItsWorkers) {
+  auto o = fast_options();
+  o.rate = 80;  // the fleet's budget: 20/s each for four workers
+  o.burst = 8;  // the fleet's burst: 2 each
+  Harness h(60, o, [](const std::string&, int) { return state("EXPIRED"); }, 1ms);
+  FixedFleet fleet({.workers = 4, .ceiling = 20});
+  h.hooks.fleet = &fleet;
+  EXPECT_EQ(h.run(), PipelineEnd::kCompleted);
+  const auto& s = h.transport.starts;
+  ASSERT_EQ(s.size(), 60u);
+  // 2 at once (not 8), then one every 50 ms: the 60th starts 58 intervals after the first.
+  EXPECT_EQ(s[1], s[0]);
+  EXPECT_GT(s[2], s[1]);
+  EXPECT_EQ(s.back() - s.front(), 58 * 50ms);
+  EXPECT_EQ(h.stats.fleet_workers, 4);
 }
 
 TEST(Pipeline, RejectedKeyStopsAfterTheProbeRequests) {
