@@ -37,7 +37,7 @@ struct RunSettings {
   // --max-rate, when given (finish_run_settings checks it against --rate).
   std::optional<double> max_rate;
   // --http-client: "curl" or "native" (http/transport_factory.h).
-  std::string http_client{"curl"};
+  std::string http_client{"native"};
 };
 
 // A --rate value: requests per second (0 = unlimited), or `auto`.
