@@ -224,6 +224,15 @@ Result<std::vector<domain::ClaimedSession>> PgClaimStore::claim(int64_t run_id,
   const std::optional<std::string> after_key = ctx.cursor_key;
   const std::optional<std::string> after_token = ctx.cursor_token;
   const std::string& new_value = db_.mapping().mapping.state_values[0];
+  // This store's live claims for the run: each moved the run's position past its last session,
+  // so the claim statement need not unpack their token lists (see claim.sql).
+  std::string own_claims = "{";
+  for (const auto& [id, claim_run] : claim_run_) {
+    if (claim_run != run_id) continue;
+    if (own_claims.size() > 1) own_claims += ',';
+    own_claims += std::to_string(id);
+  }
+  own_claims += '}';
   std::optional<std::string> last_key;
   std::optional<std::string> last_token;
   int64_t claim_id = 0;
@@ -243,7 +252,7 @@ Result<std::vector<domain::ClaimedSession>> PgClaimStore::claim(int64_t run_id,
           rows = tx.exec_params(db_.sql().claim, run_id, worker_id, new_value,
                                 micros(filter.min_age), *cutoff, filter.ignore_schedule,
                                 filter.created_after, filter.created_before, after_key, after_token,
-                                max_rows, micros(lease));
+                                max_rows, micros(lease), own_claims);
         }
         std::vector<domain::ClaimedSession> out;
         out.reserve(rows.size());
@@ -269,6 +278,7 @@ Result<std::vector<domain::ClaimedSession>> PgClaimStore::claim(int64_t run_id,
     if (claim_id != 0) {
       for (const domain::ClaimedSession& c : *claimed) claim_of_[c.token] = claim_id;
       claim_left_[claim_id] += static_cast<int64_t>(claimed->size());
+      claim_run_[claim_id] = run_id;
     }
   }
   return claimed;
@@ -347,7 +357,10 @@ Result<domain::ApplyCounts> PgClaimStore::apply(int64_t run_id, const std::strin
     for (const domain::CheckResult& r : results) {
       auto it = claim_of_.find(r.token);
       if (it == claim_of_.end()) continue;
-      if (--claim_left_[it->second] <= 0) claim_left_.erase(it->second);
+      if (--claim_left_[it->second] <= 0) {
+        claim_left_.erase(it->second);
+        claim_run_.erase(it->second);
+      }
       claim_of_.erase(it);
     }
   }
@@ -373,6 +386,7 @@ Status PgClaimStore::release_leases(const std::string& worker_id) {
   if (s) {
     claim_of_.clear();
     claim_left_.clear();
+    claim_run_.clear();
   }
   return s;
 }

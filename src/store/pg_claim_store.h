@@ -38,6 +38,9 @@ class PgClaimStore final : public domain::ClaimStore {
   // are still out (a claim is deleted with the apply that answers its last session).
   std::unordered_map<std::string, int64_t> claim_of_;
   std::unordered_map<int64_t, int64_t> claim_left_;
+  // The run each of those claims was made for: all of them end at or before that run's position
+  // in its walk, so its later claims skip their token lists.
+  std::unordered_map<int64_t, int64_t> claim_run_;
 };
 
 }  // namespace dr::store

@@ -235,6 +235,62 @@ TEST_F(ClaimTest, ConcurrentWorkersNeverClaimTheSameSession) {
   EXPECT_EQ(all.size(), static_cast<size_t>(kSessions));  // nothing was skipped
 }
 
+// A claim tests candidates against other runs' live claims only once its run has a position in
+// the walk (its own are all behind it). Without one — a fresh store for the same run — its own
+// live claims are tested too; and another run's claim ahead of the position is always tested.
+TEST_F(ClaimTest, OwnLiveClaimsAreSkippedByPositionOthersByTheirClaim) {
+  for (int i = 1; i <= 6; ++i) {
+    add({fmt::format("o{}", i), "NEW", fmt::format("now() - interval '{} hours'", 10 - i)});
+  }
+  const int64_t run = begin(*store_);
+  EXPECT_EQ(tokens(store_->claims().claim(run, "w", {}, 2, 10min)), (Tokens{"o1", "o2"}));
+  // Another run takes the next two while this one holds o1, o2 (not answered).
+  auto other = connect();
+  const int64_t other_run = begin(*other);
+  EXPECT_EQ(tokens(other->claims().claim(other_run, "x", {}, 2, 10min)), (Tokens{"o3", "o4"}));
+  // The same run through a fresh store (no position): its own live claim holds o1, o2.
+  auto fresh = connect();
+  EXPECT_EQ(tokens(fresh->claims().claim(run, "w", {}, 10, 10min)), (Tokens{"o5", "o6"}));
+  // With a position, the other run's claim ahead of it still holds o3, o4.
+  EXPECT_TRUE(tokens(store_->claims().claim(run, "w", {}, 10, 10min)).empty());
+  EXPECT_EQ(leased_by("w"), "4");
+  EXPECT_EQ(leased_by("x"), "2");
+}
+
+// Sessions created in the same instant: another run's claim that ends in the position's instant
+// is tested (the tokens' order is the column's collation, which the claim does not compare).
+TEST_F(ClaimTest, AClaimEndingInThePositionsInstantIsStillTested) {
+  for (int i = 1; i <= 6; ++i) {
+    add({fmt::format("t{}", i), "NEW", "'2024-01-01 00:00:00+00'"});
+  }
+  const int64_t run = begin(*store_);
+  EXPECT_EQ(tokens(store_->claims().claim(run, "w", {}, 2, 10min)), (Tokens{"t1", "t2"}));
+  auto other = connect();
+  EXPECT_EQ(tokens(other->claims().claim(begin(*other), "x", {}, 2, 10min)),
+            (Tokens{"t3", "t4"}));
+  EXPECT_EQ(tokens(store_->claims().claim(run, "w", {}, 10, 10min)), (Tokens{"t5", "t6"}));
+}
+
+// Runs with different selections overlap: a scheduled run and an --all run at once. Neither
+// gets a session the other holds; the --all run also takes what is not due.
+TEST_F(ClaimTest, RunsWithDifferentFiltersNeverShareASession) {
+  for (int i = 1; i <= 8; ++i) {
+    add({fmt::format("f{}", i), "NEW", fmt::format("now() - interval '{} hours'", 10 - i),
+         i % 2 == 0 ? "now() + interval '1 hour'" : "now() - interval '1 minute'"});
+  }
+  const int64_t scheduled = begin(*store_);
+  EXPECT_EQ(tokens(store_->claims().claim(scheduled, "s", {}, 2, 10min)), (Tokens{"f1", "f3"}));
+  auto other = connect();
+  const int64_t all_run = begin(*other);
+  domain::ClaimFilter all;
+  all.ignore_schedule = true;
+  EXPECT_EQ(tokens(other->claims().claim(all_run, "a", all, 3, 10min)),
+            (Tokens{"f2", "f4", "f5"}));
+  EXPECT_EQ(tokens(store_->claims().claim(scheduled, "s", {}, 10, 10min)), (Tokens{"f7"}));
+  EXPECT_EQ(tokens(other->claims().claim(all_run, "a", all, 10, 10min)), (Tokens{"f6", "f8"}));
+  EXPECT_TRUE(tokens(store_->claims().claim(scheduled, "s", {}, 10, 10min)).empty());
+}
+
 // A session checked in this run is not checked again by it, even when due again (scheduled) or
 // when the schedule is ignored (--all); the next run takes it.
 TEST_F(ClaimTest, CheckedSessionIsNotClaimedAgainInTheSameRun) {

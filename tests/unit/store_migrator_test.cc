@@ -301,7 +301,8 @@ TEST_F(MigratorTest, AuditTrailHistoryReadsTheSameAfterTheBatchMigration) {
   options.notification_trigger = true;  // finds the trigger installed: leaves it as it is
   r = migrate(url(), own_schema_embedded(), options);
   ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->applied, (std::vector<std::string>{"0007_audit_batches.sql"}));
+  EXPECT_EQ(r->applied, (std::vector<std::string>{"0007_audit_batches.sql",
+                                                 "0008_schedule_token_bytewise.sql"}));
   EXPECT_EQ(read(changes), changes_before);
   EXPECT_EQ(read(findings), findings_before);
   EXPECT_EQ(read(run_changes), run_changes_before);
@@ -323,6 +324,34 @@ TEST_F(MigratorTest, AuditTrailHistoryReadsTheSameAfterTheBatchMigration) {
   EXPECT_EQ(read("SELECT string_agg(id || ':' || session_token, ',' ORDER BY id) "
                  "FROM session_state_changes WHERE source = 'reconciliation'"),
             "5:done,7:a,8:b|\n");
+}
+
+// The schedule's token is compared byte by byte (0008): its primary key is in the "C"
+// collation, and a schedule row written before the change is found after it by an equality
+// lookup with text in the database's collation (as the apply's lookups are).
+TEST_F(MigratorTest, ScheduleTokenIsComparedBytewise) {
+  std::vector<EmbeddedMigration> before;
+  for (const EmbeddedMigration& e : own_schema_embedded()) {
+    if (e.name.rfind("0008_", 0) != 0) before.push_back(e);
+  }
+  ASSERT_EQ(before.size() + 1, own_schema_embedded().size());
+  ASSERT_TRUE(migrate(url(), before).ok());
+  exec("INSERT INTO deposit_reconciler.session_checks (session_token, next_check_at) "
+       "VALUES ('T\u00f6k-1', now())");
+  auto r = migrate(url());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->applied.size(), 1u);
+  pqxx::connection conn(url());
+  pqxx::nontransaction tx(conn);
+  EXPECT_EQ(tx.exec1("SELECT c.collname FROM pg_index i "
+                     "JOIN pg_collation c ON c.oid = i.indcollation[0] "
+                     "WHERE i.indexrelid = 'deposit_reconciler.session_checks_pkey'::regclass")[0]
+                .as<std::string>(),
+            "C");
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM deposit_reconciler.session_checks k "
+                     "WHERE k.session_token = 'T\u00f6k-1'::text")[0]
+                .as<int>(),
+            1);
 }
 
 // A merchant who already has deposit_sessions (with rows) keeps it exactly as it is: the job's

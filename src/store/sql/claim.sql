@@ -1,9 +1,13 @@
 WITH picked AS (
   SELECT s.{tok}::text AS token, coalesce(k.checks, 0) AS checks,
          s.{cr} AS order_key, s.{tok} AS order_token
-  FROM {table} s LEFT JOIN session_checks k ON k.session_token = s.{tok}::text
+  FROM {table} s LEFT JOIN session_checks k ON k.session_token = s.{tok}::text COLLATE "C"
   WHERE {where}{keyset}
-    AND s.{tok}::text NOT IN (SELECT unnest(c.tokens) FROM claims c)
+    -- Not in a live claim. Candidates lie after this run's position in the walk ($9, $10), and
+    -- the claims this store made for the run ($13) all end at or before it: their lists are not
+    -- unpacked. Without a position (a walk's first claim), every live claim is tested.
+    AND s.{tok}::text NOT IN (SELECT unnest(c.tokens) FROM claims c
+                              WHERE $9::text IS NULL OR c.id <> ALL ($13::bigint[]))
   ORDER BY s.{cr}, s.{tok}
   LIMIT $11::integer
 ), claimed AS (

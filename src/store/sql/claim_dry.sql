@@ -1,5 +1,5 @@
 SELECT s.{tok}::text, coalesce(k.checks, 0), s.{cr}::text
-FROM {table} s LEFT JOIN session_checks k ON k.session_token = s.{tok}::text
+FROM {table} s LEFT JOIN session_checks k ON k.session_token = s.{tok}::text COLLATE "C"
 WHERE {where}{keyset}
 ORDER BY s.{cr}, s.{tok}
 LIMIT $9::integer

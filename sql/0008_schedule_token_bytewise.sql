@@ -1,0 +1,16 @@
+-- 0008: the schedule's token compared byte by byte (collation "C") instead of under the
+-- database's collation.
+--
+-- Every claim probes session_checks' primary key once per candidate session (is it due, was it
+-- checked in this run), every apply once per session still NEW (its schedule upsert). A B-tree
+-- descent on text under a linguistic collation compares through strcoll at each step; under "C"
+-- it is a memcmp (bench/README.md, "Fifth session"). Equality, the only comparison anyone makes
+-- on this column, means the same in both (the same bytes), and text in the default collation
+-- compares with it unchanged (a column's own collation wins over the default); the job's
+-- statements name "C" on the merchant's side as well, so a token column with a collation of its
+-- own does not make the comparison ambiguous.
+--
+-- The type does not change, so the table is not rewritten; its primary key is rebuilt under a
+-- lock on session_checks, a table only the job writes: no write of the merchant's waits, a run
+-- does (run `migrate` between runs, as always).
+ALTER TABLE session_checks ALTER COLUMN session_token TYPE text COLLATE "C";
