@@ -3,7 +3,7 @@
 # table's partial index on (created_at, session_token) and write one row per batch.)
 #
 #   bench/claim-explain.sh [--rows N] [--build DIR] [--batch N] [--audit-rows N]
-#                          [--audit-index hash|btree]
+#                          [--audit-index hash|btree] [--compare]
 #
 # Starts a throwaway PostgreSQL 15 (scripts/pg-throwaway.sh), migrates it, loads N sessions
 # (default 10,000,000; ~2 % NEW, of which ~10 % due) with generate_series, VACUUM ANALYZEs, then
@@ -13,6 +13,10 @@
 # --audit-rows N (default 1,000,000) earlier changes with tokens in no order, as 0007 keeps them
 # (one audit row per batch of 500); --audit-index btree swaps the token index of the rows the
 # job wrote before 0007 (session_state_change_rows) back to 0003's B-tree on (session_token, id).
+# --compare: then the claim as it was before this session's change (claims unpacked every live
+# claim's token list; session_checks in the database's collation) and as it is, on the same
+# loaded database, scheduled and --all, five EXPLAIN (ANALYZE, BUFFERS) each
+# (bench/claim_explain_compare.py).
 # Bounded: the load is cut at 30 min (statement_timeout), the whole script at 60 min. Needs ~4 GB
 # free under ${TMPDIR:-/tmp}. Everything is removed at exit.
 set -euo pipefail
@@ -23,6 +27,7 @@ BUILD="$ROOT/build"
 BATCH=500
 AUDIT_ROWS=1000000
 AUDIT_INDEX=hash
+COMPARE=
 while (($#)); do
   case "$1" in
     --rows) ROWS=$2; shift 2 ;;
@@ -30,7 +35,8 @@ while (($#)); do
     --batch) BATCH=$2; shift 2 ;;
     --audit-rows) AUDIT_ROWS=$2; shift 2 ;;
     --audit-index) AUDIT_INDEX=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --compare) COMPARE=--compare; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -41,7 +47,7 @@ done
 if [[ -z "${DR_BENCH_INNER:-}" ]]; then
   export DR_BENCH_INNER=1
   exec timeout --foreground 3600 "$0" --rows "$ROWS" --build "$BUILD" --batch "$BATCH" \
-    --audit-rows "$AUDIT_ROWS" --audit-index "$AUDIT_INDEX"
+    --audit-rows "$AUDIT_ROWS" --audit-index "$AUDIT_INDEX" $COMPARE
 fi
 
 echo "== building the driver in $BUILD" >&2
@@ -164,3 +170,11 @@ tail -c +"$((log_offset + 1))" "$PGDIR/postgres.log" | awk '
   skip && /\((cost|actual)[ =]/ { skip = 0 }
   !skip { print }
 '
+
+if [[ -n "$COMPARE" ]]; then
+  echo
+  echo "== the claim before 0008 and after it (bench/claim_explain_compare.py): the plan's first"
+  echo "   buffers line, the schedule probe, planning and execution time of each"
+  python3 "$ROOT/bench/claim_explain_compare.py" "$BATCH" | "${PSQL[@]}" -f - |
+    grep -E "^====|^   Buffers:|session_checks k|Planning Time|Execution Time" || true
+fi
