@@ -1,6 +1,7 @@
--- The claim as src/store/sql/claim.sql renders it after 0008 (default mapping): candidates are
--- tested only against claims whose last session lies after the run's position; session_checks
--- probed in the "C" collation. Needs a database migrated with 0008.
+-- The claim as src/store/sql/claim.sql renders it since 0008 (default mapping): session_checks
+-- probed in the "C" collation (needs a database migrated with 0008), and the token lists of the
+-- store's own live claims not unpacked. The job passes their ids; every live claim of this replay
+-- is the store's own, so `c.run_id <> 1` stands for that list here.
 BEGIN;
 SELECT pg_advisory_xact_lock(1685218145, hashtext(current_schema())) \g /dev/null
 DELETE FROM claims WHERE expires_at < now();
@@ -15,27 +16,21 @@ WITH picked AS (
   AND (true::boolean OR k.next_check_at IS NULL OR k.next_check_at <= :'cutoff'::timestamptz)
   AND (k.last_checked_at IS NULL OR k.last_checked_at < :'cutoff'::timestamptz)
   AND (:key::text IS NULL OR (s."created_at", s."session_token") > (:key::text::timestamp with time zone, :tok::text::text))
-    AND s."session_token"::text NOT IN (
-      SELECT unnest(c.tokens) FROM claims c
-      WHERE :key::text IS NULL OR c.last_key IS NULL
-         OR c.last_key::timestamp with time zone > :key::text::timestamp with time zone
-         OR (c.last_key::timestamp with time zone = :key::text::timestamp with time zone
-             AND c.last_token <> :tok::text))
+    AND s."session_token"::text NOT IN (SELECT unnest(c.tokens) FROM claims c
+                                        WHERE :key::text IS NULL OR c.run_id <> 1)
   ORDER BY s."created_at", s."session_token"
   LIMIT 500
-), last AS (
-  SELECT p.order_key, p.order_token, p.token
-  FROM picked p ORDER BY p.order_key DESC, p.order_token DESC LIMIT 1
 ), claimed AS (
-  INSERT INTO claims (run_id, worker_id, expires_at, tokens, last_key, last_token)
-  SELECT 1, 'w', now() + 600000000::bigint * interval '1 microsecond',
-         (SELECT array_agg(p.token) FROM picked p),
-         to_jsonb(l.order_key) #>> '{}', l.order_token::text
-  FROM last l
+  INSERT INTO claims (run_id, worker_id, expires_at, tokens)
+  SELECT 1, 'w', now() + 600000000::bigint * interval '1 microsecond', array_agg(p.token)
+  FROM picked p
+  HAVING count(*) > 0
   RETURNING id
+), last AS (
+  SELECT p.order_key::text AS key, p.token
+  FROM picked p ORDER BY p.order_key DESC, p.order_token DESC LIMIT 1
 )
-SELECT p.token, p.checks, (SELECT l.order_key::text FROM last l), (SELECT l.token FROM last l),
-       (SELECT id FROM claimed)
+SELECT p.token, p.checks, (SELECT key FROM last), (SELECT token FROM last), (SELECT id FROM claimed)
 FROM picked p \g /dev/null
 -- As the job does (it keeps about one batch ahead), two claims are live when the next is taken.
 DELETE FROM claims WHERE id < (SELECT max(id) FROM claims) - 1;
