@@ -7,16 +7,6 @@ namespace dr::http::internal {
 
 namespace {
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
@@ -220,7 +210,7 @@ Http1ResponseParser::Status Http1ResponseParser::on_header(std::string_view line
   if (colon == std::string_view::npos || colon == 0) return fail("malformed response header");
   const std::string_view name = line.substr(0, colon);
   const std::string_view value = trim(line.substr(colon + 1));
-  switch (lower(name[0])) {
+  switch (ascii_lower(name[0])) {
     case 'c':
       if (iequals(name, "content-length")) {
         size_t n = 0;

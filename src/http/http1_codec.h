@@ -10,6 +10,20 @@
 
 namespace dr::http::internal {
 
+// ASCII case folding for header names and URL schemes (no locale); inline, as the parser calls
+// them for every header byte it compares.
+inline char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  }
+  return true;
+}
+
 // Appends one request to `out`: "METHOD target HTTP/1.1", Host, then `fixed_headers` (already
 // "Name: value\r\n" lines: user agent, accept, the engine's defaults), the request's own lines,
 // Content-Length for a body, the blank line and the body.

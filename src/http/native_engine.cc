@@ -33,6 +33,7 @@ namespace {
 using internal::Http1ResponseParser;
 using internal::Ssl;
 using internal::SslCtx;
+using internal::iequals;
 using internal::SslSession;
 using SteadyClock = std::chrono::steady_clock;
 using TimePoint = SteadyClock::time_point;
@@ -47,16 +48,6 @@ constexpr uint32_t kAssumedMaxStreams = 100;
 constexpr int32_t kStreamWindow = 1 << 20;
 constexpr int32_t kConnectionWindow = 1 << 24;
 constexpr size_t kMaxUnsentBytes = 256 * 1024;
-
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 long to_ms(domain::Duration d) {
   return static_cast<long>(std::chrono::ceil<std::chrono::milliseconds>(d).count());
@@ -756,7 +747,7 @@ struct NativeEngine::Impl {
     for (const std::string& h : r->extra_headers) {
       const size_t colon = h.find(':');
       std::string name = h.substr(0, colon);
-      std::transform(name.begin(), name.end(), name.begin(), lower);
+      std::transform(name.begin(), name.end(), name.begin(), internal::ascii_lower);
       extra_names.push_back(std::move(name));
       std::string_view value = std::string_view(h).substr(colon + 1);
       while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
@@ -1294,7 +1285,7 @@ Result<std::unique_ptr<NativeEngine>> NativeEngine::create(EngineOptions options
     if (value.empty()) continue;  // "Name:" suppresses a header in libcurl: nothing to send here
     m.fixed_h1_headers.append(h).append("\r\n");
     std::string name = h.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(), lower);
+    std::transform(name.begin(), name.end(), name.begin(), internal::ascii_lower);
     m.h2_headers.emplace_back(std::move(name), std::string(value));
   }
 
