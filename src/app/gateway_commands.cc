@@ -15,7 +15,7 @@
 #include "gateway/endpoints.h"
 #include "gateway/session_status.h"
 #include "gateway/signing.h"
-#include "http/curl_engine.h"
+#include "http/transport_factory.h"
 #include "pacing/random.h"
 #include "pacing/retry_policy.h"
 #include "reconcile/run_options.h"
@@ -34,7 +34,7 @@ http::HttpResponse send_one(http::Transport& t, http::HttpRequest req) {
 struct GatewaySetup {
   std::string base_url;
   std::string api_key;
-  std::unique_ptr<http::CurlEngine> engine;
+  std::unique_ptr<http::Transport> engine;  // --http-client's
 };
 
 Result<GatewaySetup> gateway_setup(const ConnectionSettings& s, const EnvLookup& env,
@@ -51,9 +51,13 @@ Result<GatewaySetup> gateway_setup(const ConnectionSettings& s, const EnvLookup&
   eo.total_timeout = timeout;
   eo.connect_timeout =
       std::min<domain::Duration>(timeout, reconcile::RunOptions::kDefaultConnectTimeout);
-  auto engine = http::CurlEngine::create(eo);
+  const auto client = http::parse_http_client(s.http_client);
+  if (!client) return Error::invalid("--http-client must be curl or native");
+  http::HttpClient chosen = *client;
+  auto engine =
+      http::create_transport(*client, eo, g.base_url, http::process_environment(), &chosen);
   if (!engine) return engine.error();
-  if (auto c = check_gateway_connection(g.base_url, eo); !c) return c.error();
+  if (auto c = check_gateway_connection(chosen, g.base_url, eo); !c) return c.error();
   g.engine = std::move(*engine);
   return g;
 }

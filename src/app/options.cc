@@ -102,6 +102,10 @@ void declare_gateway_options(cli::CommandLine& cl, ConnectionSettings& s, bool w
           "(verification cannot be turned off)",
           "PATH")
       ->envname("GATEWAY_CA_FILE");
+  cl.choice("http-client", s.http_client, {"curl", "native"},
+            "the HTTP client for the gateway's requests (and the connection check before them): "
+            "curl (libcurl) or native (our own epoll, HTTP/1.1, OpenSSL and HTTP/2 transport, "
+            "http:// proxies included; a socks or https:// proxy variable sends it to curl)");
 }
 
 http::EngineOptions gateway_engine_options(const ConnectionSettings& s,
@@ -112,8 +116,9 @@ http::EngineOptions gateway_engine_options(const ConnectionSettings& s,
   return eo;
 }
 
-Status check_gateway_connection(const std::string& gateway_url, const http::EngineOptions& o) {
-  auto s = http::check_connection(gateway_url, o);
+Status check_gateway_connection(http::HttpClient client, const std::string& gateway_url,
+                                const http::EngineOptions& o) {
+  auto s = http::check_connection(client, gateway_url, o, http::process_environment());
   if (s || s.error().code == ErrorCode::kInvalidArgument) return s;
   log::warn("{}; going on, the requests' retries decide", s.error().message);
   return ok_status();

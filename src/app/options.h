@@ -14,6 +14,7 @@
 #include "common/result.h"
 #include "gateway/endpoints.h"
 #include "http/curl_engine.h"
+#include "http/transport_factory.h"
 #include "store/migrator.h"
 #include "store/pg_session_store.h"
 #include "store/table_mapping.h"
@@ -38,6 +39,7 @@ struct ConnectionSettings {
   std::optional<std::string> api_key_file;
   std::optional<std::string> hmac_secret_file;
   std::optional<std::string> ca_file;  // --ca-file / GATEWAY_CA_FILE: PEM CA(s) for the gateway
+  std::string http_client{"native"};   // --http-client: "curl" or "native" (http/transport_factory.h)
   std::string log_format{kDefaultLogFormat};
   std::string log_level{kDefaultLogLevel};
   // The merchant's sessions table and the job's schema (README "Bring your own table");
@@ -88,7 +90,8 @@ http::EngineOptions gateway_engine_options(const ConnectionSettings& s,
 // (http::check_connection). A set-up that cannot work (CA file, certificate, TLS version, proxy)
 // is an error (kInvalidArgument: exit 2); an unreachable gateway is only logged (the requests'
 // retries decide).
-Status check_gateway_connection(const std::string& gateway_url, const http::EngineOptions& o);
+Status check_gateway_connection(http::HttpClient client, const std::string& gateway_url,
+                                const http::EngineOptions& o);
 
 // " (set DATABASE_URL ...)" when no database was configured at all, so libpq's complaint about
 // its default socket makes sense to a newcomer; empty otherwise.

@@ -66,10 +66,6 @@ void declare_run_options(cli::CommandLine& cl, RunSettings& s) {
           "it: every run takes its share of one budget)");
   cl.number("burst", o.burst, 1, 1e6, "requests that may start at once after a quiet spell");
   cl.integer("concurrency", o.concurrency, 1, 4096, "requests in flight");
-  cl.choice("http-client", s.http_client, {"curl", "native"},
-            "the HTTP client for the gateway's status requests: curl (libcurl) or native (our "
-            "own epoll, HTTP/1.1, OpenSSL and HTTP/2 transport; with a proxy variable set, curl "
-            "is used)");
   cl.duration("timeout", o.timeout,
               "per request, connect included (the gateway's sample client uses 6s)",
               std::chrono::milliseconds(1));

@@ -36,8 +36,6 @@ struct RunSettings {
   std::vector<std::string> rate_values;
   // --max-rate, when given (finish_run_settings checks it against --rate).
   std::optional<double> max_rate;
-  // --http-client: "curl" or "native" (http/transport_factory.h).
-  std::string http_client{"native"};
 };
 
 // A --rate value: requests per second (0 = unlimited), or `auto`.

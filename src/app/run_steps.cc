@@ -43,16 +43,17 @@ std::optional<Failure> prepare_run(const cli::CommandLine& cl, RunSettings& s, c
   out.engine_options.max_in_flight = static_cast<size_t>(o.concurrency);
   out.engine_options.total_timeout = o.timeout;
   out.engine_options.connect_timeout = o.connect_timeout;
-  const auto client = http::parse_http_client(s.http_client);
+  const auto client = http::parse_http_client(s.connection.http_client);
   if (!client) {
     return configuration_failure(Error::invalid("--http-client must be curl or native"));
   }
+  http::HttpClient chosen = *client;
   auto engine = http::create_transport(*client, out.engine_options, o.gateway_url,
-                                       http::process_environment());
+                                       http::process_environment(), &chosen);
   if (!engine) return configuration_failure(engine.error());
   out.engine = std::move(*engine);
   // The wire before the database: nothing is claimed or written when it cannot work.
-  if (auto st = check_gateway_connection(o.gateway_url, out.engine_options); !st) {
+  if (auto st = check_gateway_connection(chosen, o.gateway_url, out.engine_options); !st) {
     return configuration_failure(st.error());
   }
   return std::nullopt;

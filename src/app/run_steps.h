@@ -34,7 +34,7 @@ namespace dr::app {
 struct PreparedRun {
   std::string database_url;  // from --database-url, DATABASE_URL or DATABASE_URL_FILE
   http::EngineOptions engine_options;
-  std::unique_ptr<http::Transport> engine;  // the --http-client's (curl when a proxy applies)
+  std::unique_ptr<http::Transport> engine;  // the --http-client's (curl for a socks or https:// proxy)
 };
 
 // Checks the settings across options, reads the key and the database URL, checks the report

@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "http/curl_handles.h"
+#include "http/native_engine.h"
 
 namespace dr::http {
 namespace {
@@ -29,9 +30,61 @@ std::string host_of(std::string_view url) {
   return std::string(rest);
 }
 
+constexpr long kUnableToGetIssuer = 2;              // X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
+constexpr long kIpAddressMismatch = 64;            // X509_V_ERR_IP_ADDRESS_MISMATCH
+
 std::string trust_hint(const EngineOptions& o) {
   return o.ca_file.empty() ? "give the gateway's CA with --ca-file or GATEWAY_CA_FILE"
                            : "it is not signed by the CA in " + o.ca_file;
+}
+
+// "the proxy http://host:port (HTTPS_PROXY)", or "the proxy (HTTPS_PROXY)" when the variables no
+// longer name one. Never the proxy's credentials.
+std::string proxy_name(std::string_view base_url, const EnvReader& env) {
+  auto route = proxy_for(base_url, env);
+  if (route && *route) return "the proxy " + (*route)->display() + " (" + (*route)->variable + ")";
+  return "the proxy (HTTPS_PROXY)";
+}
+
+Status proxy_refused(std::string_view base_url, const EnvReader& env, const std::string& host,
+                     long code, const std::string& why) {
+  return Error::invalid(proxy_name(base_url, env) + " refused to connect to " + host + ": HTTP " +
+                        std::to_string(code) + " (" + why + ")");
+}
+
+// The errors of a certificate that did not verify (X509_V_ERR_*), both clients.
+Status certificate_failure(long verify, const std::string& host, const EngineOptions& o,
+                           const std::string& why) {
+  switch (verify) {
+    case kCertHasExpired:
+      return Error::invalid("the gateway's TLS certificate (" + host + ") has expired (" + why +
+                            ")");
+    case kCertNotYetValid:
+      return Error::invalid("the gateway's TLS certificate (" + host + ") is not valid yet (" +
+                            why + ")");
+    case kUnableToGetIssuer:
+    case kSelfSignedLeaf:
+    case kSelfSignedInChain:
+    case kUnableToGetIssuerLocally:
+    case kUnableToVerifyLeafSignature:
+      return Error::invalid("the gateway's TLS certificate (" + host +
+                            ") is not from a trusted CA: " + trust_hint(o) + " (" + why + ")");
+    case kHostnameMismatch:
+    case kIpAddressMismatch:
+    case 0:  // the chain verified: the name did not match
+      return Error::invalid("the gateway's TLS certificate is not for host " + host +
+                            ": check the gateway URL (" + why + ")");
+    default:
+      return Error::invalid("the gateway's TLS certificate (" + host +
+                            ") did not verify: X509 error " + std::to_string(verify) + " (" + why +
+                            ")");
+  }
+}
+
+Status handshake_failure(const std::string& host, const std::string& why) {
+  return Error::invalid("the TLS handshake with " + host +
+                        " failed; the gateway must offer TLS 1.2 or newer with current ciphers (" +
+                        why + ")");
 }
 
 }  // namespace
@@ -99,8 +152,7 @@ Status check_connection(std::string_view base_url, const EngineOptions& o) {
   long proxy_code = 0;
   curl_easy_getinfo(e, CURLINFO_HTTP_CONNECTCODE, &proxy_code);
   if (proxy_code != 0 && proxy_code != 200) {
-    return Error::invalid("the proxy (HTTPS_PROXY) refused to connect to " + host + ": HTTP " +
-                          std::to_string(proxy_code) + " (" + why + ")");
+    return proxy_refused(base_url, process_environment(), host, proxy_code, why);
   }
   long verify = 0;
   curl_easy_getinfo(e, CURLINFO_SSL_VERIFYRESULT, &verify);
@@ -113,43 +165,51 @@ Status check_connection(std::string_view base_url, const EngineOptions& o) {
   }
   switch (rc) {
     case CURLE_PEER_FAILED_VERIFICATION:
-      switch (verify) {
-        case kCertHasExpired:
-          return Error::invalid("the gateway's TLS certificate (" + host + ") has expired (" + why +
-                                ")");
-        case kCertNotYetValid:
-          return Error::invalid("the gateway's TLS certificate (" + host + ") is not valid yet (" +
-                                why + ")");
-        case kSelfSignedLeaf:
-        case kSelfSignedInChain:
-        case kUnableToGetIssuerLocally:
-        case kUnableToVerifyLeafSignature:
-          return Error::invalid("the gateway's TLS certificate (" + host +
-                                ") is not from a trusted CA: " + trust_hint(o) + " (" + why + ")");
-        case kHostnameMismatch:
-        case 0:  // the chain verified: the name did not match
-          return Error::invalid("the gateway's TLS certificate is not for host " + host +
-                                ": check the gateway URL (" + why + ")");
-        default:
-          return Error::invalid("the gateway's TLS certificate (" + host +
-                                ") did not verify: X509 error " + std::to_string(verify) + " (" +
-                                why + ")");
-      }
+      return certificate_failure(verify, host, o, why);
     case CURLE_SSL_CACERT_BADFILE:
       return Error::invalid("--ca-file / GATEWAY_CA_FILE " + o.ca_file + " cannot be used (" + why +
                             ")");
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CIPHER:
     case CURLE_USE_SSL_FAILED:
-      return Error::invalid("the TLS handshake with " + host +
-                            " failed; the gateway must offer TLS 1.2 or newer with current "
-                            "ciphers (" +
-                            why + ")");
+      return handshake_failure(host, why);
     case CURLE_COULDNT_RESOLVE_PROXY:
-      return Error::invalid("cannot resolve the proxy host from HTTPS_PROXY (" + why + ")");
+      return Error::invalid("cannot resolve " + proxy_name(base_url, process_environment()) +
+                            " (" + why + ")");
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
     case CURLE_OPERATION_TIMEDOUT:
+      return Error::unavailable("cannot reach the gateway at " + host + " (" + why + ")");
+    default:
+      return Error::unavailable("connecting to the gateway at " + host + " failed (" + why + ")");
+  }
+}
+
+Status check_native_connection(std::string_view base_url, const EngineOptions& o,
+                               const EnvReader& env) {
+  if (!o.ca_file.empty()) {
+    if (auto s = check_ca_file(o.ca_file); !s) return s;
+  }
+  EngineOptions one = o;
+  one.max_in_flight = 1;
+  auto engine = NativeEngine::create(one, env);
+  if (!engine) return engine.error();
+  const ConnectOutcome r = (*engine)->connect_only(base_url);
+  if (r.error == TransportError::kNone) return ok_status();
+  const std::string host = host_of(base_url);
+  const std::string& why = r.message;
+  if (r.proxy_status != 0) return proxy_refused(base_url, env, host, r.proxy_status, why);
+  switch (r.error) {
+    case TransportError::kTls:
+      if (r.verify_result != 0) return certificate_failure(r.verify_result, host, o, why);
+      return handshake_failure(host, why);
+    case TransportError::kResolve:
+      if (why.rfind("Could not resolve proxy", 0) == 0) {
+        return Error::invalid("cannot resolve " + proxy_name(base_url, env) + " (" + why + ")");
+      }
+      return Error::unavailable("cannot reach the gateway at " + host + " (" + why + ")");
+    case TransportError::kConnect:
+    case TransportError::kTimeout:
       return Error::unavailable("cannot reach the gateway at " + host + " (" + why + ")");
     default:
       return Error::unavailable("connecting to the gateway at " + host + " failed (" + why + ")");

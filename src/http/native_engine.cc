@@ -24,6 +24,7 @@
 
 #include "common/log.h"
 #include "http/http1_codec.h"
+#include "http/proxy.h"
 #include "http/tls_client.h"
 
 namespace dr::http {
@@ -48,6 +49,8 @@ constexpr uint32_t kAssumedMaxStreams = 100;
 constexpr int32_t kStreamWindow = 1 << 20;
 constexpr int32_t kConnectionWindow = 1 << 24;
 constexpr size_t kMaxUnsentBytes = 256 * 1024;
+// A proxy's answer to CONNECT larger than this is not an answer.
+constexpr size_t kMaxTunnelResponseBytes = 16 * 1024;
 
 long to_ms(domain::Duration d) {
   return static_cast<long>(std::chrono::ceil<std::chrono::milliseconds>(d).count());
@@ -154,6 +157,14 @@ struct Origin {
   std::string host;
   std::string authority;
   uint16_t port = 0;
+  // Through a proxy (proxy.h decides, as libcurl does): https origins through a CONNECT tunnel,
+  // http origins by absolute-form requests to the proxy. The TCP peer is then the proxy.
+  std::optional<ProxyRoute> proxy;
+  std::string route_error;      // the proxy variable could not be used: every request fails
+  std::string connect_host;     // whom the socket connects to: the host, or the proxy
+  uint16_t connect_port = 0;
+  std::string connect_request;  // the CONNECT request (https through a proxy)
+  std::string proxy_headers;    // absolute-form: the proxy's header lines, then the engine's
   Protocol protocol = Protocol::kUnknown;
   std::vector<Address> addresses;
   std::string resolve_error;
@@ -168,7 +179,7 @@ struct Origin {
 };
 
 struct Conn {
-  enum class State { kConnecting, kHandshaking, kReady };
+  enum class State { kConnecting, kTunneling, kHandshaking, kReady };
 
   uint64_t seq = 0;
   int fd = -1;
@@ -185,6 +196,9 @@ struct Conn {
   bool dirty = false;   // in Impl::dirty
   bool reused = false;  // carried a request before the current one
   bool sent_any = false;
+  bool peer_closed = false;  // EPOLLRDHUP seen with the bytes being read
+  std::string tunnel_in;  // the proxy's answer to CONNECT, until its blank line
+  int proxy_status = 0;   // that answer's status
   // HTTP/1.1
   Request* request = nullptr;
   Http1ResponseParser parser;
@@ -203,14 +217,15 @@ struct TimerEntry {
 };
 
 std::string connect_error(const Origin& o, int err) {
-  return "Failed to connect to " + o.host + " port " + std::to_string(o.port) + ": " +
-         std::strerror(err);
+  return "Failed to connect to " + o.connect_host + " port " + std::to_string(o.connect_port) +
+         ": " + std::strerror(err);
 }
 
 }  // namespace
 
 struct NativeEngine::Impl {
   EngineOptions options;
+  EnvReader env;  // the proxy variables, read once per origin
   int epoll_fd = -1;
   int wake_fd = -1;
   SslCtx tls;                    // created on the first https origin
@@ -237,6 +252,7 @@ struct NativeEngine::Impl {
   size_t open_connections = 0;
   size_t connections_opened = 0;
   std::string scratch;
+  ConnectOutcome last_failure;  // of the latest connection that failed before it was ready
 
   ~Impl() {
     for (auto& c : conns) {
@@ -322,10 +338,47 @@ struct NativeEngine::Impl {
       o->authority = std::string(parts.authority);
       o->port = parts.port;
       o->protocol = parts.tls ? Protocol::kUnknown : Protocol::kHttp1;
+      route(*o);
       it = origins.emplace(std::move(key), std::move(o)).first;
     }
     last_origin = it->second.get();
     return last_origin;
+  }
+
+  // Decides whether the origin is reached through a proxy and prepares what that takes.
+  void route(Origin& o) {
+    o.connect_host = o.host;
+    o.connect_port = o.port;
+    if (!env) return;
+    auto proxy = proxy_for(o.key, env);
+    if (!proxy) {
+      o.route_error = proxy.error().message;
+      return;
+    }
+    if (!*proxy) return;
+    if ((*proxy)->scheme != ProxyRoute::Scheme::kHttp) {
+      o.route_error = (*proxy)->variable + " names a " + std::string(to_string((*proxy)->scheme)) +
+                      " proxy; the native HTTP client speaks only to http:// proxies";
+      return;
+    }
+    o.proxy = std::move(**proxy);
+    o.connect_host = o.proxy->host;
+    o.connect_port = o.proxy->port;
+    std::string auth;
+    if (!o.proxy->authorization.empty()) {
+      auth = "Proxy-Authorization: " + o.proxy->authorization + "\r\n";
+    }
+    if (o.tls) {
+      // As libcurl sends it: the target as host:port, Host the same, no request of ours.
+      const std::string target = o.host.find(':') != std::string::npos
+                                     ? "[" + o.host + "]:" + std::to_string(o.port)
+                                     : o.host + ":" + std::to_string(o.port);
+      o.connect_request = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n" + auth +
+                          "User-Agent: " + options.user_agent +
+                          "\r\nProxy-Connection: Keep-Alive\r\n\r\n";
+    } else {
+      o.proxy_headers = auth + fixed_h1_headers + "Proxy-Connection: Keep-Alive\r\n";
+    }
   }
 
   // Resolves once per host (a failure is remembered for a few seconds); empty on success.
@@ -340,10 +393,11 @@ struct NativeEngine::Impl {
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
     addrinfo* list = nullptr;
-    const std::string port = std::to_string(o.port);
-    const int rc = ::getaddrinfo(o.host.c_str(), port.c_str(), &hints, &list);
+    const std::string port = std::to_string(o.connect_port);
+    const int rc = ::getaddrinfo(o.connect_host.c_str(), port.c_str(), &hints, &list);
     if (rc != 0 || list == nullptr) {
-      o.resolve_error = "Could not resolve host: " + o.host;
+      o.resolve_error = (o.proxy ? "Could not resolve proxy: " : "Could not resolve host: ") +
+                        o.connect_host;
       o.resolve_failed_at = now;
       return o.resolve_error;
     }
@@ -357,7 +411,9 @@ struct NativeEngine::Impl {
     }
     ::freeaddrinfo(list);
     o.resolve_error.clear();
-    if (o.addresses.empty()) return "Could not resolve host: " + o.host;
+    if (o.addresses.empty()) {
+      return (o.proxy ? "Could not resolve proxy: " : "Could not resolve host: ") + o.connect_host;
+    }
     return {};
   }
 
@@ -390,7 +446,7 @@ struct NativeEngine::Impl {
     // Even a connect that completed at once is taken up by the EPOLLOUT it raises, so nothing
     // here calls back into dispatch().
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT;
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
     ev.data.ptr = c;
     if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
       const int err = errno;
@@ -398,12 +454,18 @@ struct NativeEngine::Impl {
       c->fd = -1;
       return err;
     }
-    c->events = EPOLLIN | EPOLLOUT;
+    c->events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
     return 0;
   }
 
   // Opens a connection to `o`; false (with `error` and `message`) when it could not even start.
-  bool open_connection(Origin& o, TransportError& error, std::string& message) {
+  bool open_connection(Origin& o, TransportError& error, std::string& message,
+                       Conn** opened = nullptr) {
+    if (!o.route_error.empty()) {
+      error = TransportError::kOther;
+      message = o.route_error;
+      return false;
+    }
     if (std::string e = resolve(o); !e.empty()) {
       error = TransportError::kResolve;
       message = std::move(e);
@@ -427,6 +489,9 @@ struct NativeEngine::Impl {
     c->dirty = false;
     c->reused = false;
     c->sent_any = false;
+    c->peer_closed = false;
+    c->tunnel_in.clear();
+    c->proxy_status = 0;
     c->request = nullptr;
     c->streams = 0;
     c->settings_received = false;
@@ -444,6 +509,7 @@ struct NativeEngine::Impl {
     ++open_connections;
     ++connections_opened;
     connect_timers.push_back({c->connect_started + options.connect_timeout, c, c->seq});
+    if (opened != nullptr) *opened = c;
     return true;
   }
 
@@ -492,6 +558,10 @@ struct NativeEngine::Impl {
   // A connection that never became ready failed: the requests that waited for it learn why.
   void connection_failed(Conn* c, TransportError error, const std::string& message) {
     Origin& o = *c->origin;
+    last_failure.error = error;
+    last_failure.message = message;
+    last_failure.proxy_status = c->proxy_status;
+    last_failure.verify_result = c->ssl ? SSL_get_verify_result(c->ssl.get()) : 0;
     const bool first_of_its_kind = o.protocol == Protocol::kUnknown;
     close_connection(c);
     if (first_of_its_kind) {
@@ -561,16 +631,37 @@ struct NativeEngine::Impl {
     return false;
   }
 
+  // An idle HTTP/1.1 connection of `o`, taken out of the idle list: the latest one, or with
+  // `fresh_only` one that has carried no request yet; null when there is none.
+  static Conn* take_idle(Origin& o, bool fresh_only) {
+    for (size_t i = o.idle.size(); i-- > 0;) {
+      Conn* c = o.idle[i];
+      if (fresh_only && c->reused) continue;
+      o.idle.erase(o.idle.begin() + static_cast<std::ptrdiff_t>(i));
+      return c;
+    }
+    return nullptr;
+  }
+
   void dispatch(Origin& o) {
     o.dispatch_scheduled = false;
     while (!o.pending.empty()) {
       Request* r = o.pending.front();
       if (o.protocol == Protocol::kHttp1) {
-        if (!o.idle.empty()) {
-          Conn* c = o.idle.back();
-          o.idle.pop_back();
+        if (Conn* c = take_idle(o, /*fresh_only=*/r->retried)) {
           o.pending.pop_front();
           send_http1(c, r);
+          continue;
+        }
+        if (r->retried) {
+          // Sent once more after a kept-alive connection died under it: on a fresh connection
+          // only, as the one it met may not have been the only one the server closed.
+          if (o.connecting > 0) return;
+          if (!make_room(o)) {
+            if (o.idle.empty()) return;
+            close_connection(o.idle.back());  // a kept-alive one makes room for a fresh one
+          }
+          open_or_fail(o);
           continue;
         }
         if (o.connecting >= o.pending.size() || !make_room(o)) return;
@@ -631,12 +722,19 @@ struct NativeEngine::Impl {
     const bool post = r->method == HttpRequest::Method::kPost;
     std::string_view target = r->parts.target;
     std::string& out = c->ssl ? c->tls_out : c->wbuf;
-    if (target.empty() || target.front() != '/') {
+    const Origin& o = *c->origin;
+    if (o.proxy && !o.tls) {  // absolute-form, to the proxy
+      scratch.assign(o.key);
+      if (target.empty() || target.front() != '/') scratch.append("/");
+      scratch.append(target);
+      target = scratch;
+    } else if (target.empty() || target.front() != '/') {
       scratch.assign("/").append(target);
       target = scratch;
     }
-    internal::append_request(out, post ? "POST" : "GET", target, c->origin->authority,
-                             fixed_h1_headers, r->extra_headers, r->body, post);
+    internal::append_request(out, post ? "POST" : "GET", target, o.authority,
+                             o.proxy && !o.tls ? o.proxy_headers : fixed_h1_headers,
+                             r->extra_headers, r->body, post);
     mark_dirty(c);
   }
 
@@ -677,7 +775,8 @@ struct NativeEngine::Impl {
     std::string retry_after = c->parser.retry_after();
     complete(r, TransportError::kNone, {}, c->parser.status_code(), &c->parser.body(),
              &retry_after);
-    if (!c->parser.keep_alive() || !nothing_left_over || c->woff < c->wbuf.size()) {
+    if (!c->parser.keep_alive() || !nothing_left_over || c->woff < c->wbuf.size() ||
+        c->peer_closed) {
       close_connection(c);
       return;
     }
@@ -687,6 +786,11 @@ struct NativeEngine::Impl {
   }
 
   void on_eof(Conn* c) {
+    if (c->state == Conn::State::kTunneling) {
+      connection_failed(c, TransportError::kConnect,
+                        "Proxy CONNECT aborted (" + c->origin->proxy->display() + ")");
+      return;
+    }
     if (c->state != Conn::State::kReady) {
       connection_failed(
           c,
@@ -1040,12 +1144,52 @@ struct NativeEngine::Impl {
       connection_failed(c, TransportError::kConnect, connect_error(o, err));
       return;
     }
-    set_events(c, EPOLLIN);
-    if (c->origin->tls) {
+    set_events(c, EPOLLIN | EPOLLRDHUP);
+    if (c->origin->tls && c->origin->proxy) {
+      c->state = Conn::State::kTunneling;
+      c->wbuf.append(c->origin->connect_request);
+      mark_dirty(c);
+    } else if (c->origin->tls) {
       start_tls(c);
     } else {
       connection_ready(c);
     }
+  }
+
+  // The proxy's answer to CONNECT: a 2xx opens the tunnel (TLS begins; anything after the
+  // answer's blank line is already the server's), anything else fails the connection.
+  void on_tunnel_data(Conn* c, const char* data, size_t n) {
+    c->tunnel_in.append(data, n);
+    const size_t end = c->tunnel_in.find("\r\n\r\n");
+    if (end == std::string::npos) {
+      if (c->tunnel_in.size() > kMaxTunnelResponseBytes) {
+        connection_failed(c, TransportError::kConnect,
+                          "the proxy " + c->origin->proxy->display() +
+                              " sent no valid answer to CONNECT");
+      }
+      return;
+    }
+    const std::string_view head(c->tunnel_in.data(), end);
+    int status = 0;
+    if (head.size() >= 12 && head.substr(0, 5) == "HTTP/" && head[8] == ' ') {
+      std::from_chars(head.data() + 9, head.data() + 12, status);
+    }
+    c->proxy_status = status;
+    if (status < 200 || status > 299) {
+      // kOther, as libcurl (CURLE_RECV_ERROR): the proxy answered, it is not a connect failure.
+      connection_failed(c, TransportError::kOther,
+                        status == 0 ? "the proxy " + c->origin->proxy->display() +
+                                          " sent no valid answer to CONNECT"
+                                    : "CONNECT tunnel failed, response " + std::to_string(status) +
+                                          " from the proxy " + c->origin->proxy->display());
+      return;
+    }
+    std::string rest = c->tunnel_in.substr(end + 4);
+    c->tunnel_in.clear();
+    c->tunnel_in.shrink_to_fit();
+    const uint64_t seq = c->seq;
+    start_tls(c);
+    if (c->seq == seq && !rest.empty() && c->ssl) on_tls_data(c, rest.data(), rest.size());
   }
 
   // Writes what is waiting: nghttp2's frames, TLS records, the socket buffer.
@@ -1098,9 +1242,9 @@ struct NativeEngine::Impl {
     if (c->woff == c->wbuf.size()) {
       c->wbuf.clear();
       c->woff = 0;
-      if (c->state != Conn::State::kConnecting) set_events(c, EPOLLIN);
+      if (c->state != Conn::State::kConnecting) set_events(c, EPOLLIN | EPOLLRDHUP);
     } else {
-      set_events(c, EPOLLIN | EPOLLOUT);
+      set_events(c, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
     }
     if (c->h2 != nullptr && nghttp2_session_want_read(c->h2) == 0 &&
         nghttp2_session_want_write(c->h2) == 0 && c->wbuf.empty()) {
@@ -1114,7 +1258,9 @@ struct NativeEngine::Impl {
     while (true) {
       const ssize_t n = ::recv(c->fd, buf, sizeof buf, 0);
       if (n > 0) {
-        if (c->ssl) {
+        if (c->state == Conn::State::kTunneling) {
+          on_tunnel_data(c, buf, static_cast<size_t>(n));
+        } else if (c->ssl) {
           on_tls_data(c, buf, static_cast<size_t>(n));
         } else {
           on_http1_data(c, buf, static_cast<size_t>(n));
@@ -1131,6 +1277,8 @@ struct NativeEngine::Impl {
       const int err = errno;
       if (c->state == Conn::State::kConnecting) {
         on_connected(c);  // SO_ERROR tells
+      } else if (c->state == Conn::State::kTunneling) {
+        connection_failed(c, TransportError::kConnect, connect_error(*c->origin, err));
       } else if (c->state == Conn::State::kHandshaking) {
         connection_failed(c, TransportError::kTls, connect_error(*c->origin, err));
       } else if (c->request == nullptr && c->protocol != Protocol::kHttp2) {
@@ -1151,6 +1299,9 @@ struct NativeEngine::Impl {
       if (c->state == Conn::State::kConnecting) return;
     }
     if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0) {
+      // The peer's FIN came with this read: a response completed by it leaves the connection
+      // closed instead of idle, so no request is sent into a connection already shut.
+      c->peer_closed = (events & (EPOLLRDHUP | EPOLLHUP)) != 0;
       on_readable(c);
       if (c->seq != seq || c->fd < 0) return;
     }
@@ -1254,11 +1405,13 @@ struct NativeEngine::Impl {
 NativeEngine::NativeEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 NativeEngine::~NativeEngine() = default;
 
-Result<std::unique_ptr<NativeEngine>> NativeEngine::create(EngineOptions options) {
+Result<std::unique_ptr<NativeEngine>> NativeEngine::create(EngineOptions options,
+                                                           EnvReader proxy_env) {
   if (auto s = check_engine_options(options); !s) return s.error();
   auto impl = std::make_unique<Impl>();
   Impl& m = *impl;
   m.options = std::move(options);
+  m.env = std::move(proxy_env);
   m.epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   if (m.epoll_fd < 0) return Error::internal(std::string("epoll_create1: ") + std::strerror(errno));
   m.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1359,6 +1512,38 @@ void NativeEngine::poll(domain::Duration max_wait, std::vector<HttpResponse>& do
   m.outstanding -= m.finished.size();
   for (HttpResponse& r : m.finished) done.push_back(std::move(r));
   m.finished.clear();
+}
+
+ConnectOutcome NativeEngine::connect_only(std::string_view url) {
+  Impl& m = *impl_;
+  ConnectOutcome out;
+  UrlParts parts;
+  const std::string text(url);
+  if (std::string e = parse_url(text, parts); !e.empty()) {
+    out.error = TransportError::kOther;
+    out.message = std::move(e);
+    return out;
+  }
+  Origin& o = *m.origin_for(parts);
+  Conn* c = nullptr;
+  if (!m.open_connection(o, out.error, out.message, &c)) return out;
+  const uint64_t seq = c->seq;
+  m.last_failure = {};
+  // The connect timer ends the attempt; the deadline only bounds the loop.
+  const TimePoint deadline = SteadyClock::now() + m.options.connect_timeout + std::chrono::seconds(1);
+  while (c->seq == seq && c->state != Conn::State::kReady && SteadyClock::now() < deadline) {
+    TimePoint until = deadline;
+    if (auto due = m.next_due(); due && *due < until) until = *due;
+    const auto left = until - SteadyClock::now();
+    m.wait_once(left <= domain::Duration::zero() ? 0 : static_cast<int>(to_ms(left)));
+  }
+  if (c->seq == seq && c->state == Conn::State::kReady) return out;
+  if (c->seq == seq) {  // the loop's own bound: should not happen before the connect timer
+    m.connection_failed(c, TransportError::kTimeout, "Connection timed out");
+  }
+  out = m.last_failure;
+  if (out.error == TransportError::kNone) out.error = TransportError::kOther;
+  return out;
 }
 
 void NativeEngine::wakeup() {

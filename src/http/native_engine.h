@@ -4,6 +4,7 @@
 
 #include "common/result.h"
 #include "http/engine_options.h"
+#include "http/proxy.h"
 #include "http/transport.h"
 
 namespace dr::http {
@@ -38,18 +39,36 @@ namespace dr::http {
 //  - TLS: OpenSSL 3, TLS 1.2 or newer, the peer's certificate verified against ca_file or the
 //    system's store, its host name (or IP address) always checked, SNI for names, ALPN h2 and
 //    http/1.1, sessions resumed across connections to one origin;
-//  - no proxy support: create_transport() (transport_factory.h) picks CurlEngine whenever a proxy
-//    variable applies.
+//  - proxies as libcurl takes them from the environment (proxy.h decides, per origin, from the
+//    EnvReader given to create()): an https origin through an http:// proxy by a CONNECT tunnel
+//    (CONNECT host:port, Proxy-Authorization: Basic from the proxy URL's user info, then TLS and
+//    ALPN end to end through it: the proxy sees neither a path nor a header of ours), an http
+//    origin by absolute-form requests to the proxy (as libcurl does without HTTPPROXYTUNNEL),
+//    NO_PROXY honoured. A proxy that answers CONNECT with anything but 2xx fails the connection
+//    (kOther as in libcurl, "CONNECT tunnel failed, response 403 from the proxy http://host:port"); messages
+//    name the proxy by host and port, never by its credentials. Other proxy schemes (socks,
+//    https://) fail every request of that origin (kOther): create_transport() gives such a set-up
+//    to CurlEngine instead;
 // Only http and https URLs; no redirects; no signals (writes use MSG_NOSIGNAL, TLS goes through
 // memory BIOs).
 //
 // Thread-safety: as Transport — one thread drives it; wakeup() (an eventfd write) may be called
 // from any thread.
+// How a connection attempt ended (NativeEngine::connect_only).
+struct ConnectOutcome {
+  TransportError error = TransportError::kNone;  // kNone: connected (TLS: handshake done)
+  std::string message;                           // one line; empty when connected
+  int proxy_status = 0;    // the proxy's answer to CONNECT when that was not 2xx, else 0
+  long verify_result = 0;  // OpenSSL's X509_V_ERR_* when the peer's certificate did not verify
+};
+
 class NativeEngine final : public Transport {
  public:
   // Fails as check_engine_options() does, and (kInternal) when epoll, the eventfd or OpenSSL's
-  // context cannot be set up (a CA file OpenSSL cannot load: kInvalidArgument).
-  static Result<std::unique_ptr<NativeEngine>> create(EngineOptions options);
+  // context cannot be set up (a CA file OpenSSL cannot load: kInvalidArgument). `proxy_env`:
+  // where the proxy variables are read (empty: no proxy ever).
+  static Result<std::unique_ptr<NativeEngine>> create(EngineOptions options,
+                                                      EnvReader proxy_env = {});
 
   ~NativeEngine() override;
   NativeEngine(const NativeEngine&) = delete;
@@ -63,6 +82,12 @@ class NativeEngine final : public Transport {
 
   // Connections opened since create() (a test's and a benchmark's view of reuse).
   size_t connections_opened() const;
+
+  // Opens one connection to `url`'s origin exactly as a request would (proxy and tunnel, TLS
+  // handshake with verification) and sends no HTTP request; blocks for at most the connect
+  // timeout. The connection then stays open for the requests that follow. Only when nothing is
+  // in flight.
+  ConnectOutcome connect_only(std::string_view url);
 
  private:
   struct Impl;

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -8,6 +7,7 @@
 
 #include "common/result.h"
 #include "http/engine_options.h"
+#include "http/proxy.h"
 #include "http/transport.h"
 
 namespace dr::http {
@@ -19,23 +19,24 @@ std::string_view to_string(HttpClient c);
 // "curl" or "native"; nullopt otherwise.
 std::optional<HttpClient> parse_http_client(std::string_view text);
 
-// Looks up an environment variable (tests pass a map; the program passes getenv).
-using EnvReader = std::function<std::optional<std::string>(const char*)>;
+// The client that will carry requests to `base_url`: `client`, except that a proxy NativeEngine
+// does not speak (socks, an https:// proxy) sends kNative to libcurl, with one info line naming
+// the variable and the scheme, so a proxy is never bypassed silently. A proxy variable that does
+// not parse: kInvalidArgument naming the variable (never its value).
+Result<HttpClient> effective_client(HttpClient client, std::string_view base_url,
+                                    const EnvReader& env);
 
-// The proxy variable that libcurl would apply to `base_url`, by name ("HTTPS_PROXY", "https_proxy",
-// "http_proxy", "ALL_PROXY", "all_proxy"), or nullopt when none is set (non-empty). NO_PROXY is not
-// evaluated here: with a proxy variable set, CurlEngine decides, exactly as it always has.
-std::optional<std::string> proxy_variable_for(std::string_view base_url, const EnvReader& env);
-
-// The transport for `base_url`: CurlEngine for kCurl; NativeEngine for kNative, except when a
-// proxy variable applies (NativeEngine speaks no proxy protocol), then CurlEngine with an info
-// line naming the variable, so a proxy is never silently bypassed. `chosen` (may be null) is set
-// to the client actually used.
+// The transport for `base_url`: CurlEngine for kCurl (libcurl reads the proxy variables itself),
+// NativeEngine for kNative (reading them through `env`), after effective_client(). `chosen`
+// (may be null) is set to the client actually used.
 Result<std::unique_ptr<Transport>> create_transport(HttpClient client, EngineOptions options,
                                                     std::string_view base_url, const EnvReader& env,
                                                     HttpClient* chosen = nullptr);
 
-// The process environment as an EnvReader.
-EnvReader process_environment();
+// Opens one connection to `base_url` the way `client`'s requests will (proxy, tunnel, CA file,
+// TLS handshake) and sends no request: check_connection() (connection_check.h) for kCurl,
+// check_native_connection() for kNative. `client` as create_transport() chose it.
+Status check_connection(HttpClient client, std::string_view base_url, const EngineOptions& options,
+                        const EnvReader& env);
 
 }  // namespace dr::http

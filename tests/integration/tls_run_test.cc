@@ -243,7 +243,9 @@ TEST_F(TlsRunTest, AProxyThatRefusesConnectIsNamed) {
   ChildServer proxy({"/usr/bin/tinyproxy", "-d", "-c", conf}, port, dir.path().string());
   auto env = env_for(tls->base_url(), pki_.path("ca.pem"));
   env["HTTPS_PROXY"] = "http://127.0.0.1:" + std::to_string(port);
-  expect_refused(env, 2, "the proxy (HTTPS_PROXY) refused", tls.get());
+  expect_refused(env, 2,
+                 "the proxy http://127.0.0.1:" + std::to_string(port) + " (HTTPS_PROXY) refused",
+                 tls.get());
 }
 
 TEST_F(TlsRunTest, AWholeRunThroughAConnectProxyShowsTheProxyNoKey) {
@@ -269,6 +271,62 @@ TEST_F(TlsRunTest, AWholeRunThroughAConnectProxyShowsTheProxyNoKey) {
       << seen;
   EXPECT_EQ(seen.find("test-key"), std::string::npos);
   EXPECT_EQ(seen.find("pgpub"), std::string::npos);
+}
+
+// status and create-session through the same CONNECT proxy, with credentials: the check, the GET
+// and the signed POST all go through the tunnel (the proxy logs one CONNECT per connection and
+// never a path), the proxy's password appears nowhere. Run by both clients (CMakeLists.txt runs
+// this file again with DEPOSIT_RECONCILER_HTTP_CLIENT=curl).
+TEST_F(TlsRunTest, StatusAndCreateSessionThroughAConnectProxy) {
+  if (::access("/usr/bin/tinyproxy", X_OK) != 0) GTEST_SKIP() << "tinyproxy not installed";
+  auto tls = nginx(true);
+  TempDir dir("dr-proxy-cmd");
+  const int port = free_loopback_port();
+  const std::string conf = (dir.path() / "tinyproxy.conf").string();
+  const std::string log = (dir.path() / "tinyproxy.log").string();
+  std::ofstream(conf) << "Port " << port << "\nListen 127.0.0.1\nTimeout 30\n"
+                      << "LogFile \"" << log << "\"\nLogLevel Connect\nAllow 127.0.0.1\n"
+                      << "BasicAuth cmd-user cmd-pr0xy-pw\n"
+                      << "ConnectPort " << tls->port() << "\n";
+  ChildServer proxy({"/usr/bin/tinyproxy", "-d", "-c", conf}, port, dir.path().string());
+  auto env = env_for(tls->base_url(), pki_.path("ca.pem"));
+  env["HTTPS_PROXY"] = "http://cmd-user:cmd-pr0xy-pw@127.0.0.1:" + std::to_string(port);
+  env["GATEWAY_HMAC_SECRET"] = "test-secret";
+  env["GATEWAY_HMAC_SECRET_FILE"] = "";
+  auto status = run_reconciler({"status", "sim-9-1"}, env);
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("\"sessionState\""), std::string::npos) << status.out;
+  auto create = run_reconciler({"create-session", "--user-id", "u", "--user-name", "n"}, env);
+  EXPECT_EQ(create.exit_code, 0) << create.err;
+  EXPECT_NE(create.out.find("\"sessionToken\""), std::string::npos) << create.out;
+  const auto requests = tls->requests();
+  EXPECT_EQ(requests.size(), 2u);
+  const std::string seen = slurp(log);
+  size_t connects = 0;
+  const std::string connect = "CONNECT 127.0.0.1:" + std::to_string(tls->port()) + " HTTP/1.1";
+  for (size_t at = seen.find(connect); at != std::string::npos; at = seen.find(connect, at + 1)) {
+    ++connects;
+  }
+  EXPECT_EQ(connects, 4u) << seen;  // each command: its connection check and its request
+  EXPECT_EQ(seen.find("pgpub"), std::string::npos);
+  EXPECT_EQ(seen.find("test-key"), std::string::npos);
+  for (const std::string* text :
+       std::initializer_list<const std::string*>{&status.err, &status.out, &create.err,
+                                                 &create.out, &seen}) {
+    EXPECT_EQ(text->find("cmd-pr0xy-pw"), std::string::npos) << *text;
+  }
+
+  // A proxy that refuses the tunnel stops both before any request: exit 2, the proxy named.
+  env["HTTPS_PROXY"] = "http://cmd-user:wrong@127.0.0.1:" + std::to_string(port);
+  status = run_reconciler({"status", "sim-9-1"}, env);
+  EXPECT_EQ(status.exit_code, 2) << status.err;
+  EXPECT_NE(status.err.find("the proxy http://127.0.0.1:" + std::to_string(port) +
+                            " (HTTPS_PROXY) refused"),
+            std::string::npos)
+      << status.err;
+  create = run_reconciler({"create-session", "--user-id", "u", "--user-name", "n"}, env);
+  EXPECT_EQ(create.exit_code, 2) << create.err;
+  EXPECT_EQ(tls->requests().size(), 2u);
 }
 
 TEST_F(TlsRunTest, StatusAndCreateSessionCheckTheWireFirst) {

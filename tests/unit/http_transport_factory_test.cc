@@ -1,5 +1,5 @@
-// Which transport --http-client gets: the native one unless a proxy variable applies, then
-// libcurl (the native client speaks no proxy protocol, and a proxy must never be bypassed).
+// Which transport --http-client gets: the native one, through http:// proxies too; libcurl for a
+// proxy the native client does not speak (socks, https://), so a proxy is never bypassed.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -28,23 +28,7 @@ TEST(TransportFactoryTest, ParsesTheTwoNames) {
   EXPECT_EQ(to_string(HttpClient::kCurl), "curl");
 }
 
-TEST(TransportFactoryTest, TheProxyVariablesLibcurlWouldApply) {
-  const std::string https = "https://gateway.example/", http = "http://127.0.0.1:8080/";
-  EXPECT_EQ(proxy_variable_for(https, env_of({})), std::nullopt);
-  EXPECT_EQ(proxy_variable_for(https, env_of({{"HTTPS_PROXY", "http://p:3128"}})), "HTTPS_PROXY");
-  EXPECT_EQ(proxy_variable_for(https, env_of({{"https_proxy", "http://p:3128"}})), "https_proxy");
-  EXPECT_EQ(proxy_variable_for(https, env_of({{"ALL_PROXY", "http://p:3128"}})), "ALL_PROXY");
-  EXPECT_EQ(proxy_variable_for(https, env_of({{"all_proxy", "http://p:3128"}})), "all_proxy");
-  // http_proxy is for http URLs only, and only in lower case (libcurl's rule).
-  EXPECT_EQ(proxy_variable_for(https, env_of({{"http_proxy", "http://p:3128"}})), std::nullopt);
-  EXPECT_EQ(proxy_variable_for(http, env_of({{"http_proxy", "http://p:3128"}})), "http_proxy");
-  EXPECT_EQ(proxy_variable_for(http, env_of({{"HTTP_PROXY", "http://p:3128"}})), std::nullopt);
-  EXPECT_EQ(proxy_variable_for(http, env_of({{"HTTPS_PROXY", "http://p:3128"}})), std::nullopt);
-  // Empty is unset.
-  EXPECT_EQ(proxy_variable_for(https, env_of({{"HTTPS_PROXY", ""}})), std::nullopt);
-}
-
-TEST(TransportFactoryTest, NativeUnlessAProxyApplies) {
+TEST(TransportFactoryTest, NativeThroughHttpProxiesCurlForTheOthers) {
   HttpClient chosen = HttpClient::kCurl;
   auto t =
       create_transport(HttpClient::kNative, {}, "https://gateway.example/", env_of({}), &chosen);
@@ -52,11 +36,36 @@ TEST(TransportFactoryTest, NativeUnlessAProxyApplies) {
   EXPECT_EQ(chosen, HttpClient::kNative);
   EXPECT_NE(dynamic_cast<NativeEngine*>(t->get()), nullptr);
 
+  // An http:// proxy (or one without a scheme, which is http) stays native.
+  for (const char* proxy : {"http://127.0.0.1:3128", "127.0.0.1:3128", "http://u:p@proxy:8080"}) {
+    t = create_transport(HttpClient::kNative, {}, "https://gateway.example/",
+                         env_of({{"HTTPS_PROXY", proxy}}), &chosen);
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    EXPECT_EQ(chosen, HttpClient::kNative) << proxy;
+  }
+  // socks and https:// proxies go to libcurl.
+  for (const char* proxy : {"socks5://127.0.0.1:1080", "socks5h://p:1", "socks4://p:1",
+                            "https://127.0.0.1:3128"}) {
+    t = create_transport(HttpClient::kNative, {}, "https://gateway.example/",
+                         env_of({{"HTTPS_PROXY", proxy}}), &chosen);
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    EXPECT_EQ(chosen, HttpClient::kCurl) << proxy;
+    EXPECT_NE(dynamic_cast<CurlEngine*>(t->get()), nullptr);
+  }
+  // ... unless NO_PROXY says the host is reached directly.
   t = create_transport(HttpClient::kNative, {}, "https://gateway.example/",
-                       env_of({{"HTTPS_PROXY", "http://127.0.0.1:3128"}}), &chosen);
-  ASSERT_TRUE(t.ok()) << t.error().message;
-  EXPECT_EQ(chosen, HttpClient::kCurl);
-  EXPECT_NE(dynamic_cast<CurlEngine*>(t->get()), nullptr);
+                       env_of({{"HTTPS_PROXY", "socks5://p:1"}, {"NO_PROXY", "example"}}),
+                       &chosen);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(chosen, HttpClient::kNative);
+  // A proxy variable that names a scheme nobody speaks: a configuration error naming the
+  // variable, not its value (which may hold a password).
+  t = create_transport(HttpClient::kNative, {}, "https://gateway.example/",
+                       env_of({{"https_proxy", "gopher://user:s3cr3t@p:70"}}), &chosen);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(t.error().message.find("https_proxy"), std::string::npos) << t.error().message;
+  EXPECT_EQ(t.error().message.find("s3cr3t"), std::string::npos) << t.error().message;
 
   t = create_transport(HttpClient::kCurl, {}, "https://gateway.example/", env_of({}), &chosen);
   ASSERT_TRUE(t.ok());
