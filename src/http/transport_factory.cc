@@ -17,9 +17,11 @@ std::optional<HttpClient> parse_http_client(std::string_view text) {
 
 Result<HttpClient> effective_client(HttpClient client, std::string_view base_url,
                                     const EnvReader& env) {
-  if (client != HttpClient::kNative) return client;
+  // For libcurl too: a proxy URL it cannot parse would come back in its error messages whole,
+  // password included ("Unsupported proxy syntax in '...'"), so it is refused here first.
   auto proxy = proxy_for(base_url, env);
   if (!proxy) return proxy.error();
+  if (client != HttpClient::kNative) return client;
   if (*proxy && (*proxy)->scheme != ProxyRoute::Scheme::kHttp) {
     log::info(
         "--http-client native: {} names a {} proxy, so the gateway is reached through libcurl "

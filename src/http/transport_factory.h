@@ -22,7 +22,8 @@ std::optional<HttpClient> parse_http_client(std::string_view text);
 // The client that will carry requests to `base_url`: `client`, except that a proxy NativeEngine
 // does not speak (socks, an https:// proxy) sends kNative to libcurl, with one info line naming
 // the variable and the scheme, so a proxy is never bypassed silently. A proxy variable that does
-// not parse: kInvalidArgument naming the variable (never its value).
+// not parse: kInvalidArgument naming the variable (never its value), for either client (libcurl
+// would echo the whole value, password included, in every error).
 Result<HttpClient> effective_client(HttpClient client, std::string_view base_url,
                                     const EnvReader& env);
 

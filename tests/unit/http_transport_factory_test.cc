@@ -66,6 +66,11 @@ TEST(TransportFactoryTest, NativeThroughHttpProxiesCurlForTheOthers) {
   EXPECT_EQ(t.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(t.error().message.find("https_proxy"), std::string::npos) << t.error().message;
   EXPECT_EQ(t.error().message.find("s3cr3t"), std::string::npos) << t.error().message;
+  // The same for libcurl, whose own message would quote the whole URL.
+  t = create_transport(HttpClient::kCurl, {}, "https://gateway.example/",
+                       env_of({{"https_proxy", "gopher://user:s3cr3t@p:70"}}), &chosen);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().message.find("s3cr3t"), std::string::npos) << t.error().message;
 
   t = create_transport(HttpClient::kCurl, {}, "https://gateway.example/", env_of({}), &chosen);
   ASSERT_TRUE(t.ok());
