@@ -29,6 +29,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <queue>
 #include <string>
@@ -36,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http/connection_check.h"
 #include "http/curl_engine.h"
 #include "http/native_engine.h"
 #include "http/transport_factory.h"
@@ -66,6 +68,10 @@ using SteadyClock = std::chrono::steady_clock;
 //                          closes: an idle connection the server dropped
 //   /silent-close          the server closes the connection without answering
 //   /until-close/<n>       200 with an n-byte body and no length: the close ends it
+//   CONNECT host:<code>    as a proxy refusing the tunnel: that status (407 with
+//                          Proxy-Authenticate), a body, then the server closes; port 1: an answer
+//                          that is not HTTP; port 2: the server closes without answering. The
+//                          request's head is kept (connect_heads()).
 class LoopbackServer {
  public:
   LoopbackServer() {
@@ -110,6 +116,10 @@ class LoopbackServer {
   int accepted_connections() const { return accepted_.load(); }
   int max_outstanding_requests() const { return max_outstanding_.load(); }
   int total_requests() const { return requests_.load(); }
+  std::vector<std::string> connect_heads() const {
+    std::lock_guard lock(connect_mu_);
+    return connect_heads_;
+  }
 
  private:
   struct Conn {
@@ -244,6 +254,10 @@ class LoopbackServer {
       const size_t sp1 = head.find(' ');
       const size_t sp2 = head.find(' ', sp1 + 1);
       const std::string method = head.substr(0, sp1);
+      if (method == "CONNECT") {
+        std::lock_guard lock(connect_mu_);
+        connect_heads_.push_back(head);
+      }
       const std::string target = head.substr(sp1 + 1, sp2 - sp1 - 1);
       ++requests_;
       ++c.unanswered;
@@ -273,6 +287,20 @@ class LoopbackServer {
   void route(int fd, Conn& c, const std::string& method, const std::string& target,
              const std::string& x_test, const std::string& body) {
     auto starts = [&](std::string_view p) { return target.compare(0, p.size(), p) == 0; };
+    if (method == "CONNECT") {
+      c.close_after_flush = true;
+      const int code = std::atoi(target.c_str() + target.rfind(':') + 1);
+      if (code == 1) {
+        queue(fd, c, "SSH-2.0-OpenSSH_9.2\r\n\r\n");
+      } else if (code == 2) {
+        c.broken = true;
+      } else {
+        queue(fd, c,
+              response(code, "no tunnel for you",
+                       code == 407 ? "Proxy-Authenticate: Basic realm=\"proxy\"\r\n" : ""));
+      }
+      return;
+    }
     if (starts("/ok")) {
       queue(fd, c, response(200, target));
     } else if (starts("/delay/")) {
@@ -364,6 +392,8 @@ class LoopbackServer {
   std::atomic<int> accepted_{0};
   std::atomic<int> max_outstanding_{0};
   std::atomic<int> requests_{0};
+  mutable std::mutex connect_mu_;
+  std::vector<std::string> connect_heads_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -688,6 +718,67 @@ TEST_P(HttpEngineTest, ConnectTimeoutIsATimeout) {
 
 // Not a pass/fail benchmark: prints the engine's CPU time per request (this thread only; the
 // server runs on its own thread) for a trivial server at concurrency 256.
+// A proxy that turns the tunnel down, each way the brief of the proxy support names (407 for
+// credentials, 403 by policy, 502 when it cannot reach the gateway) and two broken ones, for both
+// engines: the request fails (kOther, as libcurl's CURLE_RECV_ERROR; kConnect or kOther for the
+// broken ones), its message carries the status but never the proxy's password, the connection
+// check says which proxy refused what with that status, and the proxy received the credentials
+// as Basic, in the CONNECT only. libcurl reads the variable from the process environment, the
+// native engine through the EnvReader: both get the same value.
+TEST_P(HttpEngineTest, AProxyRefusingTheTunnelIsAnErrorNamingItWithoutItsPassword) {
+  LoopbackServer proxy;
+  const std::string password = "pr0xy-pa55";
+  // base() is "http://127.0.0.1:PORT": the credentials go in after the scheme.
+  const std::string proxy_url =
+      "http://tunnel-user:" + password + "@" + proxy.base().substr(std::strlen("http://"));
+  ::setenv("HTTPS_PROXY", proxy_url.c_str(), 1);
+  ::unsetenv("NO_PROXY");
+  ::unsetenv("no_proxy");
+  const auto env = process_environment();
+  for (const int code : {407, 403, 502, 1, 2}) {
+    SCOPED_TRACE(code);
+    const std::string url = "https://127.0.0.1:" + std::to_string(code) + "/pgpub/session/t";
+    EngineOptions o;
+    o.max_in_flight = 1;
+    o.default_headers = {"x-api-key: k3y-not-for-the-proxy"};
+    auto engine = create_transport(GetParam(), o, url, env);
+    ASSERT_TRUE(engine.ok()) << engine.error().message;
+    const HttpResponse r = run_one(**engine, get(1, url));
+    EXPECT_NE(r.error, TransportError::kNone);
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.error_message.find(password), std::string::npos) << r.error_message;
+    if (code > 2) {
+      EXPECT_EQ(r.error, TransportError::kOther) << r.error_message;
+      EXPECT_NE(r.error_message.find(std::to_string(code)), std::string::npos) << r.error_message;
+    }
+    const Status check = check_connection(GetParam(), url, o, env);
+    ASSERT_FALSE(check.ok());
+    EXPECT_EQ(check.error().message.find(password), std::string::npos) << check.error().message;
+    EXPECT_EQ(check.error().message.find('\n'), std::string::npos);
+    if (code > 2) {
+      EXPECT_EQ(check.error().code, ErrorCode::kInvalidArgument);
+      EXPECT_NE(check.error().message.find("the proxy " + proxy.base() +
+                                           " (HTTPS_PROXY) refused to connect to 127.0.0.1:" +
+                                           std::to_string(code) + ": HTTP " +
+                                           std::to_string(code)),
+                std::string::npos)
+          << check.error().message;
+    }
+  }
+  ::unsetenv("HTTPS_PROXY");
+  const auto heads = proxy.connect_heads();
+  ASSERT_FALSE(heads.empty());
+  for (const std::string& head : heads) {
+    EXPECT_EQ(head.rfind("CONNECT 127.0.0.1:", 0), 0u) << head;
+    // base64("tunnel-user:pr0xy-pa55")
+    EXPECT_NE(head.find("\r\nProxy-Authorization: Basic dHVubmVsLXVzZXI6cHIweHktcGE1NQ=="),
+              std::string::npos)
+        << head;
+    EXPECT_EQ(head.find("k3y-not-for-the-proxy"), std::string::npos) << head;
+  }
+  EXPECT_EQ(proxy.total_requests(), static_cast<int>(heads.size()));  // nothing but CONNECTs
+}
+
 TEST_P(HttpEngineTest, CpuPerRequestAtConcurrency256) {
   LoopbackServer server;
   auto engine = make_engine({.max_in_flight = 256});
