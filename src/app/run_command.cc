@@ -11,6 +11,7 @@
 #include "app/options.h"
 #include "app/outcome.h"
 #include "app/report_output.h"
+#include "app/run_report.h"
 #include "app/run_settings.h"
 #include "app/run_steps.h"
 #include "common/duration.h"
@@ -200,7 +201,7 @@ Result<std::unique_ptr<store::PgVerificationStore>> open_verification(
 // --verify-notifications, the verifications come after the NEW sessions, through the same
 // pipeline and budget (README "Verifying what notifications wrote").
 ExecutedRun execute_run(const RunSettings& s, http::Transport& engine, OpenedRun& run,
-                        store::PgVerificationStore* verifier) {
+                        store::PgVerificationStore* verifier, RunFindings* findings) {
   const auto& o = s.run;
   const int64_t total =
       run.selected < 0 ? -1 : (o.limit ? std::min(run.selected, *o.limit) : run.selected);
@@ -208,8 +209,12 @@ ExecutedRun execute_run(const RunSettings& s, http::Transport& engine, OpenedRun
                                                         o.lease, o.stale_after, o.dry_run});
   std::optional<reconcile::VerifyingRunStore> verifying;
   if (verifier != nullptr) verifying.emplace(adapter, *verifier);
-  reconcile::RunStore& run_store =
-      verifying ? static_cast<reconcile::RunStore&>(*verifying) : adapter;
+  // The run's findings, for its report, as the applies return them (app/run_report.h).
+  std::optional<CollectingRunStore> collecting;
+  if (findings != nullptr && !verifying) collecting.emplace(adapter, *findings);
+  reconcile::RunStore& run_store = verifying    ? static_cast<reconcile::RunStore&>(*verifying)
+                                   : collecting ? static_cast<reconcile::RunStore&>(*collecting)
+                                                : adapter;
   auto verified = [&verifying] { return verifying ? verifying->verified() : int64_t{0}; };
   domain::Clock& clock = domain::system_clock();
   pacing::SeededRandom random(std::random_device{}());
@@ -286,8 +291,8 @@ std::string push_mode(const reconcile::RunOptions& o) {
 // metrics file, the Pushgateway.
 class StoreBookkeeping final : public RunBookkeeping {
  public:
-  StoreBookkeeping(const RunSettings& s, const std::string& database_url)
-      : s_(s), store_(connect_store(database_url, s.connection)) {}
+  StoreBookkeeping(const RunSettings& s, const std::string& database_url, RunFindings* findings)
+      : s_(s), findings_(findings), store_(connect_store(database_url, s.connection)) {}
 
   Status record_end(int64_t run_id, domain::RunStatus status,
                     const domain::RunCounts& counts) override {
@@ -296,8 +301,8 @@ class StoreBookkeeping final : public RunBookkeeping {
   }
   Result<std::vector<std::string>> write_reports(int64_t run_id) override {
     if (!store_) return store_.error();
-    return app::write_reports((*store_)->runs(), (*store_)->findings(), run_id, s_.report_dir,
-                              s_.formats, s_.include_open);
+    return write_run_reports((*store_)->runs(), (*store_)->findings(), findings_, run_id,
+                             s_.report_dir, s_.formats, s_.include_open);
   }
   Result<std::optional<domain::WallTime>> last_success_at() override {
     if (!store_) return store_.error();
@@ -318,6 +323,7 @@ class StoreBookkeeping final : public RunBookkeeping {
 
  private:
   const RunSettings& s_;
+  RunFindings* findings_;
   Result<std::unique_ptr<store::SessionStores>> store_;
 };
 
@@ -355,8 +361,17 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
     verifier = std::move(*v);
   }
 
-  // 3. execute
-  ExecutedRun ex = execute_run(settings, *prepared.engine, run, verifier.get());
+  // 3. execute. The report is written from the run's answers unless the run's findings are not
+  // all its own applies' (--verify-notifications records some apart, --include-open lists
+  // earlier runs', a dry run writes through another statement): then it reads them back.
+  std::optional<RunFindings> findings;
+  if (!o.dry_run && !settings.include_open && !o.verify_notifications) {
+    findings.emplace(report::FindingSpool::Options{
+        .dir = settings.report_dir,
+        .run_bytes = static_cast<size_t>(settings.report_buffer_kib) << 10});
+  }
+  ExecutedRun ex = execute_run(settings, *prepared.engine, run, verifier.get(),
+                               findings ? &*findings : nullptr);
   const auto& stats = ex.stats;
   // Verifications are claimed too, but were never selected.
   const int64_t skipped = not_claimed(selected, o.limit, stats.claimed - ex.verifications_claimed,
@@ -370,7 +385,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
   }
 
   // 4. finish: the status, the exit code and what is printed come from one verdict.
-  StoreBookkeeping books(settings, prepared.database_url);
+  StoreBookkeeping books(settings, prepared.database_url, findings ? &*findings : nullptr);
   FinishInput fin;
   fin.run_id = run_id;
   fin.end = ex.end;

@@ -124,6 +124,10 @@ void declare_run_options(cli::CommandLine& cl, RunSettings& s) {
       "report-formats", "LIST", "comma-separated: csv, json, html", report::parse_report_formats,
       [&s](std::set<report::ReportFormat> v) { s.formats = std::move(v); },
       std::string(RunSettings::kDefaultReportFormats));
+  cl.integer("report-buffer-kib", s.report_buffer_kib, 16, 1 << 20,
+             "memory for the run's findings before the report sorts them through a temporary "
+             "file in --report-dir (one with no name: nothing is left behind)",
+             "KIB");
   cl.flag("include-open", s.include_open,
           "also list earlier findings nobody has marked as followed up");
   cl.value<std::filesystem::path>(

@@ -11,6 +11,7 @@
 #include "common/result.h"
 #include "reconcile/run_options.h"
 #include "report/metrics_push.h"
+#include "report/finding_spool.h"
 #include "report/progress.h"
 #include "report/report_types.h"
 
@@ -29,6 +30,9 @@ struct RunSettings {
   std::set<report::ReportFormat> formats = {report::ReportFormat::kCsv, report::ReportFormat::kJson,
                                             report::ReportFormat::kHtml};
   bool include_open = false;
+  // --report-buffer-kib: the findings the run's report keeps in memory before it spools them
+  // (report::FindingSpool::Options::run_bytes).
+  int report_buffer_kib = static_cast<int>(report::kDefaultReportBufferKib);
   std::optional<std::filesystem::path> metrics_file;
   std::optional<report::PushTarget> metrics_push;  // --metrics-push URL / METRICS_PUSH_URL
   report::ProgressMode progress = report::ProgressMode::kAuto;

@@ -4,8 +4,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "domain/clock.h"
+#include "domain/finding.h"
 #include "domain/session_state.h"
 
 namespace dr::domain {
@@ -40,6 +42,13 @@ struct ApplyCounts {
   int64_t unchecked = 0;   // kNotFound/kFailed on a NEW row: rescheduled, reported
   int64_t lease_lost = 0;  // not applied: no longer leased by this worker (lease expired and
                            // another worker took it) or not in the table any more
+
+  // The findings this batch wrote, with every value as stored (the run's report is written from
+  // them: app/run_report.h). Meaningful only when `findings_reported`: a store that cannot say
+  // (a dry run, a fake, a raced anomaly written apart) leaves it false, and the report then reads
+  // the run's findings back from the database. Not summed by operator+=.
+  std::vector<FindingRecord> findings;
+  bool findings_reported = false;
 
   int64_t resolved() const { return completed + expired + failed; }
   int64_t total() const {

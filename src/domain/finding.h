@@ -24,6 +24,10 @@ enum class FindingCategory {
 std::string_view to_string(FindingCategory c);
 std::optional<FindingCategory> parse_finding_category(std::string_view s);
 
+// A category's place in the report (0 = anomaly, then expired, failed, backfilled_completed,
+// unchecked, stale): the first sort key of every report.
+int report_rank(FindingCategory c);
+
 struct FindingRecord {
   int64_t run_id = 0;
   FindingCategory category = FindingCategory::kUnchecked;
@@ -41,6 +45,12 @@ struct FindingRecord {
   std::optional<WallTime> followed_up_at;
   std::optional<std::string> followed_up_by;
 };
+
+// The report's order, as `report --run` reads it from the database (reconciler_findings ORDER BY
+// category rank, created_at, session_token): rank, then creation time to the microsecond, then
+// the token's bytes (memcmp, a prefix first) — the database's order for tokens when its collation
+// is C, POSIX or C.UTF-8. Within one run (rank, created_at, token) is unique, so this is total.
+bool report_order_less(const FindingRecord& a, const FindingRecord& b);
 
 // Which findings a person has dealt with.
 struct FollowUp {

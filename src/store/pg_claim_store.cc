@@ -7,10 +7,12 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <pqxx/array>
 #include <pqxx/result>
 #include <pqxx/transaction>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -105,6 +107,18 @@ class ArrayLiteral {
   std::string out_ = "{";
 };
 
+// An answer as the apply stores it: a state answer without a state is a failure.
+domain::CheckKind stored_kind(const domain::CheckResult& r) {
+  return r.kind == domain::CheckKind::kState && !r.gateway_state ? domain::CheckKind::kFailed
+                                                                 : r.kind;
+}
+std::string stored_error(const domain::CheckResult& r) {
+  if (r.kind == domain::CheckKind::kState && !r.gateway_state && r.error.empty()) {
+    return "the gateway answered without a session state";
+  }
+  return r.error;
+}
+
 // The batch, one array per column (see session_sql.h), one element per token (the last result
 // wins if a token repeats), each with the claim it was leased under (0: none, which apply
 // counts as a lost lease). Text is cleaned: no NUL, valid UTF-8, bounded.
@@ -122,12 +136,8 @@ BatchArrays batch_arrays(const std::vector<domain::CheckResult>& results,
   for (size_t i = 0; i < results.size(); ++i) {
     const domain::CheckResult& r = results[i];
     if (last[r.token] != i) continue;
-    domain::CheckKind k = r.kind;
-    std::string err = r.error;
-    if (k == domain::CheckKind::kState && !r.gateway_state) {
-      k = domain::CheckKind::kFailed;
-      if (err.empty()) err = "the gateway answered without a session state";
-    }
+    const domain::CheckKind k = stored_kind(r);
+    const std::string err = stored_error(r);
     token.add(valid_utf8(clean_text(r.token, std::string::npos)));
     auto claim = claim_of.find(r.token);
     claim_id.add(std::optional<int64_t>(claim == claim_of.end() ? 0 : claim->second));
@@ -147,6 +157,97 @@ BatchArrays batch_arrays(const std::vector<domain::CheckResult>& results,
   return {token.done(),         claim_id.done(),    kind.done(),
           gateway_state.done(), http_status.done(), attempts.done(),
           error.done(),         raw_answer.done(),  checked_at.done()};
+}
+
+// The elements of a text array (NULL elements as nullopt; a NULL array as none).
+std::vector<std::optional<std::string>> text_array(const pqxx::field& f) {
+  std::vector<std::optional<std::string>> out;
+  if (f.is_null()) return out;
+  pqxx::array_parser parser = f.as_array();
+  for (auto [what, value] = parser.get_next(); what != pqxx::array_parser::done;
+       std::tie(what, value) = parser.get_next()) {
+    if (what == pqxx::array_parser::string_value) {
+      out.emplace_back(std::move(value));
+    } else if (what == pqxx::array_parser::null_value) {
+      out.emplace_back(std::nullopt);
+    }
+  }
+  return out;
+}
+
+// The findings an apply wrote, from its result row (columns 11 on: see apply.sql's final SELECT)
+// and the batch: every value as the audit batch and the findings table hold it, so the report
+// the run writes from them is the one `report --run` reads back. False when the row cannot say
+// (which makes the report read the run's findings back).
+bool findings_of_apply(const pqxx::row& r, int64_t run_id,
+                       const std::vector<domain::CheckResult>& results,
+                       std::vector<domain::FindingRecord>& out) {
+  if (r.size() < 20) return false;
+  const int64_t now_us = r[11].as<int64_t>();
+  const auto tokens = text_array(r[12]);
+  const auto categories = text_array(r[13]);
+  const auto row_states = text_array(r[14]);
+  const auto created_us = text_array(r[15]);
+  const auto user_ids = text_array(r[16]);
+  const auto user_names = text_array(r[17]);
+  const auto surnames = text_array(r[18]);
+  const auto emails = text_array(r[19]);
+  const size_t n = tokens.size();
+  if (categories.size() != n || row_states.size() != n || created_us.size() != n ||
+      user_ids.size() != n || user_names.size() != n || surnames.size() != n ||
+      emails.size() != n) {
+    return false;
+  }
+  // The batch's answer per token as stored (the last one wins, as in batch_arrays).
+  std::unordered_map<std::string, const domain::CheckResult*> answer;
+  answer.reserve(results.size());
+  for (const domain::CheckResult& c : results) {
+    answer[valid_utf8(clean_text(c.token, std::string::npos))] = &c;
+  }
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!tokens[i]) return false;
+    auto it = answer.find(*tokens[i]);
+    if (it == answer.end()) return false;
+    const domain::CheckResult& c = *it->second;
+    domain::FindingRecord f;
+    f.run_id = run_id;
+    f.session_token = *tokens[i];
+    f.user_id = user_ids[i].value_or(std::string());
+    f.user_name = user_names[i].value_or(std::string());
+    f.user_name_surname = surnames[i];
+    f.user_email = emails[i];
+    f.attempts = c.attempts;
+    if (!categories[i]) {
+      // Resolved: its audit row (reconciler_findings: old state NEW, checked when the batch was
+      // written, created then if the session has no creation time).
+      if (stored_kind(c) != domain::CheckKind::kState) return false;
+      f.gateway_state = c.gateway_state;
+      f.category = *c.gateway_state == domain::SessionState::kCompleted
+                       ? domain::FindingCategory::kBackfilledCompleted
+                   : *c.gateway_state == domain::SessionState::kExpired
+                       ? domain::FindingCategory::kExpired
+                       : domain::FindingCategory::kFailed;
+      f.previous_state = domain::SessionState::kNew;
+      f.created_at = wall_from_micros(created_us[i] ? std::stoll(*created_us[i]) : now_us);
+      f.checked_at = wall_from_micros(now_us);
+    } else {
+      // A findings row (apply_findings.sql).
+      auto category = domain::parse_finding_category(*categories[i]);
+      if (!category || !created_us[i]) return false;
+      f.category = *category;
+      f.previous_state = row_states[i] ? domain::parse_session_state(*row_states[i])
+                                             .value_or(domain::SessionState::kNew)
+                                       : domain::SessionState::kNew;
+      if (stored_kind(c) == domain::CheckKind::kState) f.gateway_state = c.gateway_state;
+      f.created_at = wall_from_micros(std::stoll(*created_us[i]));
+      f.checked_at = wall_from_micros(micros(c.checked_at));
+      const std::string err = stored_error(c);
+      if (!err.empty()) f.error = valid_utf8(clean_text(err, kMaxErrorText));
+    }
+    out.push_back(std::move(f));
+  }
+  return true;
 }
 
 // pg_advisory_xact_lock keys: claims of one schema are serialized ("drclaims" + the schema).
@@ -346,7 +447,15 @@ Result<domain::ApplyCounts> PgClaimStore::apply(int64_t run_id, const std::strin
         c.unchecked = r[7].as<int64_t>();
         c.lease_lost = r[8].as<int64_t>();
         const auto raced = nlohmann::json::parse(r[9].as<std::string>());
-        if (!raced.empty()) classify_raced(db_, tx, run_id, results, raced, c);
+        if (!dry_run) {
+          c.findings_reported = findings_of_apply(r, run_id, results, c.findings);
+        }
+        if (!raced.empty()) {
+          classify_raced(db_, tx, run_id, results, raced, c);
+          // An anomaly found this way is written apart: the report reads the run back.
+          c.findings_reported = false;
+          c.findings.clear();
+        }
         if (!dry_run && !done.empty()) {
           tx.exec_params(std::string(statements::claims_delete_answered),
                          nlohmann::json(done).dump(), worker_id);

@@ -76,4 +76,13 @@ Status PgFindingReader::for_each_finding(
   });
 }
 
+Result<bool> PgFindingReader::client_order_matches(int64_t run_id) {
+  return db_.with_tx<bool>("cannot read the database's collation",
+                           [&](pqxx::work& tx) -> Result<bool> {
+                             const pqxx::row r = tx.exec_params1(
+                                 std::string(statements::findings_order_check), run_id);
+                             return r[0].as<bool>() && !r[1].as<bool>();
+                           });
+}
+
 }  // namespace dr::store

@@ -23,6 +23,7 @@ class PgFindingReader final : public domain::FindingReader {
 
   Status for_each_finding(int64_t run_id, bool include_open,
                           const std::function<void(const domain::FindingRecord&)>& fn) override;
+  Result<bool> client_order_matches(int64_t run_id) override;
 
  private:
   PgSession& db_;

@@ -68,16 +68,32 @@ notified AS MATERIALIZED (
                                      'last_change_id', a.last_id)::text)
   FROM audit a
 )
-SELECT (SELECT count(*) FROM applied WHERE gateway_state = 'COMPLETED'),
-       (SELECT count(*) FROM applied WHERE gateway_state = 'EXPIRED'),
-       (SELECT count(*) FROM applied WHERE gateway_state = 'FAILED'),
-       count(*) FILTER (WHERE outcome = 'still_new'),
-       count(*) FILTER (WHERE category = 'stale'),
-       count(*) FILTER (WHERE outcome = 'conflict'),
-       count(*) FILTER (WHERE outcome = 'anomaly'),
-       count(*) FILTER (WHERE outcome = 'unchecked'),
-       (SELECT count(*) FROM input) - (SELECT count(*) FROM applied)
-         - count(*) FILTER (WHERE outcome NOT IN ('gone', 'raced')),
-       coalesce(json_agg(token) FILTER (WHERE outcome = 'raced'), '[]')::text,
-       (SELECT count(*) FROM notified)
-FROM decided
+SELECT c.*, f.*
+FROM (
+  SELECT (SELECT count(*) FROM applied WHERE gateway_state = 'COMPLETED'),
+         (SELECT count(*) FROM applied WHERE gateway_state = 'EXPIRED'),
+         (SELECT count(*) FROM applied WHERE gateway_state = 'FAILED'),
+         count(*) FILTER (WHERE outcome = 'still_new'),
+         count(*) FILTER (WHERE category = 'stale'),
+         count(*) FILTER (WHERE outcome = 'conflict'),
+         count(*) FILTER (WHERE outcome = 'anomaly'),
+         count(*) FILTER (WHERE outcome = 'unchecked'),
+         (SELECT count(*) FROM input) - (SELECT count(*) FROM applied)
+           - count(*) FILTER (WHERE outcome NOT IN ('gone', 'raced')),
+         coalesce(json_agg(token) FILTER (WHERE outcome = 'raced'), '[]')::text,
+         (SELECT count(*) FROM notified)
+  FROM decided
+) c, (
+  SELECT (extract(epoch FROM now()) * 1000000)::bigint AS now_us, array_agg(x.token) AS tokens,
+         array_agg(x.category) AS categories, array_agg(x.row_state) AS row_states,
+         array_agg((extract(epoch FROM x.created_at) * 1000000)::bigint) AS created_us,
+         array_agg(x.user_id) AS user_ids, array_agg(x.user_name) AS user_names,
+         array_agg(x.user_name_surname) AS user_name_surnames, array_agg(x.user_email) AS user_emails
+  FROM (SELECT a.token, NULL::text AS category, NULL::text AS row_state, a.created_at, a.user_id,
+               a.user_name, a.user_name_surname, a.user_email
+        FROM applied a
+        UNION ALL
+        SELECT d.token, d.category, d.row_state, d.created_at, d.user_id, d.user_name,
+               d.user_name_surname, d.user_email
+        FROM decided d WHERE d.category IS NOT NULL) x
+) f
