@@ -4,7 +4,7 @@
 # profiled with perf.
 #
 #   bench/client-cpu.sh [--sessions N] [--repeat R] [--concurrency "64 256"]
-#                       [--transports "http tls"] [--formats csv,json,html] [--profile]
+#                       [--transports "http tls tls-proxy"] [--formats csv,json,html] [--profile]
 #                       [--build DIR] [--against BINARY] [--clients "curl native"]
 #
 # Against the static gateway (nginx-light on 127.0.0.1, see bench/lib.sh; TLS 1.3, ALPN h2, a
@@ -13,6 +13,9 @@
 #   deposit-reconciler run --all --rate 0 --concurrency C --report-formats F --progress never
 # R times (default 2) per transport and concurrency. Prints one line per run (with the number
 # of connections the job opened, from nginx's stub_status) and a summary.
+# Transport tls-proxy (not in the default set): TLS + HTTP/2 as `tls`, through tinyproxy on
+# 127.0.0.1 (HTTPS_PROXY: a CONNECT tunnel per connection); the line also counts the CONNECTs
+# tinyproxy logged during the run.
 # --profile: one more run per transport at the highest concurrency under
 #   perf record --call-graph dwarf
 # and prints where the CPU goes, by subsystem (bench/perf_subsystems.py) and by symbol.
@@ -58,40 +61,75 @@ bench_build
 pg_start
 gateway_start
 RESULTS="$BENCH_WORK/results.txt"
+
+PROXY_PORT=""
+proxy_start() {  # tinyproxy in front of the gateway's TLS port (transport tls-proxy)
+  [[ -x /usr/bin/tinyproxy ]] || bench_die "tls-proxy needs tinyproxy (apt-get install tinyproxy)"
+  PROXY_PORT=$(free_port)
+  mkdir -p "$BENCH_WORK/proxy"
+  printf '%s\n' "Port $PROXY_PORT" "Listen 127.0.0.1" "Timeout 60" \
+    "LogFile \"$BENCH_WORK/proxy/tinyproxy.log\"" "LogLevel Connect" "MaxClients 64" \
+    "Allow 127.0.0.1" "ConnectPort ${GW_TLS_URL##*:}" >"$BENCH_WORK/proxy/tinyproxy.conf"
+  /usr/bin/tinyproxy -d -c "$BENCH_WORK/proxy/tinyproxy.conf" >/dev/null 2>&1 &
+  BENCH_PIDS+=($!)
+  local _
+  for _ in $(seq 1 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PROXY_PORT") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  bench_die "tinyproxy did not start"
+}
+proxy_connects() {  # CONNECTs to the gateway tinyproxy has logged so far
+  local log=$BENCH_WORK/proxy/tinyproxy.log
+  [[ -f "$log" ]] || { echo 0; return; }
+  grep -c "CONNECT 127.0.0.1:${GW_TLS_URL##*:}" "$log" || true
+}
 : >"$RESULTS"
 
 one_run() {  # one_run TRANSPORT CONCURRENCY LABEL [CLIENT]
   local transport=$1 conc=$2 label=$3 client=${4:-} url
   local -a client_args=()
   [[ -z "$client" ]] || client_args=(--http-client "$client")
+  local proxy=""
   case "$transport" in
     http) url=$GW_HTTP_URL ;;
     tls) url=$GW_TLS_URL ;;
+    tls-proxy)
+      url=$GW_TLS_URL
+      [[ -n "$PROXY_PORT" ]] || proxy_start
+      proxy="http://127.0.0.1:$PROXY_PORT"
+      ;;
     *) bench_die "unknown transport $transport" ;;
   esac
   pg_fresh_db bench_client
   DATABASE_URL=$(pg_url bench_client) "$DR_BIN" migrate >/dev/null
   seed_sessions bench_client "$N"
-  local gw0 pg0 gw1 pg1 acc0 acc1 rc=0
-  acc0=$(gateway_accepts); gw0=$(gateway_cpu_ticks); pg0=$(pg_cpu_ticks)
-  DATABASE_URL=$(pg_url bench_client) GATEWAY_BASE_URL=$url \
-    job_run "$BENCH_WORK/$label" run --all --rate 0 --concurrency "$conc" \
-    --report-formats "$FORMATS" --report-dir "$BENCH_WORK/reports" --progress never \
-    "${client_args[@]}" || rc=$?
-  gw1=$(gateway_cpu_ticks); pg1=$(pg_cpu_ticks); acc1=$(gateway_accepts)
+  local gw0 pg0 gw1 pg1 acc0 acc1 px0 px1 rc=0
+  acc0=$(gateway_accepts); gw0=$(gateway_cpu_ticks); pg0=$(pg_cpu_ticks); px0=$(proxy_connects)
+  # A subshell, so the proxy variables reach this run only (job_run and JOB_PREFIX come along).
+  (
+    unset HTTPS_PROXY https_proxy ALL_PROXY all_proxy NO_PROXY no_proxy
+    [[ -z "$proxy" ]] || export HTTPS_PROXY=$proxy
+    DATABASE_URL=$(pg_url bench_client) GATEWAY_BASE_URL=$url \
+      job_run "$BENCH_WORK/$label" run --all --rate 0 --concurrency "$conc" \
+      --report-formats "$FORMATS" --report-dir "$BENCH_WORK/reports" --progress never \
+      "${client_args[@]}"
+  ) || rc=$?
+  gw1=$(gateway_cpu_ticks); pg1=$(pg_cpu_ticks); acc1=$(gateway_accepts); px1=$(proxy_connects)
   ((rc == 0)) || { tail -5 "$BENCH_WORK/$label.err" >&2; bench_die "the job exited $rc"; }
   local wall user sys rss
   read -r wall user sys rss <"$BENCH_WORK/$label.time"
   python3 - "$label" "$transport" "$conc" "$N" "$wall" "$user" "$sys" "$rss" \
-    "$(ticks_to_us $((gw1 - gw0)))" "$(ticks_to_us $((pg1 - pg0)))" "$((acc1 - acc0 - 1))" <<'PY' | tee -a "$RESULTS"
+    "$(ticks_to_us $((gw1 - gw0)))" "$(ticks_to_us $((pg1 - pg0)))" "$((acc1 - acc0 - 1))" \
+    "$([[ -z "$proxy" ]] || echo $((px1 - px0)))" <<'PY' | tee -a "$RESULTS"
 import sys
-label, transport, conc, n, wall, user, sys_, rss, gw_us, pg_us, conns = sys.argv[1:]
+label, transport, conc, n, wall, user, sys_, rss, gw_us, pg_us, conns, connects = sys.argv[1:]
 n = int(n); wall = float(wall); cpu = float(user) + float(sys_)
 print(f"{label:22} {transport:5} conc={int(conc):4d}  client CPU {cpu * 1e6 / n:6.1f} us/session "
       f"(user {float(user) * 1e6 / n:5.1f}, sys {float(sys_) * 1e6 / n:5.1f})  "
       f"wall {wall:6.2f} s = {n / wall:8,.0f} sessions/s  peak RSS {int(rss) / 1024:5.1f} MiB  "
       f"nginx {int(gw_us) / n:5.1f} us/session  PostgreSQL {int(pg_us) / n:5.1f} us/session  "
-      f"connections {conns}")
+      f"connections {conns}" + (f"  proxy CONNECTs {connects}" if connects else ""))
 PY
 }
 
@@ -126,7 +164,7 @@ python3 - "$RESULTS" <<'PY'
 import collections, re, sys
 groups = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    m = re.search(r"^(\S+)\s+(\w+)\s+conc=\s*(\d+)\s+client CPU\s+([\d.]+)", line)
+    m = re.search(r"^(\S+)\s+([\w-]+)\s+conc=\s*(\d+)\s+client CPU\s+([\d.]+)", line)
     if m:
         binary = "against" if m.group(1).startswith("against-") else "build"
         client = re.search(r"-c\d+-(\w+)-r\d+$", m.group(1))
