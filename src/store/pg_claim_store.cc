@@ -119,44 +119,56 @@ std::string stored_error(const domain::CheckResult& r) {
   return r.error;
 }
 
-// The batch, one array per column (see session_sql.h), one element per token (the last result
-// wins if a token repeats), each with the claim it was leased under (0: none, which apply
-// counts as a lost lease). Text is cleaned: no NUL, valid UTF-8, bounded.
+// The batch as the apply takes it (see session_sql.h), one array per column, one element per
+// token (the last result wins if a token repeats), each with the claim it was leased under (0:
+// none, which apply counts as a lost lease), in two groups: the answers terminal at the gateway
+// carry only what their update, audit row and (if their row was no longer NEW) finding need;
+// the others what their schedule and finding need. Text is cleaned: no NUL, valid UTF-8,
+// bounded.
 struct BatchArrays {
-  std::string token, claim_id, kind, gateway_state, http_status, attempts, error, raw_answer,
-      checked_at_us;
+  ArrayLiteral t_token, t_claim, t_state, t_raw, t_attempts, t_checked_at;
+  ArrayLiteral o_token, o_claim, o_kind, o_state, o_http_status, o_attempts, o_error,
+      o_checked_at;
 };
 
 BatchArrays batch_arrays(const std::vector<domain::CheckResult>& results,
                          const std::unordered_map<std::string, int64_t>& claim_of) {
   std::unordered_map<std::string_view, size_t> last;
   for (size_t i = 0; i < results.size(); ++i) last[results[i].token] = i;
-  ArrayLiteral token, claim_id, kind, gateway_state, http_status, attempts, error, raw_answer,
-      checked_at;
+  BatchArrays b;
   for (size_t i = 0; i < results.size(); ++i) {
     const domain::CheckResult& r = results[i];
     if (last[r.token] != i) continue;
     const domain::CheckKind k = stored_kind(r);
     const std::string err = stored_error(r);
-    token.add(valid_utf8(clean_text(r.token, std::string::npos)));
+    const std::string token = valid_utf8(clean_text(r.token, std::string::npos));
     auto claim = claim_of.find(r.token);
-    claim_id.add(std::optional<int64_t>(claim == claim_of.end() ? 0 : claim->second));
-    kind.add(std::string(kind_name(k)));
-    gateway_state.add(k == domain::CheckKind::kState
-                          ? std::optional<std::string>(domain::to_string(*r.gateway_state))
-                          : std::nullopt);
-    http_status.add(r.http_status > 0 ? std::optional<int64_t>(r.http_status) : std::nullopt);
-    attempts.add(std::optional<int64_t>(r.attempts));
-    error.add(err.empty() ? std::nullopt
-                          : std::optional<std::string>(valid_utf8(clean_text(err, kMaxErrorText))));
-    raw_answer.add(r.raw_answer.empty() ? std::nullopt
-                                        : std::optional<std::string>(
-                                              valid_utf8(clean_text(r.raw_answer, kMaxRawAnswer))));
-    checked_at.add(std::optional<int64_t>(micros(r.checked_at)));
+    const std::optional<int64_t> claim_id(claim == claim_of.end() ? 0 : claim->second);
+    if (k == domain::CheckKind::kState && *r.gateway_state != domain::SessionState::kNew) {
+      b.t_token.add(token);
+      b.t_claim.add(claim_id);
+      b.t_state.add(std::string(domain::to_string(*r.gateway_state)));
+      b.t_raw.add(r.raw_answer.empty() ? std::nullopt
+                                       : std::optional<std::string>(valid_utf8(
+                                             clean_text(r.raw_answer, kMaxRawAnswer))));
+      b.t_attempts.add(std::optional<int64_t>(r.attempts));
+      b.t_checked_at.add(std::optional<int64_t>(micros(r.checked_at)));
+      continue;
+    }
+    b.o_token.add(token);
+    b.o_claim.add(claim_id);
+    b.o_kind.add(std::string(kind_name(k)));
+    b.o_state.add(k == domain::CheckKind::kState
+                      ? std::optional<std::string>(domain::to_string(*r.gateway_state))
+                      : std::nullopt);
+    b.o_http_status.add(r.http_status > 0 ? std::optional<int64_t>(r.http_status)
+                                          : std::nullopt);
+    b.o_attempts.add(std::optional<int64_t>(r.attempts));
+    b.o_error.add(err.empty() ? std::nullopt
+                              : std::optional<std::string>(valid_utf8(clean_text(err, kMaxErrorText))));
+    b.o_checked_at.add(std::optional<int64_t>(micros(r.checked_at)));
   }
-  return {token.done(),         claim_id.done(),    kind.done(),
-          gateway_state.done(), http_status.done(), attempts.done(),
-          error.done(),         raw_answer.done(),  checked_at.done()};
+  return b;
 }
 
 // The elements of a text array (NULL elements as nullopt; a NULL array as none).
@@ -407,7 +419,7 @@ Result<domain::ApplyCounts> PgClaimStore::apply(int64_t run_id, const std::strin
   if (!run) return run.error();
   // A dry run never writes session rows, whatever the caller says.
   dry_run = dry_run || (*run)->dry_run;
-  const BatchArrays b = batch_arrays(results, claim_of_);
+  BatchArrays b = batch_arrays(results, claim_of_);
   // Claims whose every session this batch answers: deleted in the same transaction.
   std::map<int64_t, int64_t> answered;
   for (const domain::CheckResult& r : results) {
@@ -419,6 +431,13 @@ Result<domain::ApplyCounts> PgClaimStore::apply(int64_t run_id, const std::strin
     if (claim_left_[id] <= n) done.push_back(id);
   }
   const auto& v = db_.mapping().mapping.state_values;
+  const std::string t_token = b.t_token.done(), t_claim = b.t_claim.done(),
+                    t_state = b.t_state.done(), t_raw = b.t_raw.done(),
+                    t_attempts = b.t_attempts.done(), t_checked_at = b.t_checked_at.done();
+  const std::string o_token = b.o_token.done(), o_claim = b.o_claim.done(),
+                    o_kind = b.o_kind.done(), o_state = b.o_state.done(),
+                    o_http_status = b.o_http_status.done(), o_attempts = b.o_attempts.done(),
+                    o_error = b.o_error.done(), o_checked_at = b.o_checked_at.done();
   Result<domain::ApplyCounts> counts = db_.with_tx<domain::ApplyCounts>(
       "cannot store the results", [&](pqxx::work& tx) -> Result<domain::ApplyCounts> {
         // The apply looks rows up by key (a few hundred per batch). It is a prepared statement
@@ -428,14 +447,15 @@ Result<domain::ApplyCounts> PgClaimStore::apply(int64_t run_id, const std::strin
         // possible where there is no index (the planner only prices them out).
         tx.exec0(std::string(statements::apply_key_lookups_only));
         const pqxx::row r =
-            dry_run ? tx.exec_prepared1("dr_apply_dry", run_id, b.token, micros(stale_after), v[0],
-                                        v[1], v[2], v[3], b.claim_id, b.kind, b.gateway_state,
-                                        b.http_status, b.attempts, b.error, b.raw_answer,
-                                        b.checked_at_us)
-                    : tx.exec_prepared1("dr_apply", run_id, worker_id, b.token, micros(stale_after),
-                                        v[0], v[1], v[2], v[3], b.claim_id, b.kind, b.gateway_state,
-                                        b.http_status, b.attempts, b.error, b.raw_answer,
-                                        b.checked_at_us);
+            dry_run ? tx.exec_prepared1("dr_apply_dry", run_id, micros(stale_after), v[0], v[1],
+                                        v[2], v[3], t_token, t_claim, t_state, t_raw, t_attempts,
+                                        t_checked_at, o_token, o_claim, o_kind, o_state,
+                                        o_http_status, o_attempts, o_error, o_checked_at)
+                    : tx.exec_prepared1("dr_apply", run_id, worker_id, micros(stale_after), v[0],
+                                        v[1], v[2], v[3], t_token, t_claim, t_state, t_raw,
+                                        t_attempts, t_checked_at, o_token, o_claim, o_kind,
+                                        o_state, o_http_status, o_attempts, o_error,
+                                        o_checked_at);
         domain::ApplyCounts c;
         c.completed = r[0].as<int64_t>();
         c.expired = r[1].as<int64_t>();

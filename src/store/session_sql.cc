@@ -48,12 +48,18 @@ std::string canonical(const std::string& expr, int new_value, int completed, int
                      fmt::arg("f", failed));
 }
 
-// The batch: one array parameter per column, the token's first, the others from ${rest} on.
-std::string input_cte(int batch, int rest) {
-  return fmt::format(fmt::runtime(statements::apply_input), fmt::arg("batch", batch),
-                     fmt::arg("c1", rest), fmt::arg("c2", rest + 1), fmt::arg("c3", rest + 2),
-                     fmt::arg("c4", rest + 3), fmt::arg("c5", rest + 4), fmt::arg("c6", rest + 5),
-                     fmt::arg("c7", rest + 6), fmt::arg("c8", rest + 7));
+// The batch as two groups of array parameters, one array per column (see session_sql.h): the
+// answers terminal at the gateway from ${terminal} on (six arrays: what the guarded update, its
+// audit row and the finding of a row no longer NEW need), the others from ${other} on (eight).
+std::string groups_cte(int terminal, int other) {
+  return fmt::format(fmt::runtime(statements::apply_groups), fmt::arg("t0", terminal),
+                     fmt::arg("t1", terminal + 1), fmt::arg("t2", terminal + 2),
+                     fmt::arg("t3", terminal + 3), fmt::arg("t4", terminal + 4),
+                     fmt::arg("t5", terminal + 5), fmt::arg("o0", other),
+                     fmt::arg("o1", other + 1), fmt::arg("o2", other + 2),
+                     fmt::arg("o3", other + 3), fmt::arg("o4", other + 4),
+                     fmt::arg("o5", other + 5), fmt::arg("o6", other + 6),
+                     fmt::arg("o7", other + 7));
 }
 
 // The batch's rows that were not resolved by this statement, as the statement's snapshot saw
@@ -89,25 +95,25 @@ SessionSql build_session_sql(const ResolvedMapping& m) {
                   fmt::arg("tok", m.token), fmt::arg("where", selection(m, 1, 2, 3, 4, 5, 6)));
 
   // apply: the guarded state update and its audit row are the only per-session writes for a
-  // resolved session. Sessions still NEW (or not checkable) get their schedule upserted; the
-  // rare rest (anomalies, stale, unchecked) a finding row.
+  // resolved session, fed only what they need. Sessions still NEW (or not checkable) get their
+  // schedule upserted; the rare rest (anomalies, stale, unchecked) a finding row.
   q.apply =
-      fmt::format(fmt::runtime(statements::apply), fmt::arg("input", input_cte(3, 9)),
+      fmt::format(fmt::runtime(statements::apply), fmt::arg("groups", groups_cte(8, 14)),
                   fmt::arg("table", m.table), fmt::arg("st", m.state),
                   fmt::arg("st_type", m.state_type), fmt::arg("tok", m.token),
                   fmt::arg("cr", m.created_at), fmt::arg("person_s", person_fields(m, "s")),
-                  fmt::arg("canon", canonical("s." + m.state + "::text", 5, 6, 7, 8)),
+                  fmt::arg("canon", canonical("s." + m.state + "::text", 4, 5, 6, 7)),
                   fmt::arg("touch", m.updated_at.empty() ? std::string()
                                                          : ",\n      " + m.updated_at + " = now()"),
-                  fmt::arg("decided", decided_cte(4, "'raced'")), fmt::arg("found", found_cte()));
+                  fmt::arg("decided", decided_cte(3, "'raced'")), fmt::arg("found", found_cte()));
 
   // A dry run writes findings only, computed the same way.
   q.apply_dry = fmt::format(
-      fmt::runtime(statements::apply_dry), fmt::arg("input", input_cte(2, 8)),
+      fmt::runtime(statements::apply_dry), fmt::arg("groups", groups_cte(7, 13)),
       fmt::arg("table", m.table), fmt::arg("tok", m.token), fmt::arg("cr", m.created_at),
       fmt::arg("person_s", person_fields(m, "s")),
-      fmt::arg("canon", canonical("s." + m.state + "::text", 4, 5, 6, 7)),
-      fmt::arg("decided", decided_cte(3, "'resolved'")), fmt::arg("found", found_cte()));
+      fmt::arg("canon", canonical("s." + m.state + "::text", 3, 4, 5, 6)),
+      fmt::arg("decided", decided_cte(2, "'resolved'")), fmt::arg("found", found_cte()));
 
   q.current =
       fmt::format(fmt::runtime(statements::current_rows), fmt::arg("table", m.table),

@@ -20,12 +20,13 @@ namespace dr::store {
 //   claim_dry    $1 NEW value, $2 min age, $3 cut-off, $4 ignore schedule, $5/$6 window,
 //                $7/$8 keyset, $9 limit
 //   count        $1 NEW value, $2 min age, $3 cut-off, $4 ignore schedule, $5/$6 window
-//   apply        $1 run, $2 worker, $3 tokens (text[]), $4 stale after (µs), $5..$8 the mapped
-//                NEW, COMPLETED, EXPIRED, FAILED values, $9..$16 the batch's other columns as
-//                arrays: claim id, kind, gateway state, HTTP status, attempts, error, raw
-//                answer, checked at (µs since the epoch)
-//   apply_dry    $1 run, $2 tokens, $3 stale after, $4..$7 the mapped values, $8..$15 the
-//                other columns as for apply
+//   apply        $1 run, $2 worker, $3 stale after (µs), $4..$7 the mapped NEW, COMPLETED,
+//                EXPIRED, FAILED values; the batch as arrays in two groups: $8..$13 the
+//                answers terminal at the gateway (token, claim id, gateway state, raw answer,
+//                attempts, checked at in µs since the epoch), $14..$21 the others (token,
+//                claim id, kind, gateway state or NULL, HTTP status, attempts, error, checked at)
+//   apply_dry    $1 run, $2 stale after, $3..$6 the mapped values, $7..$12 and $13..$20 the
+//                two groups as for apply
 //   current      $1 tokens (jsonb array): token, state value, created_at, person fields
 //   insert       $1..$11 a NewSessionRow, $12 the NEW value (default table only)
 struct SessionSql {

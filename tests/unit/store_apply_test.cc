@@ -361,9 +361,82 @@ TEST_F(ApplyTest, NotificationCommittingDuringApplyWins) {
   ASSERT_TRUE(result->ok()) << result->error().message;
   EXPECT_EQ((*result)->anomalies, 1);
   EXPECT_EQ((*result)->completed, 0);
+  EXPECT_EQ((*result)->total(), 1);  // counted once: as the anomaly, not also as a lost lease
   EXPECT_EQ(value("SELECT state FROM deposit_sessions"), "FAILED");
   EXPECT_EQ(changes("race"), (Strings{"->NEW:creation:-", "NEW>FAILED:notification:-"}));
   EXPECT_EQ(findings(run), (Strings{"anomaly:race:FAILED:COMPLETED"}));
+}
+
+// The apply takes a batch as two groups of arrays (the answers terminal at the gateway, the
+// others): every path of both in one batch, each answer counted exactly once.
+TEST_F(ApplyTest, MixedBatchCountsEveryAnswerOnceWhateverItsGroup) {
+  for (const char* t : {"a", "b", "c", "d", "e", "f", "g"}) add(t);
+  const int64_t run = begin();
+  ASSERT_EQ(claim_all(run), 7u);
+  add("h");
+  add("i");
+  ASSERT_EQ(claim_all(run, "other"), 2u);
+  // Between claim and apply: notifications resolve d (as the gateway says) and e (otherwise);
+  // f and g are deleted.
+  exec_sql(url(), "UPDATE deposit_sessions SET state = 'EXPIRED' WHERE session_token = 'd'");
+  exec_sql(url(), "UPDATE deposit_sessions SET state = 'FAILED' WHERE session_token = 'e'");
+  exec_sql(url(), "DELETE FROM deposit_sessions WHERE session_token IN ('f', 'g')");
+  domain::ApplyCounts c = apply(
+      run, {answer("a", SessionState::kCompleted), answer("b", SessionState::kNew),
+            failure("c", domain::CheckKind::kFailed, 503, 3, "HTTP 503"),
+            answer("d", SessionState::kExpired), answer("e", SessionState::kCompleted),
+            answer("f", SessionState::kFailed), answer("g", SessionState::kNew),
+            answer("h", SessionState::kCompleted), answer("i", SessionState::kNew)});
+  EXPECT_EQ(c.completed, 1);
+  EXPECT_EQ(c.still_new, 1);
+  EXPECT_EQ(c.unchecked, 1);
+  EXPECT_EQ(c.conflicts, 1);
+  EXPECT_EQ(c.anomalies, 1);
+  EXPECT_EQ(c.lease_lost, 4);  // f and g gone, h and i leased to another worker
+  EXPECT_EQ(c.total(), 9);
+  EXPECT_EQ(findings(run), (Strings{"anomaly:e:FAILED:COMPLETED", "backfilled_completed:a:NEW:COMPLETED",
+                                    "unchecked:c:NEW:-"}));
+  EXPECT_EQ(value("SELECT string_agg(session_token || '=' || state || '/' || checks, ',' "
+                  "ORDER BY session_token) FROM test_sessions"),
+            "a=COMPLETED/0,b=NEW/1,c=NEW/1,d=EXPIRED/0,e=FAILED/0,h=NEW/0,i=NEW/0");
+  EXPECT_EQ(value("SELECT string_agg(session_token, ',' ORDER BY session_token) "
+                  "FROM session_checks"),
+            "b,c");
+  EXPECT_EQ(value("SELECT string_agg(session_token || '>' || new_state, ',') "
+                  "FROM session_state_changes WHERE source = 'reconciliation'"),
+            "a>COMPLETED");
+}
+
+// A batch of terminal answers only: the update, its audit row and NOTIFY; no schedule row.
+// A batch of still-NEW answers only: schedule rows; no audit row, no NOTIFY.
+TEST_F(ApplyTest, BatchesOfOneGroupWriteOnlyWhatTheirGroupNeeds) {
+  for (const char* t : {"t1", "t2", "n1", "n2"}) add(t);
+  pqxx::connection listener(url());
+  struct Receiver : pqxx::notification_receiver {
+    using notification_receiver::notification_receiver;
+    void operator()(const std::string& payload, int) override { payloads.push_back(payload); }
+    std::vector<std::string> payloads;
+  } receiver(listener, "deposit_session_state");
+  const int64_t run = begin();
+  ASSERT_EQ(claim_all(run), 4u);
+  domain::ApplyCounts c =
+      apply(run, {answer("n1", SessionState::kNew), answer("n2", SessionState::kNew)});
+  EXPECT_EQ(c.still_new, 2);
+  EXPECT_EQ(c.total(), 2);
+  EXPECT_EQ(value("SELECT count(*) FROM session_state_change_batches"), "0");
+  EXPECT_EQ(value("SELECT count(*) FROM session_checks"), "2");
+  c = apply(run, {answer("t1", SessionState::kFailed), answer("t2", SessionState::kExpired)});
+  EXPECT_EQ(c.failed, 1);
+  EXPECT_EQ(c.expired, 1);
+  EXPECT_EQ(c.total(), 2);
+  EXPECT_EQ(value("SELECT count(*) FROM session_state_change_batches"), "1");
+  EXPECT_EQ(value("SELECT count(*) FROM session_checks"), "2");
+  EXPECT_EQ(findings(run), (Strings{"expired:t2:NEW:EXPIRED", "failed:t1:NEW:FAILED"}));
+  // Only the second batch is announced (waits at most 5 s each for what would arrive).
+  listener.await_notification(5, 0);
+  listener.await_notification(1, 0);
+  ASSERT_EQ(receiver.payloads.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(receiver.payloads[0])["changes"], 2);
 }
 
 TEST_F(ApplyTest, RowLeasedByAnotherWorkerIsLeftAlone) {

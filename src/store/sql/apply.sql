@@ -1,23 +1,22 @@
-WITH{input}
+WITH{groups}
 live AS MATERIALIZED (
   SELECT c.id FROM claims c
-  WHERE c.id IN (SELECT DISTINCT i.claim_id FROM input i) AND c.worker_id = $2::text
+  WHERE c.id IN (SELECT t.claim_id FROM terminal t UNION SELECT o.claim_id FROM other o)
+    AND c.worker_id = $2::text
   FOR SHARE
 ),
 held AS MATERIALIZED (
-  SELECT i.* FROM input i WHERE i.claim_id IN (SELECT id FROM live)
+  SELECT t.* FROM terminal t WHERE t.claim_id IN (SELECT id FROM live)
 ),
 marker AS MATERIALIZED (
   SELECT set_config('deposit_reconciler.run_id', $1::bigint::text, true) AS run_id
 ),
 applied AS (
   UPDATE {table} s
-  SET {st} = (CASE h.gateway_state WHEN 'COMPLETED' THEN $6::text
-                                   WHEN 'EXPIRED' THEN $7::text ELSE $8::text END)::{st_type}{touch}
+  SET {st} = (CASE h.gateway_state WHEN 'COMPLETED' THEN $5::text
+                                   WHEN 'EXPIRED' THEN $6::text ELSE $7::text END)::{st_type}{touch}
   FROM held h, marker
-  WHERE s.{tok} = h.token AND h.kind = 'state'
-    AND h.gateway_state IN ('COMPLETED', 'EXPIRED', 'FAILED')
-    AND s.{st} = $5::text::{st_type}
+  WHERE s.{tok} = h.token AND s.{st} = $4::text::{st_type}
   RETURNING h.token, h.gateway_state, h.raw_answer, h.attempts, s.{cr}::timestamptz AS created_at,
             {person_s}
 ),
@@ -34,15 +33,39 @@ audit AS (
   HAVING count(*) > 0
   RETURNING cardinality(ids) AS changes, first_id, last_id
 ),
+notified AS MATERIALIZED (
+  SELECT pg_notify('deposit_session_state',
+                   json_build_object('run_id', $1::bigint, 'changes', a.changes,
+                                     'first_change_id', a.first_id,
+                                     'last_change_id', a.last_id)::text)
+  FROM audit a
+),
+counted AS (
+  SELECT count(*) FILTER (WHERE gateway_state = 'COMPLETED') AS completed,
+         count(*) FILTER (WHERE gateway_state = 'EXPIRED') AS expired,
+         count(*) FILTER (WHERE gateway_state = 'FAILED') AS failed,
+         count(*) AS applied
+  FROM applied
+),
+-- What the update did not settle: the other answers (still NEW, not checkable) and, only when
+-- there are any, the terminal answers whose row was no longer NEW.
 rest AS MATERIALIZED (
-  SELECT h.*, (s.{tok} IS NOT NULL) AS present, {canon} AS row_state,
+  SELECT r.*, (s.{tok} IS NOT NULL) AS present, {canon} AS row_state,
          s.{cr}::timestamptz AS created_at, {person_s},
          (SELECT k.stale_reported_at FROM session_checks k
-          WHERE k.session_token = h.token) AS stale_reported_at,
-         timestamptz 'epoch' + h.checked_at_us * interval '1 microsecond' AS checked_at
-  FROM held h
-  LEFT JOIN {table} s ON s.{tok} = h.token
-  WHERE h.token NOT IN (SELECT a.token FROM applied a)
+          WHERE k.session_token = r.token) AS stale_reported_at,
+         timestamptz 'epoch' + r.checked_at_us * interval '1 microsecond' AS checked_at
+  FROM (
+    SELECT o.token, o.kind, o.gateway_state, o.http_status, o.attempts, o.error, o.checked_at_us
+    FROM other o WHERE o.claim_id IN (SELECT id FROM live)
+    UNION ALL
+    SELECT h.token, 'state', h.gateway_state, NULL::integer, h.attempts, NULL::text,
+           h.checked_at_us
+    FROM held h
+    WHERE (SELECT applied FROM counted) < (SELECT count(*) FROM held)
+      AND h.token NOT IN (SELECT a.token FROM applied a)
+  ) r
+  LEFT JOIN {table} s ON s.{tok} = r.token
 ),{decided}
 sched AS (
   INSERT INTO session_checks AS k
@@ -60,26 +83,21 @@ sched AS (
     last_error = excluded.last_error,
     stale_reported_at = coalesce(k.stale_reported_at, excluded.stale_reported_at)
   RETURNING 1
-),{found},
-notified AS MATERIALIZED (
-  SELECT pg_notify('deposit_session_state',
-                   json_build_object('run_id', $1::bigint, 'changes', a.changes,
-                                     'first_change_id', a.first_id,
-                                     'last_change_id', a.last_id)::text)
-  FROM audit a
-)
+),{found}
+-- c: the counts. lease_lost: answers not held (their claim is gone) or whose row is gone; the
+-- raced ones are counted by the caller once it has read them again.
+-- f: the findings' database-derived fields, for the run's report.
 SELECT c.*, f.*
 FROM (
-  SELECT (SELECT count(*) FROM applied WHERE gateway_state = 'COMPLETED'),
-         (SELECT count(*) FROM applied WHERE gateway_state = 'EXPIRED'),
-         (SELECT count(*) FROM applied WHERE gateway_state = 'FAILED'),
+  SELECT (SELECT completed FROM counted), (SELECT expired FROM counted),
+         (SELECT failed FROM counted),
          count(*) FILTER (WHERE outcome = 'still_new'),
          count(*) FILTER (WHERE category = 'stale'),
          count(*) FILTER (WHERE outcome = 'conflict'),
          count(*) FILTER (WHERE outcome = 'anomaly'),
          count(*) FILTER (WHERE outcome = 'unchecked'),
-         (SELECT count(*) FROM input) - (SELECT count(*) FROM applied)
-           - count(*) FILTER (WHERE outcome NOT IN ('gone', 'raced')),
+         (SELECT count(*) FROM terminal) + (SELECT count(*) FROM other)
+           - (SELECT applied FROM counted) - count(*) FILTER (WHERE outcome <> 'gone'),
          coalesce(json_agg(token) FILTER (WHERE outcome = 'raced'), '[]')::text,
          (SELECT count(*) FROM notified)
   FROM decided

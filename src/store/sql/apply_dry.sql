@@ -1,4 +1,13 @@
-WITH{input}
+WITH{groups}
+input AS (
+  SELECT t.token, t.claim_id, 'state' AS kind, t.gateway_state, NULL::integer AS http_status,
+         t.attempts, NULL::text AS error, t.checked_at_us
+  FROM terminal t
+  UNION ALL
+  SELECT o.token, o.claim_id, o.kind, o.gateway_state, o.http_status, o.attempts, o.error,
+         o.checked_at_us
+  FROM other o
+),
 rest AS MATERIALIZED (
   SELECT i.*, (s.{tok} IS NOT NULL) AS present, {canon} AS row_state,
          s.{cr}::timestamptz AS created_at, {person_s}, k.stale_reported_at,
