@@ -15,10 +15,20 @@ file of bench/replay/) or =OPTION:
                     (:key and :tok stand for the keyset)
   apply[=FILE]      the batch apply (prepared; default the job's), then the delete of the claim it
                     answered; apply_update*.sql and apply_audit_*.sql are the update alone and the
-                    update with an audit row
+                    update with an audit row. A file that prepares `apply_terminal` (and
+                    optionally `apply_rest`) is a split apply: the answers terminal at the
+                    gateway go to apply_terminal($1 run, $2 worker, $3 tokens, $4 claim ids,
+                    $5..$8 the mapped values, $9 states, $10 raw answers, $11 attempts), the
+                    others, if the batch has any, to apply_rest (the parameters of the job's
+                    apply); a line `-- noset` leaves out the SET LOCAL enable_seqscan = off
   report[=FILE]     the report's read of its findings (a cursor, FETCH 500 at a time; default the
                     job's)
   count             count_selected once at the start (the job's)
+  leases            one live claim row per batch, written before the first batch (no claim
+                    statements), so that `apply` alone passes its lease check and is priced
+                    without the claims' cost and noise
+  nonew             with apply: the answers still NEW are not sent (priced, not exact)
+  noset             with apply: no SET LOCAL enable_seqscan = off before it
   naive             the naive guarded update only (two arrays), on the merchant's table alone
 
     db_replay.py VARIANT N [KEYS [STATEMENTS]] > script.sql
@@ -26,7 +36,8 @@ file of bench/replay/) or =OPTION:
 KEYS: "created_at<TAB>token" per session in claim order (db-replay.sh writes it), for the
 keyset of each claim and the tokens. STATEMENTS: what `deposit-reconciler statements claim
 count apply findings` printed for the replayed database (db-replay.sh writes it), so "the job's"
-statements above are the binary's own, never a copy that ages. bench/replay/ holds only
+statements above are the binary's own, never a copy that ages (an apply that takes `$21` takes
+the batch in two groups, as apply_groups below; an older binary's apply, the nine arrays). bench/replay/ holds only
 variants that differ on purpose; the names of the two dated copies it used to hold,
 replay_apply_v1.sql and report_v1.sql, now stand for the binary's apply and report read.
 """
@@ -198,6 +209,20 @@ def main():
     TOKENS[:] = [r[1] for r in rows if len(r) > 1]
     key = None
     claim_id = 0
+    apply_sql = own('apply') or ''
+    split = 'PREPARE apply_terminal' in apply_sql
+    groups = 'PREPARE apply_groups' in apply_sql
+    groups_name = 'apply_groups'
+    if own('apply') is None and 'apply' in variant and 'naive' not in variant \
+            and '$21' in statement('apply'):
+        groups, groups_name = True, 'apply'  # the job's apply takes the batch in two groups
+    has_rest = 'PREPARE apply_rest' in apply_sql
+    noset = '-- noset' in apply_sql or 'noset' in variant
+    leases = 'leases' in variant and 'claim' not in variant
+    if leases:
+        out.write("INSERT INTO claims (id, run_id, worker_id, expires_at, tokens) "
+                  "SELECT g, 1, 'w', now() + interval '1 day', '{}' "
+                  "FROM generate_series(1, %d) g;\n" % ((n + BATCH - 1) // BATCH))
     for start in range(1, n + 1, BATCH):
         ids = list(range(start, min(n, start + BATCH - 1) + 1))
         if 'claim' in variant:
@@ -216,16 +241,58 @@ def main():
             out.write("EXECUTE apply(%s, %s);\n" % (arr(token(i) for i in sent),
                                                      arr(answer(i) for i in sent)))
         elif 'apply' in variant:
+            if 'nonew' in variant:  # priced, not exact: the answers still NEW are not sent
+                ids = [i for i in ids if answer(i) != 'NEW']
             cid = claim_id if 'claim' in variant else 0
+            if leases:
+                cid = (start - 1) // BATCH + 1  # the batch's claim row
+            if groups:
+                term = [i for i in ids if answer(i) != 'NEW']
+                rest = [i for i in ids if answer(i) == 'NEW']
+                out.write("BEGIN;\n" if noset else "BEGIN;\nSET LOCAL enable_seqscan = off;\n")
+                out.write("EXECUTE %s(1, 'w', 172800000000, 'NEW', 'COMPLETED', 'EXPIRED', 'FAILED', %s) \\g /dev/null\n"
+                          % (groups_name, ', '.join([
+                              arr(token(i) for i in term), arr(cid for _ in term),
+                              arr(answer(i) for i in term), arr(raw(i) for i in term),
+                              arr(1 for _ in term), arr(1764547200000000 + i for i in term),
+                              arr(token(i) for i in rest), arr(cid for _ in rest),
+                              arr('state' for _ in rest), arr(answer(i) for i in rest),
+                              arr(200 for _ in rest), arr(1 for _ in rest),
+                              arr(None for _ in rest), arr(1764547200000000 + i for i in rest)])))
+                if 'claim' in variant or leases:
+                    out.write("DELETE FROM claims WHERE worker_id = 'w' AND id IN (%d);\n" % cid)
+                out.write("COMMIT;\n")
+                continue
+            if split:
+                term = [i for i in ids if answer(i) != 'NEW']
+                rest = [i for i in ids if answer(i) == 'NEW']
+                out.write("BEGIN;\n" if noset else "BEGIN;\nSET LOCAL enable_seqscan = off;\n")
+                if term:
+                    out.write("EXECUTE apply_terminal(1, 'w', %s, %s, 'NEW', 'COMPLETED', 'EXPIRED', 'FAILED', %s, %s, %s) \\g /dev/null\n"
+                              % (arr(token(i) for i in term), arr(cid for _ in term),
+                                 arr(answer(i) for i in term), arr(raw(i) for i in term),
+                                 arr(1 for _ in term)))
+                if rest and has_rest:
+                    out.write("EXECUTE apply_rest(1, 'w', %s, 172800000000, 'NEW', 'COMPLETED', 'EXPIRED', 'FAILED', %s) \\g /dev/null\n"
+                              % (arr(token(i) for i in rest), ', '.join([
+                                  arr(cid for _ in rest), arr('state' for _ in rest),
+                                  arr(answer(i) for i in rest), arr(200 for _ in rest),
+                                  arr(1 for _ in rest), arr(None for _ in rest),
+                                  arr(raw(i) for i in rest),
+                                  arr(1764547200000000 + i for i in rest)])))
+                if 'claim' in variant or leases:
+                    out.write("DELETE FROM claims WHERE worker_id = 'w' AND id IN (%d);\n" % cid)
+                out.write("COMMIT;\n")
+                continue
             args = [
                 arr(token(i) for i in ids), arr(cid for _ in ids), arr('state' for _ in ids),
                 arr(answer(i) for i in ids), arr(200 for _ in ids), arr(1 for _ in ids),
                 arr(None for _ in ids), arr(raw(i) for i in ids),
                 arr(1764547200000000 + i for i in ids)]
-            out.write("BEGIN;\nSET LOCAL enable_seqscan = off;\n")
+            out.write("BEGIN;\n" if noset else "BEGIN;\nSET LOCAL enable_seqscan = off;\n")
             out.write("EXECUTE apply(1, 'w', %s, 172800000000, 'NEW', 'COMPLETED', 'EXPIRED', 'FAILED', %s) \\g /dev/null\n"
                       % (args[0], ', '.join(args[1:])))
-            if 'claim' in variant:
+            if 'claim' in variant or leases:
                 out.write("DELETE FROM claims WHERE worker_id = 'w' AND id IN (%d);\n" % cid)
             out.write("COMMIT;\n")
     if 'report' in variant:
