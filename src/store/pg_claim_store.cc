@@ -7,12 +7,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <pqxx/array>
 #include <pqxx/result>
 #include <pqxx/transaction>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -171,68 +169,45 @@ BatchArrays batch_arrays(const std::vector<domain::CheckResult>& results,
   return b;
 }
 
-// The elements of a text array (NULL elements as nullopt; a NULL array as none).
-std::vector<std::optional<std::string>> text_array(const pqxx::field& f) {
-  std::vector<std::optional<std::string>> out;
-  if (f.is_null()) return out;
-  pqxx::array_parser parser = f.as_array();
-  for (auto [what, value] = parser.get_next(); what != pqxx::array_parser::done;
-       std::tie(what, value) = parser.get_next()) {
-    if (what == pqxx::array_parser::string_value) {
-      out.emplace_back(std::move(value));
-    } else if (what == pqxx::array_parser::null_value) {
-      out.emplace_back(std::nullopt);
-    }
-  }
-  return out;
-}
-
-// The findings an apply wrote, from its result row (columns 11 on: see apply.sql's final SELECT)
-// and the batch: every value as the audit batch and the findings table hold it, so the report
-// the run writes from them is the one `report --run` reads back. False when the row cannot say
-// (which makes the report read the run's findings back).
-bool findings_of_apply(const pqxx::row& r, int64_t run_id,
+// The findings an apply wrote, from its result (apply.sql's final SELECT: the counts' row, whose
+// first column is never NULL, and one row per finding, columns 12 on) and the batch: every value
+// as the audit batch and the findings table hold it, so the report the run writes from them is
+// the one `report --run` reads back. False when the result cannot say (which makes the report
+// read the run's findings back).
+bool findings_of_apply(const pqxx::result& rows, int64_t run_id,
                        const std::vector<domain::CheckResult>& results,
                        std::vector<domain::FindingRecord>& out) {
-  if (r.size() < 20) return false;
-  const int64_t now_us = r[11].as<int64_t>();
-  const auto tokens = text_array(r[12]);
-  const auto categories = text_array(r[13]);
-  const auto row_states = text_array(r[14]);
-  const auto created_us = text_array(r[15]);
-  const auto user_ids = text_array(r[16]);
-  const auto user_names = text_array(r[17]);
-  const auto surnames = text_array(r[18]);
-  const auto emails = text_array(r[19]);
-  const size_t n = tokens.size();
-  if (categories.size() != n || row_states.size() != n || created_us.size() != n ||
-      user_ids.size() != n || user_names.size() != n || surnames.size() != n ||
-      emails.size() != n) {
-    return false;
+  if (rows.columns() < 20) return false;
+  std::optional<int64_t> now_us;
+  for (const auto& r : rows) {
+    if (!r[0].is_null()) now_us = r[11].as<int64_t>();
   }
+  if (!now_us) return false;
   // The batch's answer per token as stored (the last one wins, as in batch_arrays).
   std::unordered_map<std::string, const domain::CheckResult*> answer;
   answer.reserve(results.size());
   for (const domain::CheckResult& c : results) {
     answer[valid_utf8(clean_text(c.token, std::string::npos))] = &c;
   }
-  out.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    if (!tokens[i]) return false;
-    auto it = answer.find(*tokens[i]);
+  out.reserve(rows.size());
+  for (const auto& r : rows) {
+    if (!r[0].is_null()) continue;  // the counts
+    if (r[12].is_null() || r[15].is_null()) return false;
+    auto it = answer.find(std::string(r[12].c_str(), r[12].size()));
     if (it == answer.end()) return false;
     const domain::CheckResult& c = *it->second;
     domain::FindingRecord f;
     f.run_id = run_id;
-    f.session_token = *tokens[i];
-    f.user_id = user_ids[i].value_or(std::string());
-    f.user_name = user_names[i].value_or(std::string());
-    f.user_name_surname = surnames[i];
-    f.user_email = emails[i];
+    f.session_token = it->first;
+    f.user_id = r[16].is_null() ? std::string() : r[16].as<std::string>();
+    f.user_name = r[17].is_null() ? std::string() : r[17].as<std::string>();
+    f.user_name_surname = opt_string(r[18]);
+    f.user_email = opt_string(r[19]);
     f.attempts = c.attempts;
-    if (!categories[i]) {
-      // Resolved: its audit row (reconciler_findings: old state NEW, checked when the batch was
-      // written, created then if the session has no creation time).
+    f.created_at = wall_from_micros(r[15].as<int64_t>());
+    if (r[13].is_null()) {
+      // Resolved: its audit row as reconciler_findings shows it (old state NEW, checked when the
+      // batch was written).
       if (stored_kind(c) != domain::CheckKind::kState) return false;
       f.gateway_state = c.gateway_state;
       f.category = *c.gateway_state == domain::SessionState::kCompleted
@@ -241,21 +216,26 @@ bool findings_of_apply(const pqxx::row& r, int64_t run_id,
                        ? domain::FindingCategory::kExpired
                        : domain::FindingCategory::kFailed;
       f.previous_state = domain::SessionState::kNew;
-      f.created_at = wall_from_micros(created_us[i] ? std::stoll(*created_us[i]) : now_us);
-      f.checked_at = wall_from_micros(now_us);
+      f.checked_at = wall_from_micros(*now_us);
     } else {
       // A findings row (apply_findings.sql).
-      auto category = domain::parse_finding_category(*categories[i]);
-      if (!category || !created_us[i]) return false;
+      auto category =
+          domain::parse_finding_category(std::string_view(r[13].c_str(), r[13].size()));
+      if (!category) return false;
       f.category = *category;
-      f.previous_state = row_states[i] ? domain::parse_session_state(*row_states[i])
-                                             .value_or(domain::SessionState::kNew)
-                                       : domain::SessionState::kNew;
-      if (stored_kind(c) == domain::CheckKind::kState) f.gateway_state = c.gateway_state;
-      f.created_at = wall_from_micros(std::stoll(*created_us[i]));
+      f.previous_state =
+          r[14].is_null() ? domain::SessionState::kNew
+                          : domain::parse_session_state(
+                                std::string_view(r[14].c_str(), r[14].size()))
+                                .value_or(domain::SessionState::kNew);
       f.checked_at = wall_from_micros(micros(c.checked_at));
+      if (stored_kind(c) == domain::CheckKind::kState) f.gateway_state = c.gateway_state;
+      // A terminal answer carries no error into the apply (apply.sql's `held` part of `rest`);
+      // the others their cleaned error (batch_arrays).
+      const bool terminal = stored_kind(c) == domain::CheckKind::kState &&
+                            *c.gateway_state != domain::SessionState::kNew;
       const std::string err = stored_error(c);
-      if (!err.empty()) f.error = valid_utf8(clean_text(err, kMaxErrorText));
+      if (!terminal && !err.empty()) f.error = valid_utf8(clean_text(err, kMaxErrorText));
     }
     out.push_back(std::move(f));
   }
@@ -446,16 +426,23 @@ Result<domain::ApplyCounts> PgClaimStore::apply(int64_t run_id, const std::strin
         // scans session_checks in full for every batch, O(backlog) per batch. Seq scans stay
         // possible where there is no index (the planner only prices them out).
         tx.exec0(std::string(statements::apply_key_lookups_only));
-        const pqxx::row r =
-            dry_run ? tx.exec_prepared1("dr_apply_dry", run_id, micros(stale_after), v[0], v[1],
+        const pqxx::result rows =
+            dry_run ? tx.exec_prepared("dr_apply_dry", run_id, micros(stale_after), v[0], v[1],
                                         v[2], v[3], t_token, t_claim, t_state, t_raw, t_attempts,
                                         t_checked_at, o_token, o_claim, o_kind, o_state,
                                         o_http_status, o_attempts, o_error, o_checked_at)
-                    : tx.exec_prepared1("dr_apply", run_id, worker_id, micros(stale_after), v[0],
+                    : tx.exec_prepared("dr_apply", run_id, worker_id, micros(stale_after), v[0],
                                         v[1], v[2], v[3], t_token, t_claim, t_state, t_raw,
                                         t_attempts, t_checked_at, o_token, o_claim, o_kind,
                                         o_state, o_http_status, o_attempts, o_error,
                                         o_checked_at);
+        // One row of counts (first column never NULL), then the batch's findings (apply.sql).
+        auto counts_row = std::find_if(rows.begin(), rows.end(),
+                                       [](const pqxx::row& row) { return !row[0].is_null(); });
+        if (counts_row == rows.end()) {
+          return Error::internal("the apply statement returned no counts");
+        }
+        const pqxx::row r = *counts_row;
         domain::ApplyCounts c;
         c.completed = r[0].as<int64_t>();
         c.expired = r[1].as<int64_t>();
@@ -468,7 +455,7 @@ Result<domain::ApplyCounts> PgClaimStore::apply(int64_t run_id, const std::strin
         c.lease_lost = r[8].as<int64_t>();
         const auto raced = nlohmann::json::parse(r[9].as<std::string>());
         if (!dry_run) {
-          c.findings_reported = findings_of_apply(r, run_id, results, c.findings);
+          c.findings_reported = findings_of_apply(rows, run_id, results, c.findings);
         }
         if (!raced.empty()) {
           classify_raced(db_, tx, run_id, results, raced, c);
