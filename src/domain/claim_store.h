@@ -42,7 +42,9 @@ class ClaimStore {
   // deleted first), not checked since the cut-off, and due (no schedule row, or next_check_at at
   // or before the cut-off) unless filter.ignore_schedule. Every run walks its selection once in
   // (created_at, token) order, from where its last claim stopped (kept in this object, so a
-  // reconnect keeps the place). An empty result means nothing is left for this run.
+  // reconnect keeps the place). A claim may return fewer than max_rows before the walk's end (it
+  // walks a window a little larger than max_rows and passes what is not due there); an empty
+  // result means nothing is left for this run.
   // Dry runs lease nothing and write nothing: they page through the selection the same way.
   virtual Result<std::vector<ClaimedSession>> claim(int64_t run_id, const std::string& worker_id,
                                                     const ClaimFilter& filter, int max_rows,

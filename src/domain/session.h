@@ -27,7 +27,6 @@ struct ClaimFilter {
 // One claimed session. Small on purpose: a batch's memory is bounded by its size.
 struct ClaimedSession {
   std::string token;
-  int checks = 0;  // checks before this one
 };
 
 // A session created by `create-session`, stored as NEW.

@@ -16,7 +16,7 @@ Result<std::vector<domain::ClaimedSession>> VerifyingRunStore::claim(int max_row
   out.reserve(v->size());
   for (auto& c : *v) {
     verifying_.insert(c.token);
-    out.push_back(domain::ClaimedSession{std::move(c.token), 0});
+    out.push_back(domain::ClaimedSession{std::move(c.token)});
   }
   claimed_ += static_cast<int64_t>(out.size());
   return out;

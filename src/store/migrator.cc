@@ -22,6 +22,7 @@
 #include "store/conninfo.h"
 #include "store/pg_error.h"
 #include "store/session_sql.h"
+#include "store/statements.h"
 #include "store/table_mapping.h"
 
 namespace dr::store {
@@ -38,6 +39,9 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
   applied_at timestamptz NOT NULL DEFAULT now(),
   checksum   text NOT NULL
 ))sql";
+
+// The migration that gave the schedule its sessions' creation time (0009).
+constexpr int kDatedScheduleVersion = 9;
 
 constexpr const char* kRunMigrate = "run `deposit-reconciler migrate`";
 
@@ -264,6 +268,24 @@ Result<MigrateReport> migrate(const std::string& conninfo,
       report.applied.push_back(m.name);
     }
     report.to_version = known->empty() ? 0 : std::max(report.from_version, known->back().version);
+    if (!known->empty() && known->back().version >= kDatedScheduleVersion) {
+      // Schedule rows written before 0009 get their session's creation time from the merchant's
+      // table (a read of it: their writes do not wait), so that claims find them by the window
+      // they walk; a row whose session is gone gets -infinity, which no window holds. Claims
+      // read undated rows too, so this is a saving, not a condition of being exact.
+      step = "cannot date the schedule rows written before 0009";
+      Result<ResolvedMapping> resolved = resolve_mapping(*conn, mapping);
+      if (!resolved) return resolved.error();
+      pqxx::work tx(*conn);
+      const pqxx::result dated = tx.exec(fmt::format(
+          fmt::runtime(statements::claims_date_schedule), fmt::arg("table", resolved->table),
+          fmt::arg("tok", resolved->token), fmt::arg("cr", resolved->created_at)));
+      tx.commit();
+      if (dated.affected_rows() > 0) {
+        log::info("dated {} schedule rows with their sessions' creation time",
+                  dated.affected_rows());
+      }
+    }
     if (options.notification_trigger) {
       step = "cannot install the notification trigger";
       Result<ResolvedMapping> resolved = resolve_mapping(*conn, mapping);

@@ -314,8 +314,6 @@ Result<std::vector<domain::ClaimedSession>> PgClaimStore::claim(int64_t run_id,
   if (!cutoff) return cutoff.error();
   // Every run walks the selection once, in (created_at, token) order, from where its last
   // claim stopped: what it passed was checked, leased by another worker, or not due.
-  const std::optional<std::string> after_key = ctx.cursor_key;
-  const std::optional<std::string> after_token = ctx.cursor_token;
   const std::string& new_value = db_.mapping().mapping.state_values[0];
   // This store's live claims for the run: each moved the run's position past its last session,
   // so the claim statement need not unpack their token lists (see claim.sql).
@@ -331,48 +329,58 @@ Result<std::vector<domain::ClaimedSession>> PgClaimStore::claim(int64_t run_id,
   int64_t claim_id = 0;
   auto claimed = db_.with_tx<std::vector<domain::ClaimedSession>>(
       "cannot claim sessions", [&](pqxx::work& tx) -> Result<std::vector<domain::ClaimedSession>> {
-        pqxx::result rows;
-        if (ctx.dry_run) {
-          rows = tx.exec_params(db_.sql().claim_dry, new_value, micros(filter.min_age), *cutoff,
-                                filter.ignore_schedule, filter.created_after, filter.created_before,
-                                after_key, after_token, max_rows);
-        } else {
-          // One claimer at a time per schema: the anti-join against live claims then sees
-          // every claim committed before. Expired claims go first: a worker that lost its
-          // lease finds its claim gone when it applies.
-          tx.exec_params(std::string(statements::claims_lock), kClaimLockKey);
-          tx.exec0(std::string(statements::claims_expire));
-          rows = tx.exec_params(db_.sql().claim, run_id, worker_id, new_value,
-                                micros(filter.min_age), *cutoff, filter.ignore_schedule,
-                                filter.created_after, filter.created_before, after_key, after_token,
-                                max_rows, micros(lease), own_claims);
-        }
         std::vector<domain::ClaimedSession> out;
-        out.reserve(rows.size());
-        for (const auto& row : rows) {
-          out.push_back(domain::ClaimedSession{row[0].as<std::string>(), row[1].as<int>()});
-        }
-        last_key.reset();
-        last_token.reset();
+        last_key = ctx.cursor_key;
+        last_token = ctx.cursor_token;
         claim_id = 0;
-        if (!rows.empty() && ctx.dry_run) {
-          last_key = rows.back()[2].as<std::string>();
-          last_token = rows.back()[0].as<std::string>();
-        } else if (!rows.empty()) {
-          last_key = rows[0][2].as<std::string>();
-          last_token = rows[0][3].as<std::string>();
-          claim_id = rows[0][4].as<int64_t>();
+        if (ctx.dry_run) {
+          const pqxx::result rows =
+              tx.exec_params(db_.sql().claim_dry, new_value, micros(filter.min_age), *cutoff,
+                             filter.ignore_schedule, filter.created_after, filter.created_before,
+                             last_key, last_token, max_rows);
+          out.reserve(rows.size());
+          for (const auto& row : rows) out.push_back(domain::ClaimedSession{row[0].as<std::string>()});
+          if (!rows.empty()) {
+            last_key = rows.back()[1].as<std::string>();
+            last_token = rows.back()[0].as<std::string>();
+          }
+          return out;
         }
-        return out;
+        // One claimer at a time per schema: the anti-join against live claims then sees every
+        // claim committed before. Expired claims go first: a worker that lost its lease finds
+        // its claim gone when it applies.
+        tx.exec_params(std::string(statements::claims_lock), kClaimLockKey);
+        tx.exec0(std::string(statements::claims_expire));
+        // Each statement walks a window of a little more than max_rows sessions and takes the
+        // first max_rows of it that are due (see claim.sql); a window that held none is passed,
+        // and the walk goes on from its end until a window holds some or the walk ends. So a
+        // claim can return fewer than max_rows before the walk's end, never none.
+        for (;;) {
+          const pqxx::result rows = tx.exec_params(
+              db_.sql().claim, run_id, worker_id, new_value, micros(filter.min_age), *cutoff,
+              filter.ignore_schedule, filter.created_after, filter.created_before, last_key,
+              last_token, max_rows, micros(lease), own_claims);
+          if (rows.empty()) return out;  // nothing after the position: the walk is at its end
+          last_key = rows[0][1].as<std::string>();
+          last_token = rows[0][2].as<std::string>();
+          if (!rows[0][0].is_null()) {
+            claim_id = rows[0][3].as<int64_t>();
+            out.reserve(rows.size());
+            for (const auto& row : rows) {
+              out.push_back(domain::ClaimedSession{row[0].as<std::string>()});
+            }
+            return out;
+          }
+          if (!rows[0][4].as<bool>()) return out;  // the last window
+        }
       });
-  if (claimed && last_key) {
-    ctx.cursor_key = last_key;
-    ctx.cursor_token = last_token;
-    if (claim_id != 0) {
-      for (const domain::ClaimedSession& c : *claimed) claim_of_[c.token] = claim_id;
-      claim_left_[claim_id] += static_cast<int64_t>(claimed->size());
-      claim_run_[claim_id] = run_id;
-    }
+  if (!claimed) return claimed;
+  ctx.cursor_key = last_key;
+  ctx.cursor_token = last_token;
+  if (claim_id != 0) {
+    for (const domain::ClaimedSession& c : *claimed) claim_of_[c.token] = claim_id;
+    claim_left_[claim_id] += static_cast<int64_t>(claimed->size());
+    claim_run_[claim_id] = run_id;
   }
   return claimed;
 }

@@ -21,16 +21,27 @@ std::string person_fields(const ResolvedMapping& m, const std::string& alias) {
                      person(alias, m.user_name_surname), person(alias, m.user_email));
 }
 
-// The selection of a run, over `s` (the sessions table) LEFT JOIN `k` (session_checks). The
-// cut-off is both "due before it" and "not checked since it" (see ClaimFilter).
-std::string selection(const ResolvedMapping& m, int new_value, int min_age, int cutoff,
-                      int ignore_schedule, int after, int before) {
+// The selection of a run on the sessions table `s`: state, age and the created window.
+std::string selection(const ResolvedMapping& m, int new_value, int min_age, int after, int before) {
   return fmt::format(fmt::runtime(statements::selection), fmt::arg("st", m.state),
                      fmt::arg("st_type", m.state_type), fmt::arg("cr", m.created_at),
                      fmt::arg("cr_type", m.created_at_type), fmt::arg("new", new_value),
                      fmt::arg("min_age", min_age), fmt::arg("after", after),
-                     fmt::arg("before", before), fmt::arg("ignore", ignore_schedule),
+                     fmt::arg("before", before));
+}
+
+// The selection's schedule part, on `k` (the session's session_checks row, NULL if none). The
+// cut-off is both "due before it" and "not checked since it" (see ClaimFilter).
+std::string due(int ignore_schedule, int cutoff) {
+  return fmt::format(fmt::runtime(statements::claim_due), fmt::arg("ignore", ignore_schedule),
                      fmt::arg("cutoff", cutoff));
+}
+
+// Both, over `s` LEFT JOIN `k`.
+std::string selection(const ResolvedMapping& m, int new_value, int min_age, int cutoff,
+                      int ignore_schedule, int after, int before) {
+  return selection(m, new_value, min_age, after, before) + "\n  AND " +
+         due(ignore_schedule, cutoff);
 }
 
 std::string keyset(const ResolvedMapping& m, int key, int token) {
@@ -79,13 +90,14 @@ std::string found_cte() {
 SessionSql build_session_sql(const ResolvedMapping& m) {
   SessionSql q;
   // Claims take one transaction-scoped advisory lock per schema (see pg_claim_store.cc), so
-  // the anti-join against live claims sees every claim committed before.
-  // The claimed rows come out in the order the index walk found them; the run's keyset
-  // position (the last row by (created_at, token)) is computed once, not printed per row.
+  // the anti-join against live claims sees every claim committed before. The claim walks a
+  // window of the sessions table and joins the window's schedule rows by hash (claim.sql); the
+  // run's keyset position (the window's last row by (created_at, token)) is computed once, not
+  // printed per row.
   q.claim = fmt::format(fmt::runtime(statements::claim), fmt::arg("table", m.table),
                         fmt::arg("tok", m.token), fmt::arg("cr", m.created_at),
-                        fmt::arg("where", selection(m, 3, 4, 5, 6, 7, 8)),
-                        fmt::arg("keyset", keyset(m, 9, 10)));
+                        fmt::arg("where", selection(m, 3, 4, 7, 8)),
+                        fmt::arg("due", due(6, 5)), fmt::arg("keyset", keyset(m, 9, 10)));
   q.claim_dry = fmt::format(fmt::runtime(statements::claim_dry), fmt::arg("table", m.table),
                             fmt::arg("tok", m.token), fmt::arg("cr", m.created_at),
                             fmt::arg("where", selection(m, 1, 2, 3, 4, 5, 6)),

@@ -48,7 +48,7 @@ Result<std::vector<domain::ClaimedSession>> MemoryClaimStore::claim(int64_t run_
     if (!s.leased_by.empty() && s.lease_until > now) continue;  // another worker's, still live
     s.leased_by = worker_id;
     s.lease_until = now + lease;
-    out.push_back({it->first, 0});
+    out.push_back({it->first});
     walked_[run_id] = it->first;
   }
   changed();

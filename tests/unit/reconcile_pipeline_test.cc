@@ -99,7 +99,7 @@ class MemoryStore final : public RunStore {
     std::lock_guard lock(mu);
     std::vector<domain::ClaimedSession> out;
     while (next_ < tokens_.size() && static_cast<int>(out.size()) < max_rows) {
-      out.push_back({tokens_[next_++], 0});
+      out.push_back({tokens_[next_++]});
     }
     return out;
   }

@@ -291,6 +291,116 @@ TEST_F(ClaimTest, RunsWithDifferentFiltersNeverShareASession) {
   EXPECT_TRUE(tokens(store_->claims().claim(scheduled, "s", {}, 10, 10min)).empty());
 }
 
+// Schedule rows carry their session's creation time from 0009 on (the apply writes it), and a
+// claim reads those of the window it walks by it; rows from before 0009 have none until
+// `migrate` dates them, and are read all the same. (add() writes undated rows, so the tests
+// above run on those; this helper dates them as the apply and `migrate` do.)
+void date_schedule(const std::string& url) {
+  exec_sql(url, "UPDATE session_checks k SET created_at = s.created_at "
+                "FROM deposit_sessions s WHERE s.session_token = k.session_token");
+}
+
+TEST_F(ClaimTest, DatedAndUndatedScheduleRowsAreBothHonoured) {
+  add({"a-undated-due"});
+  add({"b-undated-not-due", "NEW", "now() - interval '1 hour'", "now() + interval '1 hour'"});
+  add({"c-dated-due"});
+  add({"d-dated-not-due", "NEW", "now() - interval '1 hour'", "now() + interval '1 hour'"});
+  exec_sql(url(), "UPDATE session_checks k SET created_at = s.created_at FROM deposit_sessions s "
+                  "WHERE s.session_token = k.session_token AND k.session_token LIKE '_-dated%'");
+  ASSERT_EQ(*query_value(url(), "SELECT count(*) FROM session_checks WHERE created_at IS NULL"),
+            "2");
+  const int64_t run = begin(*store_);
+  Tokens got = tokens(store_->claims().claim(run, "w", {}, 10, 10min));
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (Tokens{"a-undated-due", "c-dated-due"}));
+}
+
+// Sessions sharing a creation instant across the edge between two windows: the range scan takes
+// the edge instant on both sides, so a session not due there is never claimed, whichever
+// window holds it.
+TEST_F(ClaimTest, TiesInCreationTimeAtTheWindowsEdgesKeepTheirSchedule) {
+  add({"a1", "NEW", "'2024-01-01 00:00:00+00'"});
+  for (int i = 1; i <= 6; ++i) {
+    add({fmt::format("b{}", i), "NEW", "'2024-01-01 00:00:01+00'",
+         i == 1 || i == 4 ? "now() + interval '1 hour'" : "now() - interval '1 minute'"});
+  }
+  date_schedule(url());
+  const int64_t run = begin(*store_);
+  // Windows of 2 (one asked for, and an eighth more, rounded up): {a1, b1}, then from a1 on.
+  EXPECT_EQ(tokens(store_->claims().claim(run, "w", {}, 1, 10min)), (Tokens{"a1"}));
+  Tokens got;
+  for (int i = 0; i < 10; ++i) {
+    Tokens more = tokens(store_->claims().claim(run, "w", {}, 2, 10min));
+    if (more.empty()) break;
+    got.insert(got.end(), more.begin(), more.end());
+  }
+  EXPECT_EQ(got, (Tokens{"b2", "b3", "b5", "b6"}));
+}
+
+// The scenario of RunsWithDifferentFiltersNeverShareASession on dated schedule rows.
+TEST_F(ClaimTest, RunsWithDifferentFiltersNeverShareASessionOnDatedRows) {
+  for (int i = 1; i <= 8; ++i) {
+    add({fmt::format("f{}", i), "NEW", fmt::format("now() - interval '{} hours'", 10 - i),
+         i % 2 == 0 ? "now() + interval '1 hour'" : "now() - interval '1 minute'"});
+  }
+  date_schedule(url());
+  const int64_t scheduled = begin(*store_);
+  EXPECT_EQ(tokens(store_->claims().claim(scheduled, "s", {}, 2, 10min)), (Tokens{"f1", "f3"}));
+  auto other = connect();
+  const int64_t all_run = begin(*other);
+  domain::ClaimFilter all;
+  all.ignore_schedule = true;
+  EXPECT_EQ(tokens(other->claims().claim(all_run, "a", all, 3, 10min)),
+            (Tokens{"f2", "f4", "f5"}));
+  EXPECT_EQ(tokens(store_->claims().claim(scheduled, "s", {}, 10, 10min)), (Tokens{"f7"}));
+  EXPECT_EQ(tokens(other->claims().claim(all_run, "a", all, 10, 10min)), (Tokens{"f6", "f8"}));
+  EXPECT_TRUE(tokens(store_->claims().claim(scheduled, "s", {}, 10, 10min)).empty());
+}
+
+// A window in which nothing is due is passed, and the claim walks on to the next: a claim
+// returns nothing only at the walk's end.
+TEST_F(ClaimTest, AWindowWithNothingDueIsPassed) {
+  for (int i = 1; i <= 9; ++i) {
+    add({fmt::format("w{}", i), "NEW", fmt::format("now() - interval '{} minutes'", 100 - i),
+         i < 9 ? "now() + interval '1 hour'" : "now() - interval '1 minute'"});
+  }
+  date_schedule(url());
+  const int64_t run = begin(*store_);
+  EXPECT_EQ(tokens(store_->claims().claim(run, "w", {}, 2, 10min)), (Tokens{"w9"}));
+  EXPECT_TRUE(tokens(store_->claims().claim(run, "w", {}, 2, 10min)).empty());
+}
+
+// What happens when the merchant changes a session's creation time after its last check: its
+// schedule row stays filed under the old time, so the claim's window at the new time does not
+// see it, and the session counts as never checked: due at once (one request earlier than its
+// schedule said). The check that follows files the row under the new time, and from then on
+// its schedule holds again. Leases are not involved: no two workers or runs share it.
+TEST_F(ClaimTest, CreationTimeChangedByTheMerchantCostsOneEarlyCheck) {
+  add({"m1", "NEW", "now() - interval '3 hours'"});
+  const int64_t run = begin(*store_);
+  ASSERT_EQ(tokens(store_->claims().claim(run, "w", {}, 10, 10min)), (Tokens{"m1"}));
+  answer_new(*store_, run, "w", {"m1"});
+  // The apply filed the schedule row under the session's creation time; not due for a while.
+  EXPECT_EQ(*query_value(url(), "SELECT k.created_at = s.created_at FROM session_checks k "
+                                "JOIN deposit_sessions s USING (session_token)"),
+            "t");
+  ASSERT_TRUE(store_->runs().finish_run(run, domain::RunStatus::kSucceeded, {}).ok());
+  const int64_t second = begin(*store_);
+  EXPECT_TRUE(tokens(store_->claims().claim(second, "w", {}, 10, 10min)).empty());
+  ASSERT_TRUE(store_->runs().finish_run(second, domain::RunStatus::kSucceeded, {}).ok());
+
+  exec_sql(url(), "UPDATE deposit_sessions SET created_at = created_at - interval '1 hour'");
+  const int64_t third = begin(*store_);
+  EXPECT_EQ(tokens(store_->claims().claim(third, "w", {}, 10, 10min)), (Tokens{"m1"}));
+  answer_new(*store_, third, "w", {"m1"});
+  EXPECT_EQ(*query_value(url(), "SELECT k.created_at = s.created_at FROM session_checks k "
+                                "JOIN deposit_sessions s USING (session_token)"),
+            "t");
+  ASSERT_TRUE(store_->runs().finish_run(third, domain::RunStatus::kSucceeded, {}).ok());
+  const int64_t fourth = begin(*store_);
+  EXPECT_TRUE(tokens(store_->claims().claim(fourth, "w", {}, 10, 10min)).empty());
+}
+
 // A session checked in this run is not checked again by it, even when due again (scheduled) or
 // when the schedule is ignored (--all); the next run takes it.
 TEST_F(ClaimTest, CheckedSessionIsNotClaimedAgainInTheSameRun) {

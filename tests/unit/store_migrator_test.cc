@@ -302,7 +302,8 @@ TEST_F(MigratorTest, AuditTrailHistoryReadsTheSameAfterTheBatchMigration) {
   r = migrate(url(), own_schema_embedded(), options);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->applied, (std::vector<std::string>{"0007_audit_batches.sql",
-                                                 "0008_schedule_token_bytewise.sql"}));
+                                                 "0008_schedule_token_bytewise.sql",
+                                                 "0009_schedule_creation_time.sql"}));
   EXPECT_EQ(read(changes), changes_before);
   EXPECT_EQ(read(findings), findings_before);
   EXPECT_EQ(read(run_changes), run_changes_before);
@@ -352,6 +353,37 @@ TEST_F(MigratorTest, ScheduleTokenIsComparedBytewise) {
                      "WHERE k.session_token = 'T\u00f6k-1'::text")[0]
                 .as<int>(),
             1);
+}
+
+// Schedule rows written before 0009 have no creation time: `migrate` files each under its
+// session's (read from the merchant's table), and a row whose session is gone under -infinity,
+// which no claim's window holds. Running `migrate` again changes nothing.
+TEST_F(MigratorTest, ScheduleRowsFromBefore0009GetTheirSessionsCreationTime) {
+  std::vector<EmbeddedMigration> before;
+  for (const EmbeddedMigration& e : own_schema_embedded()) {
+    if (e.name < "0009_") before.push_back(e);
+  }
+  ASSERT_TRUE(migrate(url(), before).ok());
+  exec(R"sql(
+    INSERT INTO public.deposit_sessions (session_token, user_id, user_name, state, created_at)
+    VALUES ('kept', 'u1', 'Ann', 'NEW', '2024-05-06 07:08:09.123456+00'),
+           ('unchecked', 'u2', 'Bob', 'NEW', '2024-05-06 07:08:10+00');
+    INSERT INTO deposit_reconciler.session_checks (session_token, next_check_at)
+    VALUES ('kept', now()), ('gone', now());)sql");
+  auto r = migrate(url());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->applied, (std::vector<std::string>{"0009_schedule_creation_time.sql"}));
+  auto dates = [&] {
+    pqxx::connection conn(url());
+    pqxx::nontransaction tx(conn);
+    tx.exec0("SET TimeZone = 'UTC'");
+    return tx.exec1("SELECT string_agg(session_token || '=' || coalesce(created_at::text, '-'), "
+                    "' ' ORDER BY session_token) FROM deposit_reconciler.session_checks")[0]
+        .as<std::string>();
+  };
+  EXPECT_EQ(dates(), "gone=-infinity kept=2024-05-06 07:08:09.123456+00");
+  ASSERT_TRUE(migrate(url()).ok());
+  EXPECT_EQ(dates(), "gone=-infinity kept=2024-05-06 07:08:09.123456+00");
 }
 
 // A merchant who already has deposit_sessions (with rows) keeps it exactly as it is: the job's

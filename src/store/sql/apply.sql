@@ -70,9 +70,9 @@ rest AS MATERIALIZED (
 sched AS (
   INSERT INTO session_checks AS k
     (session_token, next_check_at, checks, last_checked_at, attempts, last_http_status,
-     last_error, stale_reported_at)
+     last_error, stale_reported_at, created_at)
   SELECT d.token, now() + reconciler_recheck_delay(1), 1, now(), d.attempts, d.http_status,
-         d.error, CASE WHEN d.category = 'stale' THEN now() END
+         d.error, CASE WHEN d.category = 'stale' THEN now() END, d.created_at
   FROM decided d WHERE d.outcome IN ('still_new', 'unchecked')
   ON CONFLICT (session_token) DO UPDATE SET
     checks = k.checks + 1,
@@ -81,7 +81,8 @@ sched AS (
     attempts = excluded.attempts,
     last_http_status = excluded.last_http_status,
     last_error = excluded.last_error,
-    stale_reported_at = coalesce(k.stale_reported_at, excluded.stale_reported_at)
+    stale_reported_at = coalesce(k.stale_reported_at, excluded.stale_reported_at),
+    created_at = excluded.created_at
   RETURNING 1
 ),{found}
 -- The counts (one row: lease_lost counts answers not held — their claim is gone — or whose row is

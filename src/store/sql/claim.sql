@@ -1,14 +1,31 @@
-WITH picked AS (
-  SELECT s.{tok}::text AS token, coalesce(k.checks, 0) AS checks,
-         s.{cr} AS order_key, s.{tok} AS order_token
-  FROM {table} s LEFT JOIN session_checks k ON k.session_token = s.{tok}::text COLLATE "C"
+WITH walked AS MATERIALIZED (
+  -- The window: the next $11 + $11 / 8 + 1 sessions of the run's walk, in (created_at, token)
+  -- order, that no live claim holds (an eighth more than asked for, for what is not due: each
+  -- session walked costs about what the probe it replaces did). Candidates lie after this run's position in the walk ($9, $10), and the
+  -- claims this store made for the run ($13) all end at or before it: their lists are not
+  -- unpacked. Without a position (a walk's first claim), every live claim is tested.
+  SELECT s.{tok}::text AS token, s.{cr} AS order_key, s.{tok} AS order_token
+  FROM {table} s
   WHERE {where}{keyset}
-    -- Not in a live claim. Candidates lie after this run's position in the walk ($9, $10), and
-    -- the claims this store made for the run ($13) all end at or before it: their lists are not
-    -- unpacked. Without a position (a walk's first claim), every live claim is tested.
     AND s.{tok}::text NOT IN (SELECT unnest(c.tokens) FROM claims c
                               WHERE $9::text IS NULL OR c.id <> ALL ($13::bigint[]))
   ORDER BY s.{cr}, s.{tok}
+  LIMIT $11::integer + $11::integer / 8 + 1
+), sched AS MATERIALIZED (
+  -- The schedule rows of the window: one range scan of session_checks_created_at_idx (0009)
+  -- instead of a probe of session_checks' primary key per candidate, plus every row without a
+  -- creation time (written before 0009 and not yet dated by `migrate`).
+  SELECT k.session_token, k.next_check_at, k.last_checked_at
+  FROM session_checks k
+  WHERE k.created_at BETWEEN (SELECT min(w.order_key) FROM walked w)::timestamptz
+                         AND (SELECT max(w.order_key) FROM walked w)::timestamptz
+     OR k.created_at IS NULL
+), picked AS MATERIALIZED (
+  -- The first $11 of the window that are due, joined to their schedule rows by hash.
+  SELECT w.token, w.order_key, w.order_token
+  FROM walked w LEFT JOIN sched k ON k.session_token = w.token COLLATE "C"
+  WHERE {due}
+  ORDER BY w.order_key, w.order_token
   LIMIT $11::integer
 ), claimed AS (
   INSERT INTO claims (run_id, worker_id, expires_at, tokens)
@@ -17,8 +34,21 @@ WITH picked AS (
   HAVING count(*) > 0
   RETURNING id
 ), last AS (
-  SELECT p.order_key::text AS key, p.token
-  FROM picked p ORDER BY p.order_key DESC, p.order_token DESC LIMIT 1
+  -- The run's new position: the last session taken when the claim is full, else the window's
+  -- end (what the window passed and did not take was not due, checked since the cut-off, or
+  -- held by a claim); and whether the window is full (if not, the walk is at its end).
+  SELECT x.key, x.token,
+         (SELECT count(*) FROM walked) = $11::integer + $11::integer / 8 + 1 AS full_window
+  FROM ((SELECT p.order_key::text AS key, p.token, 1 AS rank FROM picked p
+         WHERE (SELECT count(*) FROM picked) = $11::integer
+         ORDER BY p.order_key DESC, p.order_token DESC LIMIT 1)
+        UNION ALL
+        (SELECT w.order_key::text, w.token, 2 FROM walked w
+         ORDER BY w.order_key DESC, w.order_token DESC LIMIT 1)) x
+  ORDER BY x.rank LIMIT 1
 )
-SELECT p.token, p.checks, (SELECT key FROM last), (SELECT token FROM last), (SELECT id FROM claimed)
-FROM picked p
+-- One row per claimed session, in walk order; one row with a NULL token when the window took
+-- none; no row when the walk is at its end.
+SELECT p.token, l.key, l.token, (SELECT id FROM claimed), l.full_window
+FROM last l LEFT JOIN picked p ON true
+ORDER BY p.order_key, p.order_token

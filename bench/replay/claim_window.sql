@@ -1,0 +1,48 @@
+-- Lever 1 of the sixth session: the claim walks a window of 500 candidates (the sessions
+-- table's partial index, live claims anti-joined as in claim_v2.sql), reads the schedule rows of
+-- that window with one range scan of session_checks' (created_at, session_token) index
+-- (claims_sched_setup.sql) and joins them by hash, instead of probing session_checks' primary
+-- key once per candidate. The window's last row is the run's new position; a window can yield
+-- fewer than 500 (what it passed was not due, checked since the cut-off, or claimed). No
+-- `checks` column (no caller reads it).
+BEGIN;
+SELECT pg_advisory_xact_lock(1685218145, hashtext(current_schema())) \g /dev/null
+DELETE FROM claims WHERE expires_at < now();
+WITH walked AS MATERIALIZED (
+  SELECT s."session_token"::text AS token, s."created_at" AS order_key,
+         s."session_token" AS order_token
+  FROM "public"."deposit_sessions" s
+  WHERE s."state" = 'NEW'::text::text
+  AND s."created_at" <= (now() - 0::bigint * interval '1 microsecond')::timestamp with time zone
+  AND (NULL::text IS NULL OR s."created_at" >= NULL::text::timestamptz::timestamp with time zone)
+  AND (NULL::text IS NULL OR s."created_at" < NULL::text::timestamptz::timestamp with time zone)
+  AND (:key::text IS NULL OR (s."created_at", s."session_token") > (:key::text::timestamp with time zone, :tok::text::text))
+    AND s."session_token"::text NOT IN (SELECT unnest(c.tokens) FROM claims c
+                                        WHERE :key::text IS NULL OR c.run_id <> 1)
+  ORDER BY s."created_at", s."session_token"
+  LIMIT 500
+), sched AS MATERIALIZED (
+  SELECT k.session_token, k.next_check_at, k.last_checked_at
+  FROM session_checks k
+  WHERE k.created_at >= (SELECT min(w.order_key) FROM walked w)::timestamptz
+    AND k.created_at <= (SELECT max(w.order_key) FROM walked w)::timestamptz
+), picked AS (
+  SELECT w.token
+  FROM walked w LEFT JOIN sched k ON k.session_token = w.token COLLATE "C"
+  WHERE (true::boolean OR k.next_check_at IS NULL OR k.next_check_at <= :'cutoff'::timestamptz)
+    AND (k.last_checked_at IS NULL OR k.last_checked_at < :'cutoff'::timestamptz)
+), claimed AS (
+  INSERT INTO claims (run_id, worker_id, expires_at, tokens)
+  SELECT 1, 'w', now() + 600000000::bigint * interval '1 microsecond', array_agg(p.token)
+  FROM picked p
+  HAVING count(*) > 0
+  RETURNING id
+), last AS (
+  SELECT w.order_key::text AS key, w.token
+  FROM walked w ORDER BY w.order_key DESC, w.order_token DESC LIMIT 1
+)
+SELECT p.token, (SELECT key FROM last), (SELECT token FROM last), (SELECT id FROM claimed)
+FROM picked p \g /dev/null
+-- As the job does (it keeps about one batch ahead), two claims are live when the next is taken.
+DELETE FROM claims WHERE id < (SELECT max(id) FROM claims) - 1;
+COMMIT;

@@ -1,0 +1,6 @@
+-- claims_checks_setup.sql, and the claims' token lists compressed with lz4 instead of pglz.
+INSERT INTO session_checks (session_token, next_check_at, checks, last_checked_at)
+SELECT session_token, now() - interval '1 hour', 1, now() - interval '1 day'
+FROM public.deposit_sessions WHERE right(session_token, 1) = '9';
+ANALYZE session_checks;
+ALTER TABLE claims ALTER COLUMN tokens SET COMPRESSION lz4;
