@@ -90,12 +90,14 @@ FROM generate_series(1, $ROWS) g,
      LATERAL (SELECT now() - ($ROWS - g) * (interval '365 days' / $ROWS) - interval '1 hour'
               AS created) c;
 -- The job's schedule of the NEW sessions it checked before: 6 in 7 of them, a tenth due.
+-- Each filed under its session's creation time, as the apply writes it since 0009.
 INSERT INTO deposit_reconciler.session_checks (session_token, next_check_at, checks,
-                                               last_checked_at)
+                                               last_checked_at, created_at)
 SELECT 'op-' || lpad(g::text, 10, '0'),
        CASE WHEN (g / 50) % 10 = 0 THEN now() - interval '10 minutes'
             ELSE now() + ((g / 50) % 10) * interval '2 hours' END,
-       (g / 50) % 7, now() - interval '1 day'
+       (g / 50) % 7, now() - interval '1 day',
+       now() - ($ROWS - g) * (interval '365 days' / $ROWS) - interval '1 hour'
 FROM generate_series(50, $ROWS, 50) g
 WHERE (g / 50) % 7 > 0;
 SQL
@@ -173,8 +175,8 @@ tail -c +"$((log_offset + 1))" "$PGDIR/postgres.log" | awk '
 
 if [[ -n "$COMPARE" ]]; then
   echo
-  echo "== the claim before 0008 and after it (bench/claim_explain_compare.py): the plan's first"
-  echo "   buffers line, the schedule probe, planning and execution time of each"
+  echo "== the claim before 0008, after it and after 0009 (bench/claim_explain_compare.py): the"
+  echo "   plan's first buffers line, the schedule probe, planning and execution time of each"
   python3 "$ROOT/bench/claim_explain_compare.py" "$BATCH" | "${PSQL[@]}" -f - |
     grep -E "^====|^   Buffers:|session_checks k|Planning Time|Execution Time" || true
 fi
