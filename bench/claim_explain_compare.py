@@ -47,7 +47,7 @@ def main():
             out.append('ANALYZE session_checks;')
         for kind, all_sessions in (('scheduled', False), ('--all', True)):
             out.append("\\echo '==== %s: %s claim of %d (two live claims behind the position)'"
-                       % (side, kind, batch))
+                       % (side, kind, size))
             out.append('DELETE FROM claims;')
             out.append("\\set key NULL\n\\set tok NULL")
             # Two claims that stay live, each moving the position on to its last session.
