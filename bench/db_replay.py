@@ -154,7 +154,9 @@ def claim_v1(key, tok, opt=''):
         1: '1', 2: "'w'", 3: "'NEW'", 4: '0', 5: ":'cutoff'", 6: 'true', 7: 'NULL', 8: 'NULL',
         9: quoted(key), 10: quoted(tok), 11: '500', 12: '600000000',
         # The store's own live claims (none here: each apply deletes the claim it answers).
-        13: "'{}'"})
+        13: "'{}'",
+        # The window (sessions walked; the store's least, as every session here is due).
+        14: '563'})
     if opt == 'notoken':
         anti_join = re.compile(r'\n    AND s\."session_token"::text NOT IN \(SELECT unnest\(c\.tokens\) '
                                r'FROM claims c(\)|\s+WHERE [^\n]*\)\))')

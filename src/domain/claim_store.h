@@ -43,7 +43,8 @@ class ClaimStore {
   // or before the cut-off) unless filter.ignore_schedule. Every run walks its selection once in
   // (created_at, token) order, from where its last claim stopped (kept in this object, so a
   // reconnect keeps the place). A claim may return fewer than max_rows before the walk's end (it
-  // walks a window a little larger than max_rows and passes what is not due there); an empty
+  // walks a window a little larger than max_rows, sized from the share of the run's last window
+  // that was due, and passes what is not due there); an empty
   // result means nothing is left for this run.
   // Dry runs lease nothing and write nothing: they page through the selection the same way.
   virtual Result<std::vector<ClaimedSession>> claim(int64_t run_id, const std::string& worker_id,

@@ -4,6 +4,7 @@
 #include "store/pg_claim_store.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -299,6 +300,17 @@ Result<std::string> checked_cutoff(PgSession& db, PgSession::RunContext& ctx,
   return *r;
 }
 
+// The window a claim of max_rows walks (claim.sql's $14): an eighth more than max_rows where
+// everything walked is due, more where the run's last window found only `due_share` of it due
+// (so that the claim is full again), at most 8 times max_rows.
+int64_t claim_window(int max_rows, std::optional<double> due_share) {
+  const int64_t least = max_rows + max_rows / 8 + 1;
+  if (!due_share || *due_share >= 1.0) return least;
+  const double share = std::max(*due_share, 1.0 / 8);
+  const auto sized = static_cast<int64_t>(std::ceil(max_rows * 1.125 / share)) + 1;
+  return std::clamp<int64_t>(sized, least, 8LL * max_rows + 1);
+}
+
 }  // namespace
 
 Result<std::vector<domain::ClaimedSession>> PgClaimStore::claim(int64_t run_id,
@@ -327,6 +339,7 @@ Result<std::vector<domain::ClaimedSession>> PgClaimStore::claim(int64_t run_id,
   std::optional<std::string> last_key;
   std::optional<std::string> last_token;
   int64_t claim_id = 0;
+  std::optional<double> share;
   auto claimed = db_.with_tx<std::vector<domain::ClaimedSession>>(
       "cannot claim sessions", [&](pqxx::work& tx) -> Result<std::vector<domain::ClaimedSession>> {
         std::vector<domain::ClaimedSession> out;
@@ -351,18 +364,22 @@ Result<std::vector<domain::ClaimedSession>> PgClaimStore::claim(int64_t run_id,
         // its claim gone when it applies.
         tx.exec_params(std::string(statements::claims_lock), kClaimLockKey);
         tx.exec0(std::string(statements::claims_expire));
-        // Each statement walks a window of a little more than max_rows sessions and takes the
-        // first max_rows of it that are due (see claim.sql); a window that held none is passed,
-        // and the walk goes on from its end until a window holds some or the walk ends. So a
-        // claim can return fewer than max_rows before the walk's end, never none.
+        // Each statement walks a window sized from the due share of the run's last one and
+        // takes the first max_rows of it that are due (see claim.sql); a window that held none
+        // is passed, and the walk goes on from its end until a window holds some or the walk
+        // ends. So a claim can return fewer than max_rows before the walk's end, never none.
+        share = due_share_.count(run_id) ? std::optional<double>(due_share_[run_id]) : std::nullopt;
         for (;;) {
+          const int64_t window = claim_window(max_rows, share);
           const pqxx::result rows = tx.exec_params(
               db_.sql().claim, run_id, worker_id, new_value, micros(filter.min_age), *cutoff,
               filter.ignore_schedule, filter.created_after, filter.created_before, last_key,
-              last_token, max_rows, micros(lease), own_claims);
+              last_token, max_rows, micros(lease), own_claims, window);
           if (rows.empty()) return out;  // nothing after the position: the walk is at its end
           last_key = rows[0][1].as<std::string>();
           last_token = rows[0][2].as<std::string>();
+          const auto walked = rows[0][4].as<int64_t>();
+          if (walked > 0) share = static_cast<double>(rows[0][5].as<int64_t>()) / walked;
           if (!rows[0][0].is_null()) {
             claim_id = rows[0][3].as<int64_t>();
             out.reserve(rows.size());
@@ -371,10 +388,11 @@ Result<std::vector<domain::ClaimedSession>> PgClaimStore::claim(int64_t run_id,
             }
             return out;
           }
-          if (!rows[0][4].as<bool>()) return out;  // the last window
+          if (walked < window) return out;  // the last window
         }
       });
   if (!claimed) return claimed;
+  if (share) due_share_[run_id] = *share;
   ctx.cursor_key = last_key;
   ctx.cursor_token = last_token;
   if (claim_id != 0) {

@@ -41,6 +41,8 @@ class PgClaimStore final : public domain::ClaimStore {
   // The run each of those claims was made for: all of them end at or before that run's position
   // in its walk, so its later claims skip their token lists.
   std::unordered_map<int64_t, int64_t> claim_run_;
+  // Per run, the share of its last claim's window that was due: sizes the next window.
+  std::unordered_map<int64_t, double> due_share_;
 };
 
 }  // namespace dr::store

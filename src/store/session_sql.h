@@ -17,7 +17,8 @@ namespace dr::store {
 //   claim        $1 run, $2 worker, $3 NEW value, $4 min age (µs), $5 cut-off (run start),
 //                $6 ignore schedule, $7 created after, $8 created before, $9/$10 keyset
 //                (created_at, token) or NULL, $11 limit (the window), $12 lease (µs), $13 the
-//                store's own live claims for the run (bigint[])
+//                store's own live claims for the run (bigint[]), $14 the window (sessions
+//                walked)
 //   claim_dry    $1 NEW value, $2 min age, $3 cut-off, $4 ignore schedule, $5/$6 window,
 //                $7/$8 keyset, $9 limit
 //   count        $1 NEW value, $2 min age, $3 cut-off, $4 ignore schedule, $5/$6 window

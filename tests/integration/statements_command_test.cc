@@ -40,7 +40,7 @@ TEST(StatementsCommand, PrintsWhatPostgresqlParsesWithTheDocumentedParameters) {
   pqxx::connection c(db->url());
   pqxx::work w(c);
   w.exec("SET search_path = deposit_reconciler");
-  const std::pair<const char*, int> prepared[] = {{"claim", 13}, {"count", 6}, {"apply", 21}};
+  const std::pair<const char*, int> prepared[] = {{"claim", 14}, {"count", 6}, {"apply", 21}};
   for (size_t i = 0; i < 3; ++i) {
     const auto& [name, params] = prepared[i];
     w.exec("PREPARE " + std::string(name) + " AS " + s[i]);

@@ -1,7 +1,8 @@
 WITH walked AS MATERIALIZED (
-  -- The window: the next $11 + $11 / 8 + 1 sessions of the run's walk, in (created_at, token)
-  -- order, that no live claim holds (an eighth more than asked for, for what is not due: each
-  -- session walked costs about what the probe it replaces did). Candidates lie after this run's position in the walk ($9, $10), and the
+  -- The window: the next $14 sessions of the run's walk, in (created_at, token) order, that no
+  -- live claim holds ($14 is sized by the store from the share of the run's last window that was
+  -- due: an eighth more than $11 where everything is due; each session walked costs about what
+  -- the probe it replaces did, so the window is kept close to what the claim takes). Candidates lie after this run's position in the walk ($9, $10), and the
   -- claims this store made for the run ($13) all end at or before it: their lists are not
   -- unpacked. Without a position (a walk's first claim), every live claim is tested.
   SELECT s.{tok}::text AS token, s.{cr} AS order_key, s.{tok} AS order_token
@@ -10,7 +11,7 @@ WITH walked AS MATERIALIZED (
     AND s.{tok}::text NOT IN (SELECT unnest(c.tokens) FROM claims c
                               WHERE $9::text IS NULL OR c.id <> ALL ($13::bigint[]))
   ORDER BY s.{cr}, s.{tok}
-  LIMIT $11::integer + $11::integer / 8 + 1
+  LIMIT $14::integer
 ), sched AS MATERIALIZED (
   -- The schedule rows of the window: one range scan of session_checks_created_at_idx (0009)
   -- instead of a probe of session_checks' primary key per candidate, plus every row without a
@@ -20,13 +21,13 @@ WITH walked AS MATERIALIZED (
   WHERE k.created_at BETWEEN (SELECT min(w.order_key) FROM walked w)::timestamptz
                          AND (SELECT max(w.order_key) FROM walked w)::timestamptz
      OR k.created_at IS NULL
-), picked AS MATERIALIZED (
-  -- The first $11 of the window that are due, joined to their schedule rows by hash.
+), due AS MATERIALIZED (
+  -- The window's sessions that are due, joined to their schedule rows by hash.
   SELECT w.token, w.order_key, w.order_token
   FROM walked w LEFT JOIN sched k ON k.session_token = w.token COLLATE "C"
   WHERE {due}
-  ORDER BY w.order_key, w.order_token
-  LIMIT $11::integer
+), picked AS MATERIALIZED (
+  SELECT d.* FROM due d ORDER BY d.order_key, d.order_token LIMIT $11::integer
 ), claimed AS (
   INSERT INTO claims (run_id, worker_id, expires_at, tokens)
   SELECT $1::bigint, $2::text, now() + $12::bigint * interval '1 microsecond', array_agg(p.token)
@@ -36,9 +37,10 @@ WITH walked AS MATERIALIZED (
 ), last AS (
   -- The run's new position: the last session taken when the claim is full, else the window's
   -- end (what the window passed and did not take was not due, checked since the cut-off, or
-  -- held by a claim); and whether the window is full (if not, the walk is at its end).
-  SELECT x.key, x.token,
-         (SELECT count(*) FROM walked) = $11::integer + $11::integer / 8 + 1 AS full_window
+  -- held by a claim); how many the window walked (under $14: the walk is at its end) and how
+  -- many of them were due.
+  SELECT x.key, x.token, (SELECT count(*) FROM walked) AS walked,
+         (SELECT count(*) FROM due) AS due
   FROM ((SELECT p.order_key::text AS key, p.token, 1 AS rank FROM picked p
          WHERE (SELECT count(*) FROM picked) = $11::integer
          ORDER BY p.order_key DESC, p.order_token DESC LIMIT 1)
@@ -49,6 +51,6 @@ WITH walked AS MATERIALIZED (
 )
 -- One row per claimed session, in walk order; one row with a NULL token when the window took
 -- none; no row when the walk is at its end.
-SELECT p.token, l.key, l.token, (SELECT id FROM claimed), l.full_window
+SELECT p.token, l.key, l.token, (SELECT id FROM claimed), l.walked, l.due
 FROM last l LEFT JOIN picked p ON true
 ORDER BY p.order_key, p.order_token
