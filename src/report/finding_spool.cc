@@ -403,6 +403,8 @@ Status FindingSpool::add(const domain::FindingRecord& f) {
   Impl& m = *impl_;
   if (m.error) return *m.error;
   if (m.consumed) return Error::internal("finding spool: add() after for_each_sorted()");
+  // The buffer is taken at its full size once: grown by doubling it would hold up to twice that.
+  if (m.buffer.capacity() < m.options.run_bytes) m.buffer.reserve(m.options.run_bytes + (16 << 10));
   const size_t start = m.buffer.size();
   encode(f, m.buffer);
   ++m.added;

@@ -12,7 +12,7 @@
 namespace dr::report {
 
 // The default memory for findings before a spill, in KiB (`run --report-buffer-kib`).
-inline constexpr size_t kDefaultReportBufferKib = 4096;
+inline constexpr size_t kDefaultReportBufferKib = 1024;
 
 // The findings of a run, collected as its batches are applied and given back in the report's
 // order (domain::report_order_less) once, at the end: an external sort with bounded memory.
