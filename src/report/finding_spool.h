@@ -41,7 +41,7 @@ class FindingSpool {
   struct Options {
     static constexpr size_t kDefaultRunBytes = kDefaultReportBufferKib << 10;
     static constexpr size_t kDefaultFanIn = 32;
-    static constexpr size_t kDefaultReadBytes = 64 << 10;
+    static constexpr size_t kDefaultReadBytes = 16 << 10;
     // Where the temporary file goes (the report directory: already checked writable).
     std::filesystem::path dir;
     size_t run_bytes = kDefaultRunBytes;  // encoded findings kept in memory before a spill
