@@ -64,8 +64,19 @@ class WriteBudgetTest : public test::SuiteDatabaseTest<StoreSchema> {
     return w;
   }
 
-  // A closed backend flushes its statistics; wait (bounded) until they are visible and stable.
+  // A closed backend flushes its statistics as it exits: wait (bounded) until no other client
+  // backend of this database is left (a loaded machine can take longer than one poll to end
+  // them, and a reading taken between two backends' exits looks stable), then until the counts
+  // are visible and stable.
   Writes settled(const Writes& before) {
+    for (int i = 0; i < 100; ++i) {
+      if (query_value(url(), "SELECT count(*) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                             "  AND backend_type = 'client backend'") == "0") {
+        break;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
     Writes last = writes();
     for (int i = 0; i < 50; ++i) {
       std::this_thread::sleep_for(200ms);
