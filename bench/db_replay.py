@@ -38,8 +38,9 @@ keyset of each claim and the tokens. STATEMENTS: what `deposit-reconciler statem
 count apply findings` printed for the replayed database (db-replay.sh writes it), so "the job's"
 statements above are the binary's own, never a copy that ages (an apply that takes `$21` takes
 the batch in two groups, as apply_groups below; an older binary's apply, the nine arrays). bench/replay/ holds only
-variants that differ on purpose; the names of the two dated copies it used to hold,
-replay_apply_v1.sql and report_v1.sql, now stand for the binary's apply and report read.
+variants that differ on purpose; the names of the dated copies it used to hold,
+replay_apply_v1.sql, apply_groups.sql (the apply in two groups, sixth session) and report_v1.sql,
+now stand for the binary's apply and report read.
 """
 import re
 import sys
@@ -75,7 +76,7 @@ def arr(values):
 STATEMENTS = {}
 # Former dated copies of the job's statements: now the binary's own.
 ALIASES = {'replay_apply_v1.sql': 'apply', 'report_v1.sql': 'findings',
-           'replay_apply_v2.sql': 'apply'}
+           'replay_apply_v2.sql': 'apply', 'apply_groups.sql': 'apply'}
 # Former copies of a migration as a setup: the template database is migrated by the binary, so
 # they are in it already.
 MIGRATED = {'audit_batches_0007.sql'}
