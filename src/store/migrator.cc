@@ -182,6 +182,10 @@ Result<MigrateReport> migrate(const std::string& conninfo,
   std::string step = "cannot connect to the database";
   try {
     auto conn = std::make_unique<pqxx::connection>(conninfo);
+    // In UTC like every other connection of the job: dating the schedule below converts a
+    // creation column of type timestamp (or date) to timestamptz, which reads the session's
+    // time zone; claims and applies read those columns in UTC.
+    conn->set_variable("TimeZone", "'UTC'");
     NoticeLogger notices(*conn, conninfo);
     {
       pqxx::nontransaction tx(*conn);
@@ -202,6 +206,20 @@ Result<MigrateReport> migrate(const std::string& conninfo,
       step = "cannot create the default sessions table";
       pqxx::work tx(*conn);
       if (tx.exec1("SELECT to_regclass('public.deposit_sessions') IS NULL")[0].as<bool>()) {
+        // The job's schema is installed already, so the merchant's sessions live in a table of
+        // their own: a migrate without their mapping (a deploy hook missing --config) must not
+        // put an empty deposit_sessions beside it and date the schedule against that.
+        if (tx.exec_params1("SELECT to_regclass(format('%I.schema_migrations', $1::text)) "
+                            "IS NOT NULL",
+                            mapping.schema)[0]
+                .as<bool>()) {
+          return Error::invalid(fmt::format(
+              "the sessions table public.deposit_sessions does not exist, but the job's schema "
+              "{} is installed: give the mapping of the merchant's sessions table (--config "
+              "FILE or --sessions-table and its column options); migrate creates "
+              "deposit_sessions only on a database the job has never been installed on",
+              mapping.schema));
+        }
         tx.exec0("SET LOCAL search_path = public");
         for (const auto& e : embedded_migrations()) {
           if (e.name.rfind("0001_", 0) == 0) tx.exec0(e.sql);

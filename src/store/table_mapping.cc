@@ -165,6 +165,17 @@ Result<ResolvedMapping> resolve_mapping(pqxx::connection& conn, const TableMappi
         "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
         q->schema, q->name);
     if (rel.empty() && m.is_default_table()) {
+      // Installed (the job's schema is there) with the merchant's own table: the mapping is
+      // missing from this command, and a plain `migrate` is not the cure.
+      if (tx.exec_params1("SELECT to_regclass(format('%I.schema_migrations', $1::text)) IS NOT NULL",
+                          m.schema)[0]
+              .as<bool>()) {
+        return Error::invalid(fmt::format(
+            "the sessions table public.deposit_sessions does not exist, but the job's schema {} "
+            "is installed: give this command the mapping of the merchant's sessions table "
+            "(--config FILE or --sessions-table and its column options)",
+            m.schema));
+      }
       return Error::schema("database schema is missing: run `deposit-reconciler migrate`");
     }
     if (rel.empty()) {

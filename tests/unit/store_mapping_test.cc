@@ -296,5 +296,60 @@ TEST_F(MappingTest, TableWithOnlyUnknownValuesIsReported) {
   EXPECT_EQ(unknown, (std::vector<std::string>{"PENDING", "Paid"}));
 }
 
+// A deploy hook that runs `migrate` without the merchant's mapping, on a database where the job
+// is installed on the merchant's own table: refused (exit 2) before anything is written — no
+// empty deposit_sessions beside their table, no schedule dated against one — and the other
+// commands name the missing mapping instead of sending the user to that `migrate`.
+TEST_F(MappingTest, WithoutTheMappingBesideAnInstallationNothingIsCreatedAndTheMappingIsNamed) {
+  MigrateOptions mo;
+  mo.mapping = merchant_mapping();
+  ASSERT_TRUE(migrate(url(), mo).ok());
+  exec_sql(url(),
+           "INSERT INTO deposit_reconciler.session_checks (session_token, next_check_at) "
+           "VALUES ('op-1', now() + interval '1 day')");
+
+  auto plain = migrate(url());
+  ASSERT_FALSE(plain.ok());
+  EXPECT_EQ(plain.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(plain.error().message.find("give the mapping"), std::string::npos)
+      << plain.error().message;
+  EXPECT_EQ(value("SELECT to_regclass('public.deposit_sessions') IS NULL"), "t");
+  EXPECT_EQ(value("SELECT coalesce(created_at::text, 'undated') FROM "
+                  "deposit_reconciler.session_checks"),
+            "undated");
+
+  StoreOptions o;
+  auto unmapped = connect_session_store(url(), o);
+  ASSERT_FALSE(unmapped.ok());
+  EXPECT_EQ(unmapped.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(unmapped.error().message.find("--config"), std::string::npos)
+      << unmapped.error().message;
+}
+
+// `migrate` dates the schedule rows written before 0009 with their sessions' creation time in
+// UTC, as claims read it, whatever time zone the database or the environment gives its session:
+// a creation column of type timestamp is read as UTC.
+TEST_F(MappingTest, ScheduleRowsAreDatedInUtcWhateverTheDatabasesTimeZone) {
+  std::vector<EmbeddedMigration> before;
+  for (const EmbeddedMigration& e : own_schema_embedded()) {
+    if (e.name < "0009_") before.push_back(e);
+  }
+  MigrateOptions mo;
+  mo.mapping = merchant_mapping();
+  ASSERT_TRUE(migrate(url(), before, mo).ok());
+  exec_sql(url(),
+           "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET timezone = %L', "
+           "current_database(), 'Asia/Tokyo'); END $$; "
+           "INSERT INTO shop.crypto_deposits (operation_no, status, created_at, customer_ref) "
+           "VALUES ('op-1', 'pending', '2024-05-06 07:08:09', 'c1'); "
+           "INSERT INTO deposit_reconciler.session_checks (session_token, next_check_at) "
+           "VALUES ('op-1', now() + interval '1 day')");
+  auto r = migrate(url(), mo);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(value("SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM "
+                  "deposit_reconciler.session_checks WHERE session_token = 'op-1'"),
+            "2024-05-06 07:08:09");
+}
+
 }  // namespace
 }  // namespace dr::store
