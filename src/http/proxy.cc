@@ -214,7 +214,8 @@ Result<std::optional<ProxyRoute>> proxy_for(std::string_view url, const EnvReade
     route.scheme = ProxyRoute::Scheme::kHttp;
   } else if (iequals(scheme, "https")) {
     route.scheme = ProxyRoute::Scheme::kHttps;
-  } else if (iequals(scheme, "socks4")) {
+  } else if (iequals(scheme, "socks4") || iequals(scheme, "socks")) {
+    // "socks" is SOCKS4 to libcurl (lib/url.c, parse_proxy), so it is here too.
     route.scheme = ProxyRoute::Scheme::kSocks4;
   } else if (iequals(scheme, "socks4a")) {
     route.scheme = ProxyRoute::Scheme::kSocks4a;

@@ -79,6 +79,9 @@ TEST(ProxyTest, TheProxyUrlAsLibcurlParsesIt) {
   EXPECT_EQ(r.port, 1080);
   EXPECT_EQ(route("https://proxy.corp").port, 443);
   EXPECT_EQ(route("socks5h://proxy.corp:9").scheme, ProxyRoute::Scheme::kSocks5h);
+  // A bare "socks" is SOCKS4, as libcurl's parse_proxy reads it (not refused as unknown).
+  EXPECT_EQ(route("socks://proxy.corp:9").scheme, ProxyRoute::Scheme::kSocks4);
+  EXPECT_EQ(route("socks://proxy.corp:9").display(), "socks4://proxy.corp:9");
   // IPv6 without brackets in host, with them in what is shown.
   r = route("http://[::1]:3128/");
   EXPECT_EQ(r.host, "::1");
