@@ -81,5 +81,23 @@ SELECT 'sessions whose state matches the simulator: ' || count(*) FILTER (WHERE 
        || ' of ' || count(*) FROM seed s JOIN deposit_sessions d ON d.session_token = s.token;
 SELECT 'state ' || state || ': ' || count(*) FROM deposit_sessions GROUP BY state ORDER BY state;
 SQL
+mismatched=$(psql -q -At "$DATABASE_URL" <<SQL
+CREATE TEMP TABLE seed (token text, user_id text, outcome text);
+\copy seed FROM '$work/sessions.csv' WITH (FORMAT csv, HEADER true)
+SELECT count(*) FROM seed s LEFT JOIN deposit_sessions d ON d.session_token = s.token
+WHERE d.state IS DISTINCT FROM s.outcome AND (d.state IS DISTINCT FROM 'NEW' OR $code = 0);
+SQL
+)
 say "reports are in $report_dir (open the .html in a browser)"
+# The demo is green only when the job ended as documented and what it wrote is what the
+# simulator says: a failing job or a wrong state fails the demo too.
+if ((code != 0 && code != 3)); then
+  say "the demo FAILED: the job exited with code $code"
+  exit 1
+fi
+if [[ "$mismatched" != 0 ]]; then
+  # A wrong terminal state, or (after exit 0, every session checked) one left NEW.
+  say "the demo FAILED: $mismatched sessions do not hold the simulator's state"
+  exit 1
+fi
 exit 0

@@ -413,7 +413,7 @@ int run_command(const std::vector<std::string>& argv, const EnvLookup& env) {
                                stats.max_starts_per_second, stats.current_rate)
                  : "",
       stats.measured_limit > 0
-          ? fmt::format(", gateway limit measured at the last cut {:.0f}/s", stats.measured_limit)
+          ? fmt::format(", rate accepted before the last slow-down answer (429/503) {:.0f}/s", stats.measured_limit)
           : "",
       stats.share > 0 ? fmt::format(", its share of the key's budget {:.0f}/s with {} worker(s)",
                                     stats.share, stats.fleet_workers)

@@ -41,7 +41,7 @@ namespace {
 std::string pacing_text(const PacingFacts& p) {
   if (!p.shown) return {};
   std::string out = p.rate > 0 ? fmt::format("  rate {:.0f}/s", p.rate) : "  rate unlimited";
-  out += fmt::format("  429s {}", p.throttled);
+  out += fmt::format("  429/503 {}", p.throttled);
   if (p.workers > 1) out += fmt::format("  of {} workers", p.workers);
   return out;
 }

@@ -38,7 +38,7 @@ struct PacingFacts {
 
 // "1234/5000 (24.7%)  82.0/s  ETA 0:46  errors 3"; with total < 0 (unknown) "1234 done  82.0/s
 // errors 3". `rate` is sessions finished per second; the ETA is the rest at that rate, "--" if 0.
-// With pacing facts: "...  errors 3  rate 485/s  429s 2" ("rate unlimited"), and "  of 4
+// With pacing facts: "...  errors 3  rate 485/s  429/503 2" ("rate unlimited"), and "  of 4
 // workers" when the budget is shared with others.
 std::string format_progress(int64_t done, int64_t total, int64_t errors, double rate,
                             const PacingFacts& pacing = {});

@@ -36,11 +36,11 @@ TEST(ProgressFormat, UnknownTotal) {
   EXPECT_EQ(format_progress(77, -1, 2, 12.34), "77 done  12.3/s  errors 2");
   // The pacing: the rate allowed now, the 429s so far, the workers sharing the budget.
   EXPECT_EQ(format_progress(1234, 5000, 3, 82.0, {.shown = true, .rate = 485.4, .throttled = 2, .workers = 1}),
-            "1234/5000 (24.7%)  82.0/s  ETA 0:46  errors 3  rate 485/s  429s 2");
+            "1234/5000 (24.7%)  82.0/s  ETA 0:46  errors 3  rate 485/s  429/503 2");
   EXPECT_EQ(format_progress(77, -1, 2, 12.34, {.shown = true, .rate = 125, .throttled = 0, .workers = 4}),
-            "77 done  12.3/s  errors 2  rate 125/s  429s 0  of 4 workers");
+            "77 done  12.3/s  errors 2  rate 125/s  429/503 0  of 4 workers");
   EXPECT_EQ(format_progress(5, 10, 0, 1, {.shown = true, .rate = 0, .throttled = 7, .workers = 1}),
-            "5/10 (50.0%)  1.0/s  ETA 0:05  errors 0  rate unlimited  429s 7");
+            "5/10 (50.0%)  1.0/s  ETA 0:05  errors 0  rate unlimited  429/503 7");
 }
 
 TEST(ProgressMode, Parses) {
