@@ -329,13 +329,7 @@ Result<std::vector<domain::ClaimedSession>> PgClaimStore::claim(int64_t run_id,
   const std::string& new_value = db_.mapping().mapping.state_values[0];
   // This store's live claims for the run: each moved the run's position past its last session,
   // so the claim statement need not unpack their token lists (see claim.sql).
-  std::string own_claims = "{";
-  for (const auto& [id, claim_run] : claim_run_) {
-    if (claim_run != run_id) continue;
-    if (own_claims.size() > 1) own_claims += ',';
-    own_claims += std::to_string(id);
-  }
-  own_claims += '}';
+  const std::string own_claims = ledger_->claims_of_run(run_id);
   std::optional<std::string> last_key;
   std::optional<std::string> last_token;
   int64_t claim_id = 0;
@@ -395,11 +389,7 @@ Result<std::vector<domain::ClaimedSession>> PgClaimStore::claim(int64_t run_id,
   if (share) due_share_[run_id] = *share;
   ctx.cursor_key = last_key;
   ctx.cursor_token = last_token;
-  if (claim_id != 0) {
-    for (const domain::ClaimedSession& c : *claimed) claim_of_[c.token] = claim_id;
-    claim_left_[claim_id] += static_cast<int64_t>(claimed->size());
-    claim_run_[claim_id] = run_id;
-  }
+  if (claim_id != 0) ledger_->record(run_id, claim_id, *claimed);
   return claimed;
 }
 
@@ -425,17 +415,10 @@ Result<domain::ApplyCounts> PgClaimStore::apply(int64_t run_id, const std::strin
   if (!run) return run.error();
   // A dry run never writes session rows, whatever the caller says.
   dry_run = dry_run || (*run)->dry_run;
-  BatchArrays b = batch_arrays(results, claim_of_);
-  // Claims whose every session this batch answers: deleted in the same transaction.
-  std::map<int64_t, int64_t> answered;
-  for (const domain::CheckResult& r : results) {
-    auto it = claim_of_.find(r.token);
-    if (it != claim_of_.end()) ++answered[it->second];
-  }
-  std::vector<int64_t> done;
-  for (const auto& [id, n] : answered) {
-    if (claim_left_[id] <= n) done.push_back(id);
-  }
+  // The batch's claims; those whose every session it answers are deleted in its transaction.
+  const ClaimLedger::Batch held = ledger_->batch(results);
+  BatchArrays b = batch_arrays(results, held.claim_of);
+  const std::vector<int64_t>& done = held.answered_claims;
   const auto& v = db_.mapping().mapping.state_values;
   const std::string t_token = b.t_token.done(), t_claim = b.t_claim.done(),
                     t_state = b.t_state.done(), t_raw = b.t_raw.done(),
@@ -495,17 +478,7 @@ Result<domain::ApplyCounts> PgClaimStore::apply(int64_t run_id, const std::strin
         }
         return c;
       });
-  if (counts) {
-    for (const domain::CheckResult& r : results) {
-      auto it = claim_of_.find(r.token);
-      if (it == claim_of_.end()) continue;
-      if (--claim_left_[it->second] <= 0) {
-        claim_left_.erase(it->second);
-        claim_run_.erase(it->second);
-      }
-      claim_of_.erase(it);
-    }
-  }
+  if (counts) ledger_->settle(held);
   return counts;
 }
 
@@ -525,11 +498,7 @@ Status PgClaimStore::release_leases(const std::string& worker_id) {
     tx.exec_params(std::string(statements::claims_release), worker_id);
     return ok_status();
   });
-  if (s) {
-    claim_of_.clear();
-    claim_left_.clear();
-    claim_run_.clear();
-  }
+  if (s) ledger_->clear();
   return s;
 }
 

@@ -1,11 +1,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "domain/claim_store.h"
+#include "store/claim_ledger.h"
 
 namespace dr::store {
 
@@ -14,9 +16,14 @@ class PgSession;
 // domain::ClaimStore on PostgreSQL: claims in the job's `claims` table, results written by the
 // one batch statement of session_sql.h (the state rules are decided there, on the locked row).
 // Lives on a PgSession (see pg_session_store.h), which must outlive it.
+// Thread-safety: none, like every store on a connection; but the sessions claimed and not yet
+// applied are kept in a ClaimLedger that two stores on two connections may share (one thread
+// claiming on one while another applies on the other: the store worker's two connections).
 class PgClaimStore final : public domain::ClaimStore {
  public:
-  explicit PgClaimStore(PgSession& db) : db_(db) {}
+  explicit PgClaimStore(PgSession& db,
+                        std::shared_ptr<ClaimLedger> ledger = std::make_shared<ClaimLedger>())
+      : db_(db), ledger_(std::move(ledger)) {}
   PgClaimStore(const PgClaimStore&) = delete;
   PgClaimStore& operator=(const PgClaimStore&) = delete;
 
@@ -32,15 +39,14 @@ class PgClaimStore final : public domain::ClaimStore {
   Status release_leases(const std::string& worker_id) override;
   Status reconnect() override;
 
+  const std::shared_ptr<ClaimLedger>& ledger() const { return ledger_; }
+
  private:
   PgSession& db_;
-  // Sessions claimed and not yet applied: the claim each came from, and how many of each claim
-  // are still out (a claim is deleted with the apply that answers its last session).
-  std::unordered_map<std::string, int64_t> claim_of_;
-  std::unordered_map<int64_t, int64_t> claim_left_;
-  // The run each of those claims was made for: all of them end at or before that run's position
-  // in its walk, so its later claims skip their token lists.
-  std::unordered_map<int64_t, int64_t> claim_run_;
+  // Sessions claimed and not yet applied, by claim (a claim is deleted with the apply that
+  // answers its last session), and the run each claim was made for: all of a run's claims end
+  // at or before its position in its walk, so its later claims skip their token lists.
+  std::shared_ptr<ClaimLedger> ledger_;
   // Per run, the share of its last claim's window that was due: sizes the next window.
   std::unordered_map<int64_t, double> due_share_;
 };

@@ -1,5 +1,6 @@
 #include "store/pg_session.h"
 
+#include <exception>
 #include <pqxx/result>
 #include <utility>
 
@@ -32,6 +33,18 @@ Status PgSession::reconnect() {
         .error;
   }
   return ok_status();
+}
+
+Result<std::unique_ptr<PgSession>> PgSession::open_another() const {
+  Result<std::unique_ptr<pqxx::connection>> conn = open_connection(conninfo_, mapping_.mapping.schema);
+  if (!conn) return conn.error();
+  try {
+    return std::make_unique<PgSession>(std::move(*conn), conninfo_, options_, mapping_);
+  } catch (...) {
+    return translate_pg_exception(std::current_exception(), "cannot connect to the database",
+                                  conninfo_)
+        .error;
+  }
 }
 
 void PgSession::prepare_statements() {

@@ -61,6 +61,10 @@ class PgSession {
   // about its runs stays.
   Status reconnect();
 
+  // Another session on a new connection with the same settings and the mapping already checked
+  // (not checked again). It knows no run yet: it reads a run's context on first use.
+  Result<std::unique_ptr<PgSession>> open_another() const;
+
   pqxx::connection& connection() { return *conn_; }
   const StoreOptions& options() const { return options_; }
   const ResolvedMapping& mapping() const { return mapping_; }

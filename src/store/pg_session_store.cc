@@ -12,11 +12,11 @@
 
 namespace dr::store {
 
-SessionStores::SessionStores(std::unique_ptr<PgSession> db)
+SessionStores::SessionStores(std::unique_ptr<PgSession> db, std::shared_ptr<ClaimLedger> ledger)
     : db_(std::move(db)),
       schema_(*db_),
       runs_(*db_),
-      claims_(*db_),
+      claims_(*db_, std::move(ledger)),
       findings_(*db_),
       follow_ups_(*db_),
       new_sessions_(*db_) {}
@@ -24,6 +24,13 @@ SessionStores::SessionStores(std::unique_ptr<PgSession> db)
 SessionStores::~SessionStores() = default;
 
 const SessionSql& SessionStores::statements() const { return db_->sql(); }
+
+Result<std::unique_ptr<SessionStores>> SessionStores::another_connection() const {
+  Result<std::unique_ptr<PgSession>> db = db_->open_another();
+  if (!db) return db.error();
+  log::debug("opened a second connection to the database");
+  return std::make_unique<SessionStores>(std::move(*db), claims_.ledger());
+}
 
 Result<std::unique_ptr<SessionStores>> connect_session_store(const std::string& conninfo,
                                                              const StoreOptions& options) {

@@ -19,10 +19,12 @@ namespace dr::store {
 // needs (the store worker claims(), `report` runs() and findings(), `follow-up` follow_ups(),
 // `create-session` new_sessions(), every command schema()). They share the connection, so a
 // claims().reconnect() serves them all, and claims() knows the runs runs() began.
-// Thread-safety: none; one thread uses one SessionStores.
+// Thread-safety: none; one thread uses one SessionStores (but see another_connection()).
 class SessionStores {
  public:
-  explicit SessionStores(std::unique_ptr<PgSession> db);
+  // `ledger`: the claims ledger of claims(), shared with another SessionStores or its own.
+  explicit SessionStores(std::unique_ptr<PgSession> db,
+                         std::shared_ptr<ClaimLedger> ledger = std::make_shared<ClaimLedger>());
   ~SessionStores();
   SessionStores(const SessionStores&) = delete;
   SessionStores& operator=(const SessionStores&) = delete;
@@ -35,6 +37,12 @@ class SessionStores {
   PgNewSessionStore& new_sessions() { return new_sessions_; }
   // The session statements as this connection's mapping rendered them (what the stores send).
   const SessionSql& statements() const;
+
+  // A second connection to the same database, with this one's settings and checked mapping,
+  // whose claims() shares this one's ClaimLedger: one thread may claim on one of the two while
+  // another applies on the other (the store worker's claim and write connections). Each is
+  // still used by one thread at a time.
+  Result<std::unique_ptr<SessionStores>> another_connection() const;
 
  private:
   std::unique_ptr<PgSession> db_;  // first: the stores below live on it
