@@ -334,61 +334,79 @@ Result<std::vector<domain::ClaimedSession>> PgClaimStore::claim(int64_t run_id,
   std::optional<std::string> last_token;
   int64_t claim_id = 0;
   std::optional<double> share;
-  auto claimed = db_.with_tx<std::vector<domain::ClaimedSession>>(
-      "cannot claim sessions", [&](pqxx::work& tx) -> Result<std::vector<domain::ClaimedSession>> {
-        std::vector<domain::ClaimedSession> out;
-        last_key = ctx.cursor_key;
-        last_token = ctx.cursor_token;
-        claim_id = 0;
-        if (ctx.dry_run) {
-          const pqxx::result rows =
-              tx.exec_params(db_.sql().claim_dry, new_value, micros(filter.min_age), *cutoff,
-                             filter.ignore_schedule, filter.created_after, filter.created_before,
-                             last_key, last_token, max_rows);
-          out.reserve(rows.size());
-          for (const auto& row : rows) out.push_back(domain::ClaimedSession{row[0].as<std::string>()});
-          if (!rows.empty()) {
-            last_key = rows.back()[1].as<std::string>();
-            last_token = rows.back()[0].as<std::string>();
-          }
-          return out;
-        }
-        // One claimer at a time per schema: the anti-join against live claims then sees every
-        // claim committed before. Expired claims go first: a worker that lost its lease finds
-        // its claim gone when it applies.
-        tx.exec_params(std::string(statements::claims_lock), kClaimLockKey);
-        tx.exec0(std::string(statements::claims_expire));
-        // Each statement walks a window sized from the due share of the run's last one and
-        // takes the first max_rows of it that are due (see claim.sql); a window that held none
-        // is passed, and the walk goes on from its end until a window holds some or the walk
-        // ends. So a claim can return fewer than max_rows before the walk's end, never none.
-        share = due_share_.count(run_id) ? std::optional<double>(due_share_[run_id]) : std::nullopt;
-        for (;;) {
-          const int64_t window = claim_window(max_rows, share);
-          const pqxx::result rows = tx.exec_params(
-              db_.sql().claim, run_id, worker_id, new_value, micros(filter.min_age), *cutoff,
-              filter.ignore_schedule, filter.created_after, filter.created_before, last_key,
-              last_token, max_rows, micros(lease), own_claims, window);
-          if (rows.empty()) return out;  // nothing after the position: the walk is at its end
-          last_key = rows[0][1].as<std::string>();
-          last_token = rows[0][2].as<std::string>();
-          const auto walked = rows[0][4].as<int64_t>();
-          if (walked > 0) share = static_cast<double>(rows[0][5].as<int64_t>()) / walked;
-          if (!rows[0][0].is_null()) {
-            claim_id = rows[0][3].as<int64_t>();
+  // Set when a transaction passed its share of windows without taking anything and the walk
+  // goes on: the claim commits its position there and takes the lock again.
+  bool walk_on = false;
+  const int windows_per_lock = std::max(1, db_.options().claim_windows_per_lock);
+  Result<std::vector<domain::ClaimedSession>> claimed = std::vector<domain::ClaimedSession>{};
+  do {
+    claimed = db_.with_tx<std::vector<domain::ClaimedSession>>(
+        "cannot claim sessions",
+        [&](pqxx::work& tx) -> Result<std::vector<domain::ClaimedSession>> {
+          std::vector<domain::ClaimedSession> out;
+          last_key = ctx.cursor_key;
+          last_token = ctx.cursor_token;
+          claim_id = 0;
+          walk_on = false;
+          if (ctx.dry_run) {
+            const pqxx::result rows =
+                tx.exec_params(db_.sql().claim_dry, new_value, micros(filter.min_age), *cutoff,
+                               filter.ignore_schedule, filter.created_after,
+                               filter.created_before, last_key, last_token, max_rows);
             out.reserve(rows.size());
             for (const auto& row : rows) {
               out.push_back(domain::ClaimedSession{row[0].as<std::string>()});
             }
+            if (!rows.empty()) {
+              last_key = rows.back()[1].as<std::string>();
+              last_token = rows.back()[0].as<std::string>();
+            }
             return out;
           }
-          if (walked < window) return out;  // the last window
-        }
-      });
-  if (!claimed) return claimed;
-  if (share) due_share_[run_id] = *share;
-  ctx.cursor_key = last_key;
-  ctx.cursor_token = last_token;
+          // One claimer at a time per schema: the anti-join against live claims then sees every
+          // claim committed before. Expired claims go first: a worker that lost its lease finds
+          // its claim gone when it applies.
+          tx.exec_params(std::string(statements::claims_lock), kClaimLockKey);
+          tx.exec0(std::string(statements::claims_expire));
+          // Each statement walks a window sized from the due share of the run's last one and
+          // takes the first max_rows of it that are due (see claim.sql); a window that held none
+          // is passed, and the walk goes on from its end until a window holds some or the walk
+          // ends. So a claim can return fewer than max_rows before the walk's end, never none.
+          share = due_share_.count(run_id) ? std::optional<double>(due_share_[run_id])
+                                           : std::nullopt;
+          for (int windows = 1;; ++windows) {
+            const int64_t window = claim_window(max_rows, share);
+            const pqxx::result rows = tx.exec_params(
+                db_.sql().claim, run_id, worker_id, new_value, micros(filter.min_age), *cutoff,
+                filter.ignore_schedule, filter.created_after, filter.created_before, last_key,
+                last_token, max_rows, micros(lease), own_claims, window);
+            if (rows.empty()) return out;  // nothing after the position: the walk is at its end
+            last_key = rows[0][1].as<std::string>();
+            last_token = rows[0][2].as<std::string>();
+            const auto walked = rows[0][4].as<int64_t>();
+            if (walked > 0) share = static_cast<double>(rows[0][5].as<int64_t>()) / walked;
+            if (!rows[0][0].is_null()) {
+              claim_id = rows[0][3].as<int64_t>();
+              out.reserve(rows.size());
+              for (const auto& row : rows) {
+                out.push_back(domain::ClaimedSession{row[0].as<std::string>()});
+              }
+              return out;
+            }
+            if (walked < window) return out;  // the last window
+            if (windows >= windows_per_lock) {
+              walk_on = true;  // commit the position passed so far; the lock is taken again
+              return out;
+            }
+          }
+        });
+    if (!claimed) return claimed;
+    // The position passed is committed with each transaction: what it passed held nothing this
+    // run may take (not due, checked since the cut-off, or held by a live claim).
+    if (share) due_share_[run_id] = *share;
+    ctx.cursor_key = last_key;
+    ctx.cursor_token = last_token;
+  } while (walk_on);
   if (claim_id != 0) ledger_->record(run_id, claim_id, *claimed);
   return claimed;
 }
