@@ -1,0 +1,8 @@
+-- Seventh session (claim7.sql): a due schedule row for one session in ten, filed under its
+-- session's creation time (as claims_sched_setup.sql on a template migrated with 0009), the claim as at d9088bb;
+INSERT INTO session_checks (session_token, next_check_at, checks, last_checked_at, created_at)
+SELECT session_token, now() - interval '1 hour', 1, now() - interval '1 day', created_at
+FROM public.deposit_sessions WHERE right(session_token, 1) = '9';
+ANALYZE session_checks;
+\set form text
+\set window 1126
