@@ -55,9 +55,6 @@ void install_signal_handlers() {
 // A run recorded in the database, ready to go.
 struct OpenedRun {
   std::unique_ptr<store::SessionStores> store;
-  // The run's second connection, for its writes (its claims stay on `store`'s): null with
-  // --verify-notifications, whose claims and writes take turns on one connection.
-  std::unique_ptr<store::SessionStores> writes;
   int64_t run_id = 0;
   domain::ClaimFilter filter;
   int64_t selected = -1;  // sessions selected at the start; -1 if counting failed
@@ -121,11 +118,6 @@ std::optional<Failure> open_run(RunSettings& s, const std::string& database_url,
   out.store = std::move(*store);
   if (auto st = out.store->schema().check_schema(); !st) return database_failure(st.error());
   out.table_problem = sessions_table_problem(out.store->schema(), s.connection.mapping);
-  if (!o.verify_notifications) {
-    auto writes = out.store->another_connection();
-    if (!writes) return database_failure(writes.error());
-    out.writes = std::move(*writes);
-  }
   auto budget_note = join_fleet(s, database_url, out);
   if (!budget_note) return database_failure(budget_note.error());
   auto run_id = out.store->runs().begin_run({o.worker_id, o.dry_run, options_json(s)});
@@ -213,27 +205,16 @@ ExecutedRun execute_run(const RunSettings& s, http::Transport& engine, OpenedRun
   const auto& o = s.run;
   const int64_t total =
       run.selected < 0 ? -1 : (o.limit ? std::min(run.selected, *o.limit) : run.selected);
-  const reconcile::StoreAdapter::Binding binding{run.run_id, o.worker_id, run.filter,
-                                                 o.lease,      o.stale_after, o.dry_run};
-  // Claims on the run's connection, writes on its second one (which shares the claims' ledger),
-  // so that the next claim overlaps the current write (bench/README.md, "Seventh session").
-  // A run that verifies notifications has one connection: its verifier's state is shared by
-  // claims and writes, so they take turns, as before.
-  reconcile::StoreAdapter claims(run.store->claims(), binding);
-  std::optional<reconcile::StoreAdapter> writes;
-  if (run.writes) writes.emplace(run.writes->claims(), binding);
+  reconcile::StoreAdapter adapter(run.store->claims(), {run.run_id, o.worker_id, run.filter,
+                                                        o.lease, o.stale_after, o.dry_run});
   std::optional<reconcile::VerifyingRunStore> verifying;
-  if (verifier != nullptr) verifying.emplace(claims, *verifier);
+  if (verifier != nullptr) verifying.emplace(adapter, *verifier);
   // The run's findings, for its report, as the applies return them (app/run_report.h).
   std::optional<CollectingRunStore> collecting;
-  if (findings != nullptr && !verifying) collecting.emplace(writes ? *writes : claims, *findings);
-  reconcile::RunStore& claim_store =
-      verifying ? static_cast<reconcile::RunStore&>(*verifying) : claims;
-  reconcile::RunStore& write_store =
-      verifying    ? static_cast<reconcile::RunStore&>(*verifying)
-      : collecting ? static_cast<reconcile::RunStore&>(*collecting)
-      : writes     ? static_cast<reconcile::RunStore&>(*writes)
-                   : claims;
+  if (findings != nullptr && !verifying) collecting.emplace(adapter, *findings);
+  reconcile::RunStore& run_store = verifying    ? static_cast<reconcile::RunStore&>(*verifying)
+                                   : collecting ? static_cast<reconcile::RunStore&>(*collecting)
+                                                : adapter;
   auto verified = [&verifying] { return verifying ? verifying->verified() : int64_t{0}; };
   domain::Clock& clock = domain::system_clock();
   pacing::SeededRandom random(std::random_device{}());
@@ -246,7 +227,7 @@ ExecutedRun execute_run(const RunSettings& s, http::Transport& engine, OpenedRun
   wo.heartbeat_interval = std::min<std::chrono::milliseconds>(
       reconcile::StoreWorker::Options::kDefaultHeartbeatInterval,
       std::chrono::duration_cast<std::chrono::milliseconds>(o.lease / 3));
-  reconcile::StoreWorker worker(claim_store, write_store, wo, [&engine] { engine.wakeup(); });
+  reconcile::StoreWorker worker(run_store, wo, [&engine] { engine.wakeup(); });
   // The fleet budget beats on the store worker's thread, about once a second.
   if (run.fleet) worker.set_every_pass([&run] { run.fleet->tick(); });
   reconcile::Pipeline::Hooks hooks;
@@ -293,9 +274,8 @@ ExecutedRun execute_run(const RunSettings& s, http::Transport& engine, OpenedRun
   } else if (out.end.pipeline == reconcile::PipelineEnd::kDatabaseLost) {
     out.end.failure = Failure{Origin::kDatabase, "lost the database"};
   }
-  // The run's connections close here; the bookkeeping at the end opens its own (the run's may
+  // The run's connection closes here; the bookkeeping at the end opens its own (the run's may
   // be gone).
-  run.writes.reset();
   run.store.reset();
   return out;
 }

@@ -13,8 +13,7 @@ namespace dr::reconcile {
 
 // What the pipeline needs from the database, as an interface so the pipeline can be tested with
 // a fake that fails on demand. The real one is StoreAdapter over domain::ClaimStore. Used by
-// one thread at a time: the store worker claims on one RunStore and writes on another, each on
-// its own connection (or takes turns on one; store_worker.h).
+// one thread at a time (the store worker's).
 class RunStore {
  public:
   virtual ~RunStore() = default;

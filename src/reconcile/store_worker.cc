@@ -6,21 +6,16 @@
 
 namespace dr::reconcile {
 
-StoreWorker::StoreWorker(RunStore& claims, RunStore& writes, Options options,
-                         std::function<void()> wake, domain::Clock& clock, pacing::Random& random)
-    : claims_(claims),
-      writes_(writes),
-      one_store_(&claims == &writes),
+StoreWorker::StoreWorker(RunStore& store, Options options, std::function<void()> wake,
+                         domain::Clock& clock, pacing::Random& random)
+    : store_(store),
       options_(options),
       wake_(std::move(wake)),
       clock_(clock),
       backoff_(options.reconnect_backoff, random) {}
 
-StoreWorker::StoreWorker(RunStore& claims, RunStore& writes, Options options,
-                         std::function<void()> wake)
-    : claims_(claims),
-      writes_(writes),
-      one_store_(&claims == &writes),
+StoreWorker::StoreWorker(RunStore& store, Options options, std::function<void()> wake)
+    : store_(store),
       options_(options),
       wake_(std::move(wake)),
       own_random_(std::make_unique<pacing::SystemRandom>()),
@@ -28,13 +23,18 @@ StoreWorker::StoreWorker(RunStore& claims, RunStore& writes, Options options,
       backoff_(options.reconnect_backoff, *own_random_) {}
 
 StoreWorker::~StoreWorker() {
-  if (started_ && !finished_) (void)finish();
+  if (thread_.joinable()) {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
 }
 
 void StoreWorker::start() {
-  started_ = true;
-  claim_thread_ = std::thread([this] { claim_loop(); });
-  write_thread_ = std::thread([this] { write_loop(); });
+  thread_ = std::thread([this] { loop(); });
 }
 
 void StoreWorker::request_claim(int max_rows) {
@@ -43,7 +43,7 @@ void StoreWorker::request_claim(int max_rows) {
     if (claim_request_ > 0 || claim_in_progress_ || claimed_) return;
     claim_request_ = max_rows;
   }
-  claim_cv_.notify_all();
+  cv_.notify_all();
 }
 
 bool StoreWorker::claim_outstanding() const {
@@ -69,7 +69,7 @@ void StoreWorker::submit(std::vector<domain::CheckResult> results) {
     for (auto& r : results) queued_.push_back(std::move(r));
     wake = first || queued_.size() >= options_.batch_size;
   }
-  if (wake) write_cv_.notify_all();
+  if (wake) cv_.notify_all();
 }
 
 size_t StoreWorker::backlog() const {
@@ -97,81 +97,41 @@ void StoreWorker::fail(Error e) {
     std::lock_guard lock(mu_);
     if (!failure_) failure_ = std::move(e);
   }
-  claim_cv_.notify_all();
-  write_cv_.notify_all();
   wake_();
 }
 
-template <typename F>
-auto StoreWorker::in_turn(F&& f) {
-  if (!one_store_) return f();
-  std::lock_guard lock(store_mu_);
-  return f();
-}
-
 template <typename Op>
-Status StoreWorker::retry_unavailable(RunStore& store, const char* what, Op&& op) {
+Status StoreWorker::retry_unavailable(const char* what, Op&& op) {
   for (int attempt = 1;; ++attempt) {
-    Status s = in_turn(op);
+    Status s = op();
     if (s.ok() || s.error().code != ErrorCode::kUnavailable ||
         attempt > options_.reconnect_attempts) {
       return s;
     }
-    domain::Duration wait;
-    {
-      std::lock_guard lock(backoff_mu_);
-      wait = backoff_.delay(attempt);
-    }
+    const domain::Duration wait = backoff_.delay(attempt);
     log::warn("database: {} failed ({}); reconnecting in {} ms", what, s.error().message,
               std::chrono::duration_cast<std::chrono::milliseconds>(wait).count());
     // Stopping does not cut the wait short: finish() still wants the writes done.
     clock_.sleep_for(wait);
-    if (auto r = in_turn([&] { return store.reconnect(); }); !r) {
+    if (auto r = store_.reconnect(); !r) {
       log::warn("database: reconnect failed: {}", r.error().message);
     }
   }
 }
 
 template <typename Op>
-bool StoreWorker::with_reconnect(RunStore& store, const char* what, Op&& op) {
-  Status s = retry_unavailable(store, what, std::forward<Op>(op));
+bool StoreWorker::with_reconnect(const char* what, Op&& op) {
+  Status s = retry_unavailable(what, std::forward<Op>(op));
   if (s.ok()) return true;
   log::error("database: {} failed: {}", what, s.error().message);
   fail(s.error());
   return false;
 }
 
-void StoreWorker::claim_loop() {
-  for (;;) {
-    int rows = 0;
-    {
-      std::unique_lock lock(mu_);
-      claim_cv_.wait(lock, [&] { return claim_request_ > 0 || stopping_ || failure_; });
-      // A claim asked for and not begun is dropped at a stop: nothing would answer it.
-      if (stopping_ || failure_) return;
-      rows = claim_request_;
-      claim_request_ = 0;
-      claim_in_progress_ = true;
-    }
-    std::vector<domain::ClaimedSession> got;
-    bool ok = with_reconnect(claims_, "claiming sessions", [&]() -> Status {
-      auto r = claims_.claim(rows);
-      if (!r) return r.error();
-      got = std::move(*r);
-      return ok_status();
-    });
-    {
-      std::lock_guard lock(mu_);
-      claim_in_progress_ = false;
-      if (ok) claimed_ = std::move(got);
-    }
-    wake_();
-  }
-}
-
-void StoreWorker::write_loop() {
+void StoreWorker::loop() {
   auto last_heartbeat = clock_.now();
   for (;;) {
+    int claim_rows = 0;
     std::vector<domain::CheckResult> batch;
     bool stopping;
     {
@@ -181,24 +141,27 @@ void StoreWorker::write_loop() {
       const bool had_queue = !queued_.empty();
       auto deadline = last_heartbeat + options_.heartbeat_interval;
       if (had_queue) deadline = std::min(deadline, oldest_queued_ + options_.flush_interval);
-      auto flush_due = [&] {
-        return !queued_.empty() && (queued_.size() >= options_.batch_size || stopping_ ||
-                                    clock_.now() - oldest_queued_ >= options_.flush_interval);
-      };
       auto due = [&] {
-        return flush_due() || (!had_queue && !queued_.empty()) || stopping_ ||
+        bool flush = !queued_.empty() && (queued_.size() >= options_.batch_size || stopping_ ||
+                                          clock_.now() - oldest_queued_ >= options_.flush_interval);
+        return flush || (!had_queue && !queued_.empty()) || claim_request_ > 0 || stopping_ ||
                failure_.has_value() ||
                clock_.now() - last_heartbeat >= options_.heartbeat_interval;
       };
       // The deadline is on `clock_`; the wait is real time, so it is capped at one flush
-      // interval (a FakeClock that only this worker moves must not park it for a heartbeat).
+      // interval (a FakeClock that only this thread moves must not park it for a heartbeat).
       const auto wait = std::clamp<domain::Duration>(
           deadline - clock_.now(), domain::Duration::zero(), options_.flush_interval);
-      write_cv_.wait_for(lock, wait, due);
-      // Given up: nothing more to do; finish() stops the other thread.
-      if (failure_) return;
+      cv_.wait_for(lock, wait, due);
+      if (failure_) {
+        // Given up: nothing more to do but wait for finish().
+        cv_.wait(lock, [&] { return stopping_; });
+        return;
+      }
       stopping = stopping_;
-      if (flush_due()) {
+      bool flush = !queued_.empty() && (queued_.size() >= options_.batch_size || stopping_ ||
+                                        clock_.now() - oldest_queued_ >= options_.flush_interval);
+      if (flush) {
         size_t n = std::min(queued_.size(), options_.batch_size);
         batch.assign(std::make_move_iterator(queued_.begin()),
                      std::make_move_iterator(queued_.begin() + static_cast<long>(n)));
@@ -206,12 +169,18 @@ void StoreWorker::write_loop() {
         writing_ = batch.size();
         oldest_queued_ = clock_.now();
       }
+      if (!stopping_ && claim_request_ > 0) {
+        claim_rows = claim_request_;
+        claim_request_ = 0;
+        claim_in_progress_ = true;
+      }
     }
 
+    // Write results before claiming more: a backlog of answers is worth more than new work.
     if (!batch.empty()) {
       domain::ApplyCounts counts{};
-      bool ok = with_reconnect(writes_, "writing results", [&]() -> Status {
-        auto r = writes_.apply(batch);
+      bool ok = with_reconnect("writing results", [&]() -> Status {
+        auto r = store_.apply(batch);
         if (!r) return r.error();
         counts = *r;
         return ok_status();
@@ -219,6 +188,21 @@ void StoreWorker::write_loop() {
       std::lock_guard lock(mu_);
       writing_ = 0;
       if (ok) totals_ += counts;
+    }
+    if (claim_rows > 0) {
+      std::vector<domain::ClaimedSession> got;
+      bool ok = with_reconnect("claiming sessions", [&]() -> Status {
+        auto r = store_.claim(claim_rows);
+        if (!r) return r.error();
+        got = std::move(*r);
+        return ok_status();
+      });
+      {
+        std::lock_guard lock(mu_);
+        claim_in_progress_ = false;
+        if (ok) claimed_ = std::move(got);
+      }
+      wake_();
     }
     if (clock_.now() - last_heartbeat >= options_.heartbeat_interval) {
       domain::RunCounts progress;
@@ -228,9 +212,7 @@ void StoreWorker::write_loop() {
       }
       // Not fatal by itself (the next write decides), but a dead connection must not sit idle
       // through a quiet spell while the leases run out: reconnect as a write would.
-      if (auto s = retry_unavailable(writes_, "heartbeat",
-                                     [&] { return writes_.heartbeat(progress); });
-          !s) {
+      if (auto s = retry_unavailable("heartbeat", [&] { return store_.heartbeat(progress); }); !s) {
         log::warn("database: heartbeat failed: {}", s.error().message);
       }
       last_heartbeat = clock_.now();
@@ -238,25 +220,21 @@ void StoreWorker::write_loop() {
     if (every_pass_) every_pass_();
     if (stopping) {
       std::lock_guard lock(mu_);
-      if (queued_.empty() || failure_) return;
+      if (queued_.empty() || failure_) break;
     }
+  }
+  if (!failure()) {
+    with_reconnect("releasing leases", [&] { return store_.release_leases(); });
   }
 }
 
 Status StoreWorker::finish() {
-  finished_ = true;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
-  claim_cv_.notify_all();
-  write_cv_.notify_all();
-  if (claim_thread_.joinable()) claim_thread_.join();
-  if (write_thread_.joinable()) write_thread_.join();
-  // Both threads are done: no claim can lease anything after this, and every answer is written.
-  if (started_ && !failure()) {
-    with_reconnect(writes_, "releasing leases", [&] { return writes_.release_leases(); });
-  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
   if (auto f = failure()) return *f;
   return ok_status();
 }

@@ -19,15 +19,10 @@
 
 namespace dr::reconcile {
 
-// Runs the database side of a run on two threads of its own, so HTTP never waits for
-// PostgreSQL and a claim never waits for a write: the event loop asks for claims and hands over
-// results; the claim thread claims on the claims store's connection, the write thread applies
-// results in batches, beats the heart (which also extends leases) and runs every_pass on the
-// writes store's connection; each reconnects its own connection after it is lost. All public
-// methods are thread-safe.
-//
-// `claims` and `writes` may be one store (one connection): the two threads then take turns on
-// it, one call at a time, and a claim waits for a write as it did on one thread.
+// Runs the database side of a run on its own thread and connection, so HTTP never waits for
+// PostgreSQL: the event loop asks for claims and hands over results; this thread claims,
+// applies results in batches, beats the heart (which also extends leases) and reconnects after
+// a lost connection. All public methods are thread-safe.
 //
 // Results are written in batches: as soon as batch_size are queued, or when the oldest queued
 // result is flush_interval old, whichever comes first (the thread wakes at that deadline, not on
@@ -53,23 +48,22 @@ class StoreWorker {
                                                std::chrono::seconds(8), 0.5};
   };
 
-  // wake is called (from one of this worker's threads) whenever a claim arrives or the worker
-  // fails, so the event loop can stop waiting. Every time decision (flush, heartbeat) reads
-  // `clock`, and the waits before a reconnect are clock.sleep_for(Backoff delay): with a
-  // FakeClock that only this worker's threads move, a test sees the exact waits. `clock` and
-  // `random` must outlive the worker; `random` is used under this worker's lock only.
-  StoreWorker(RunStore& claims, RunStore& writes, Options options, std::function<void()> wake,
-              domain::Clock& clock, pacing::Random& random);
+  // wake is called (from this worker's thread) whenever a claim arrives or the worker fails, so
+  // the event loop can stop waiting. Every time decision (flush, heartbeat) reads `clock`, and
+  // the waits before a reconnect are clock.sleep_for(Backoff delay): with a FakeClock that only
+  // this worker's thread moves, a test sees the exact waits. `clock` and `random` must outlive
+  // the worker; `random` is used by this worker's thread only.
+  StoreWorker(RunStore& store, Options options, std::function<void()> wake, domain::Clock& clock,
+              pacing::Random& random);
   // With the system clock and a randomly seeded jitter.
-  StoreWorker(RunStore& claims, RunStore& writes, Options options, std::function<void()> wake);
-  // Finishes (see finish()) if started and not finished yet.
+  StoreWorker(RunStore& store, Options options, std::function<void()> wake);
   ~StoreWorker();
   StoreWorker(const StoreWorker&) = delete;
   StoreWorker& operator=(const StoreWorker&) = delete;
 
-  // Called on the write thread after every pass of its loop (at least every flush_interval,
-  // later while a statement or a reconnect takes longer): the fleet budget beats from here. Set
-  // before start().
+  // Called on this worker's thread after every pass of its loop (at least every
+  // flush_interval / 2, later while a statement or a reconnect takes longer): the fleet budget
+  // beats from here. Set before start().
   void set_every_pass(std::function<void()> f) { every_pass_ = std::move(f); }
 
   void start();
@@ -88,10 +82,8 @@ class StoreWorker {
   // Counts stored with each heartbeat (set by the event loop).
   void set_progress(const domain::RunCounts& counts);
 
-  // Stops claiming (a claim under way completes; one asked for and not begun is dropped), writes
-  // everything queued, and only then, with both threads stopped, releases the leases this
-  // worker still holds (on the writes store, from the calling thread). Returns the first fatal
-  // error, if the worker gave up (then nothing is released: the leases run out).
+  // Writes everything queued, releases the leases this worker still holds and stops the
+  // thread. Returns the first fatal error, if the worker gave up.
   Status finish();
 
   // Set once the worker has given up (database gone after all reconnects).
@@ -99,38 +91,26 @@ class StoreWorker {
   domain::ApplyCounts totals() const;
 
  private:
-  void claim_loop();
-  void write_loop();
-  // Runs op (a call on `store`), reconnecting `store` on kUnavailable (after a Backoff wait, at
-  // most reconnect_attempts times); returns op's last status.
+  void loop();
+  // Runs op, reconnecting on kUnavailable (after a Backoff wait, at most reconnect_attempts
+  // times); returns op's last status.
   template <typename Op>
-  Status retry_unavailable(RunStore& store, const char* what, Op&& op);
+  Status retry_unavailable(const char* what, Op&& op);
   // retry_unavailable, and a failure is fatal: recorded, logged, false.
   template <typename Op>
-  bool with_reconnect(RunStore& store, const char* what, Op&& op);
-  // Calls f (one call on a store), taking turns with the other thread if both use one store.
-  template <typename F>
-  auto in_turn(F&& f);
+  bool with_reconnect(const char* what, Op&& op);
   void fail(Error e);
 
-  RunStore& claims_;
-  RunStore& writes_;
-  const bool one_store_;
+  RunStore& store_;
   Options options_;
   std::function<void()> wake_;
   std::unique_ptr<pacing::SystemRandom> own_random_;  // for the system-clock constructor
   domain::Clock& clock_;
+  pacing::Backoff backoff_;
   std::function<void()> every_pass_;
-  bool started_ = false;   // start(), finish() and the destructor: the owner's thread only
-  bool finished_ = false;
-
-  std::mutex backoff_mu_;
-  pacing::Backoff backoff_;  // both threads' reconnect waits, under backoff_mu_
-  std::mutex store_mu_;      // the two threads' turns, when claims_ and writes_ are one store
 
   mutable std::mutex mu_;
-  std::condition_variable claim_cv_;  // the claim thread waits on it
-  std::condition_variable write_cv_;  // the write thread waits on it
+  std::condition_variable cv_;
   bool stopping_ = false;
   int claim_request_ = 0;  // rows asked for, 0 = none outstanding
   bool claim_in_progress_ = false;
@@ -142,8 +122,7 @@ class StoreWorker {
   std::optional<Error> failure_;
   domain::ApplyCounts totals_{};
 
-  std::thread claim_thread_;
-  std::thread write_thread_;
+  std::thread thread_;
 };
 
 }  // namespace dr::reconcile

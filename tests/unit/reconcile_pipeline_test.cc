@@ -159,7 +159,7 @@ struct Harness {
         store(sessions),
         transport(clock, static_cast<size_t>(options.concurrency), latency, std::move(script)),
         random(42),
-        worker(store, store, worker_options(options), [] {}) {
+        worker(store, worker_options(options), [] {}) {
     transport.waiting_for_store = [this] { return worker.claim_outstanding(); };
   }
 

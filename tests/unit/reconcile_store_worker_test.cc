@@ -1,23 +1,16 @@
 // The store worker (reconcile/store_worker.h) on the in-memory claim store, through the same
-// StoreAdapter the run uses (two of them, as the run's two connections), in simulated time:
-// when batches are written, how reconnects wait, when the heart beats; and what its two threads
-// do to each other: a claim does not wait for a write, a connection lost on one side is
-// reconnected on that side, the leases go back only after the last write and the last claim.
-// The test moves the clock; the worker's threads read it (and move it in their reconnect waits).
-// "Nothing happened yet" is asserted after the worker has looked at the moved clock: two passes
-// of its write loop after the move (each pass waits at most one flush interval of real time),
-// never after a sleep.
+// StoreAdapter the run uses, in simulated time: when batches are written, how reconnects wait,
+// when the heart beats. The test moves the clock; the worker's thread reads it (and moves it in
+// its reconnect waits). "Nothing happened yet" is asserted after the worker has looked at the
+// moved clock: two passes of its loop after the move (each pass waits at most one flush
+// interval of real time), never after a sleep.
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <chrono>
 #include <condition_variable>
-#include <map>
 #include <mutex>
-#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "pacing/random.h"
@@ -59,162 +52,6 @@ class Passes {
   int64_t n_ = 0;
 };
 
-// What the worker's two connections did, in order ("claims: claim", "writes: apply", ...).
-class Events {
- public:
-  void add(std::string e) {
-    std::lock_guard lock(mu_);
-    log_.push_back(std::move(e));
-  }
-  std::vector<std::string> all() const {
-    std::lock_guard lock(mu_);
-    return log_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> log_;
-};
-
-// One of the worker's two connections: every call passes through to its StoreAdapter, with
-// switches of its own (the other connection is not affected): lost (every call but reconnect()
-// fails with kUnavailable until a reconnect succeeds; the next `failed_reconnects` fail too),
-// and a gate that holds a claim() or apply() once begun until the test opens it. What completed
-// goes to the shared Events.
-class Connection final : public RunStore {
- public:
-  Connection(std::string name, RunStore& base, SharedFakeClock& clock, Events& events)
-      : name_(std::move(name)), base_(base), clock_(clock), events_(events) {}
-
-  Result<std::vector<domain::ClaimedSession>> claim(int max_rows) override {
-    if (lost()) return Error::unavailable("connection lost");
-    pass_gate("claim");
-    auto r = base_.claim(max_rows);
-    events_.add(name_ + ": claim");
-    return r;
-  }
-  Result<domain::ApplyCounts> apply(const std::vector<domain::CheckResult>& results) override {
-    if (lost()) return Error::unavailable("connection lost");
-    pass_gate("apply");
-    auto r = base_.apply(results);
-    events_.add(name_ + ": apply");
-    return r;
-  }
-  Status heartbeat(const domain::RunCounts& counts) override {
-    if (lost()) return Error::unavailable("connection lost");
-    return base_.heartbeat(counts);
-  }
-  Status release_leases() override {
-    if (lost()) return Error::unavailable("connection lost");
-    auto s = base_.release_leases();
-    events_.add(name_ + ": release");
-    return s;
-  }
-  Status reconnect() override {
-    {
-      std::lock_guard lock(mu_);
-      reconnects_.push_back(clock_.elapsed());
-      if (failed_reconnects_ > 0) {
-        --failed_reconnects_;
-        return Error::unavailable("connection refused");
-      }
-      down_ = false;
-    }
-    return base_.reconnect();
-  }
-
-  void lose(int failed_reconnects) {
-    std::lock_guard lock(mu_);
-    down_ = true;
-    failed_reconnects_ = failed_reconnects;
-  }
-  std::vector<domain::Duration> reconnects() const {
-    std::lock_guard lock(mu_);
-    return reconnects_;
-  }
-  // `op` ("claim" or "apply") waits at the gate from its next call until open(op).
-  void hold(const std::string& op) {
-    std::lock_guard lock(mu_);
-    closed_[op] = true;
-  }
-  void open(const std::string& op) {
-    {
-      std::lock_guard lock(mu_);
-      closed_[op] = false;
-    }
-    cv_.notify_all();
-  }
-  // Waits (real time, bounded) until a call of `op` is waiting at its gate.
-  bool wait_held(const std::string& op) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, 10s, [&] { return waiting_[op] > 0; });
-  }
-
- private:
-  bool lost() {
-    std::lock_guard lock(mu_);
-    return down_;
-  }
-  void pass_gate(const std::string& op) {
-    std::unique_lock lock(mu_);
-    ++waiting_[op];
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return !closed_[op]; });
-    --waiting_[op];
-  }
-
-  const std::string name_;
-  RunStore& base_;
-  SharedFakeClock& clock_;
-  Events& events_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool down_ = false;
-  int failed_reconnects_ = 0;
-  std::vector<domain::Duration> reconnects_;
-  std::map<std::string, bool> closed_;
-  std::map<std::string, int> waiting_;
-};
-
-// Counts the worker's wake-ups (a claim came back, or it failed), so a test can wait for one.
-class Wakes {
- public:
-  void wake() {
-    {
-      std::lock_guard lock(mu_);
-      ++n_;
-    }
-    cv_.notify_all();
-  }
-  // Waits for the next claim to come back and takes it.
-  std::optional<std::vector<domain::ClaimedSession>> claimed(StoreWorker& w) {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      const int64_t seen = n_;
-      lock.unlock();
-      if (auto c = w.take_claimed()) return c;
-      lock.lock();
-      if (!cv_.wait_for(lock, 10s, [&] { return n_ > seen; })) return std::nullopt;
-    }
-  }
-  // Waits until the worker has given up.
-  bool failed(StoreWorker& w) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, 10s, [&] { return w.failure().has_value(); });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int64_t n_ = 0;
-};
-
-Tokens tokens_of(const std::vector<domain::ClaimedSession>& claimed) {
-  Tokens out;
-  for (const auto& c : claimed) out.push_back(c.token);
-  return out;
-}
-
 domain::CheckResult completed(const std::string& token) {
   domain::CheckResult r;
   r.token = token;
@@ -240,39 +77,28 @@ StoreWorker::Options options(size_t batch_size) {
   return o;
 }
 
-// Claims up to `n` sessions for worker "w" (at the clock's time) and returns their tokens.
-Tokens claim_some(StoreAdapter& adapter, int n) {
-  auto claimed = adapter.claim(n);
+// Claims every session for worker "w" (at the clock's time) and returns their tokens.
+Tokens claim_all(StoreAdapter& adapter) {
+  Tokens out;
+  auto claimed = adapter.claim(1000);
   EXPECT_TRUE(claimed.ok());
-  return claimed.ok() ? tokens_of(*claimed) : Tokens{};
+  for (const auto& c : *claimed) out.push_back(c.token);
+  return out;
 }
-Tokens claim_all(StoreAdapter& adapter) { return claim_some(adapter, 1000); }
 
-// The worker on two connections to one memory store, as a run has them: claims on one, writes
-// on the other. `adapter` claims for the test itself, beside the worker.
 struct Fixture {
   explicit Fixture(int sessions, StoreWorker::Options o, double jitter = 0.5)
       : store(sessions, clock),
         adapter(store, binding()),
-        claim_adapter(store, binding()),
-        write_adapter(store, binding()),
-        claims("claims", claim_adapter, clock, events),
-        writes("writes", write_adapter, clock, events),
         random(jitter),
         worker(
-            claims, writes, o, [this] { wakes.wake(); }, clock, random),
+            adapter, o, [] {}, clock, random),
         passes(worker) {}
 
   SharedFakeClock clock;
   MemoryClaimStore store;
   StoreAdapter adapter;
-  StoreAdapter claim_adapter;
-  StoreAdapter write_adapter;
-  Events events;
-  Connection claims;
-  Connection writes;
   FixedRandom random;
-  Wakes wakes;
   StoreWorker worker;
   Passes passes;
 };
@@ -459,139 +285,6 @@ TEST(StoreWorkerTest, AnAnswerAfterTheLeaseRanOutCountsAsLostAndChangesNothing) 
   EXPECT_EQ(f.worker.totals().lease_lost, 1);
   EXPECT_EQ(f.worker.totals().completed, 0);
   EXPECT_EQ(f.store.state_of(tokens[0]), domain::SessionState::kNew);
-}
-
-// ---- The two connections ----
-
-TEST(StoreWorkerTest, AClaimComesBackWhileAWriteIsHeldOnTheOtherConnection) {
-  Fixture f(6, options(2));
-  const Tokens answered = claim_some(f.adapter, 2);
-  f.writes.hold("apply");
-  f.worker.start();
-  f.worker.submit(completed_all(answered));  // a full batch: written at once
-  ASSERT_TRUE(f.writes.wait_held("apply"));
-  f.worker.request_claim(10);
-  auto claimed = f.wakes.claimed(f.worker);
-  ASSERT_TRUE(claimed.has_value());
-  EXPECT_EQ(tokens_of(*claimed), (Tokens{"t0002", "t0003", "t0004", "t0005"}));
-  EXPECT_TRUE(f.store.applies().empty());  // the write is still held
-  EXPECT_EQ(f.worker.backlog(), 2u);
-  f.writes.open("apply");
-  ASSERT_TRUE(f.worker.finish().ok());
-  EXPECT_EQ(f.worker.totals().completed, 2);
-  for (const auto& t : answered) EXPECT_EQ(f.store.state_of(t), domain::SessionState::kCompleted);
-  EXPECT_EQ(f.events.all(),
-            (std::vector<std::string>{"claims: claim", "writes: apply", "writes: release"}));
-}
-
-TEST(StoreWorkerTest, ALostClaimConnectionIsReconnectedAloneAndTheWritesGoOn) {
-  Fixture f(4, options(1));
-  const Tokens answered = claim_some(f.adapter, 2);
-  f.claims.lose(/*failed_reconnects=*/1);
-  f.worker.start();
-  f.worker.submit({completed(answered[0])});
-  ASSERT_TRUE(f.store.wait_for([&] { return f.store.applies().size() >= 1; }));
-  f.worker.request_claim(10);
-  auto claimed = f.wakes.claimed(f.worker);
-  ASSERT_TRUE(claimed.has_value());
-  EXPECT_EQ(tokens_of(*claimed), (Tokens{"t0002", "t0003"}));
-  // The shared backoff at u = 0.5: 375 ms, then 750 ms more; the first reconnect is refused.
-  EXPECT_EQ(f.claims.reconnects(), (std::vector<domain::Duration>{375ms, 1125ms}));
-  EXPECT_TRUE(f.writes.reconnects().empty());
-  f.worker.submit({completed(answered[1])});
-  ASSERT_TRUE(f.worker.finish().ok());
-  EXPECT_TRUE(f.writes.reconnects().empty());
-  EXPECT_EQ(f.worker.totals().completed, 2);
-  const auto a = f.store.applies();
-  ASSERT_EQ(a.size(), 2u);
-  EXPECT_EQ(a[0].at, 0ms);
-  EXPECT_TRUE(a[0].ok && a[1].ok);
-  for (const auto& t : claimed.value()) EXPECT_EQ(f.store.lease_until(t.token, "w"), std::nullopt);
-}
-
-TEST(StoreWorkerTest, ALostWriteConnectionIsReconnectedAloneAndTheClaimsGoOn) {
-  Fixture f(4, options(1));
-  const Tokens answered = claim_some(f.adapter, 1);
-  f.writes.lose(/*failed_reconnects=*/1);
-  f.worker.start();
-  f.worker.submit({completed(answered[0])});
-  f.worker.request_claim(10);
-  auto claimed = f.wakes.claimed(f.worker);
-  ASSERT_TRUE(claimed.has_value());
-  EXPECT_EQ(tokens_of(*claimed), (Tokens{"t0001", "t0002", "t0003"}));
-  ASSERT_TRUE(f.store.wait_for([&] { return f.store.applies().size() >= 1; }));
-  ASSERT_TRUE(f.worker.finish().ok());
-  EXPECT_EQ(f.writes.reconnects(), (std::vector<domain::Duration>{375ms, 1125ms}));
-  EXPECT_TRUE(f.claims.reconnects().empty());
-  const auto a = f.store.applies();
-  ASSERT_EQ(a.size(), 1u);  // the two tries before the reconnect never reached the store
-  EXPECT_EQ(a[0].at, 1125ms);
-  EXPECT_EQ(f.worker.totals().completed, 1);
-}
-
-TEST(StoreWorkerTest, AClaimConnectionThatStaysAwayIsFatalAsAWriteConnectionIs) {
-  Fixture f(2, options(1), /*jitter=*/0.0);
-  f.claims.lose(/*failed_reconnects=*/100);
-  f.worker.start();
-  f.worker.request_claim(10);
-  ASSERT_TRUE(f.wakes.failed(f.worker));
-  Status s = f.worker.finish();
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.error().code, ErrorCode::kUnavailable);
-  EXPECT_EQ(f.claims.reconnects(),
-            (std::vector<domain::Duration>{250ms, 750ms, 1750ms, 3750ms, 7750ms}));
-  EXPECT_EQ(f.store.releases(), 0);  // a worker that gave up does not try to release
-  EXPECT_FALSE(f.worker.take_claimed().has_value());
-}
-
-TEST(StoreWorkerTest, TheLeasesGoBackOnlyAfterTheLastWriteAndTheLastClaim) {
-  Fixture f(6, options(2));
-  const Tokens answered = claim_some(f.adapter, 2);
-  f.writes.hold("apply");
-  f.claims.hold("claim");
-  f.worker.start();
-  f.worker.submit(completed_all(answered));
-  f.worker.request_claim(10);
-  ASSERT_TRUE(f.writes.wait_held("apply"));
-  ASSERT_TRUE(f.claims.wait_held("claim"));
-  // finish() while both are under way: it must wait for both, the claim too (its leases would
-  // otherwise be held until they ran out).
-  Status finished = Error::internal("not finished");
-  std::thread finisher([&] { finished = f.worker.finish(); });
-  f.writes.open("apply");
-  ASSERT_TRUE(f.store.wait_for([&] { return f.store.applies().size() >= 1; }));
-  f.claims.open("claim");
-  finisher.join();
-  ASSERT_TRUE(finished.ok());
-  const auto events = f.events.all();
-  ASSERT_EQ(events.size(), 3u);
-  EXPECT_EQ(events.back(), "writes: release");
-  EXPECT_EQ(f.store.releases(), 1);
-  for (const char* t : {"t0002", "t0003", "t0004", "t0005"}) {
-    EXPECT_EQ(f.store.lease_until(t, "w"), std::nullopt) << t;
-    EXPECT_EQ(f.store.state_of(t), domain::SessionState::kNew) << t;
-  }
-  for (const auto& t : answered) EXPECT_EQ(f.store.state_of(t), domain::SessionState::kCompleted);
-}
-
-TEST(StoreWorkerTest, OneStoreForBothTakesTurnsAndStillFinishesInOrder) {
-  SharedFakeClock clock;
-  MemoryClaimStore store(4, clock);
-  StoreAdapter adapter(store, binding());
-  FixedRandom random(0.5);
-  Wakes wakes;
-  StoreWorker worker(adapter, adapter, options(2), [&] { wakes.wake(); }, clock, random);
-  const Tokens answered = claim_some(adapter, 2);
-  worker.start();
-  worker.submit(completed_all(answered));
-  worker.request_claim(10);
-  auto claimed = wakes.claimed(worker);
-  ASSERT_TRUE(claimed.has_value());
-  EXPECT_EQ(tokens_of(*claimed), (Tokens{"t0002", "t0003"}));
-  ASSERT_TRUE(worker.finish().ok());
-  EXPECT_EQ(worker.totals().completed, 2);
-  EXPECT_EQ(store.releases(), 1);
-  EXPECT_EQ(store.lease_until("t0002", "w"), std::nullopt);
 }
 
 }  // namespace
