@@ -245,7 +245,20 @@ TEST_F(MerchantTableTest, AnEmptyOrUnrecognizedTableIsLoud) {
   auto r = run_reconciler(run_args("w"), env(sim));
   EXPECT_EQ(r.exit_code, 6) << r.err;
   EXPECT_NE(r.err.find("PENDING"), std::string::npos) << r.err;
-  // The default table, created empty by migrate, is just as loud.
+  // Without the mapping, beside this installation: `migrate` and `run` are refused (exit 2,
+  // naming the mapping), nothing is created and nothing is asked.
+  r = run_reconciler({"migrate"}, env(sim));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("give the mapping"), std::string::npos) << r.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname = 'deposit_sessions'"), 0);
+  r = run_reconciler({"run", "--report-dir", report_dir_.string(), "--progress", "never"},
+                     env(sim));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--config"), std::string::npos) << r.err;
+  EXPECT_EQ(sim.stats()["requests_total"].get<long long>(), 0);
+  // The default table, created empty by the migrate of a database the job was never installed
+  // on, is just as loud.
+  exec("DROP SCHEMA deposit_reconciler CASCADE");
   ASSERT_EQ(run_reconciler({"migrate"}, env(sim)).exit_code, 0);
   r = run_reconciler({"run", "--report-dir", report_dir_.string(), "--progress", "never"},
                      env(sim));
